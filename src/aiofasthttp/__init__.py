@@ -1,8 +1,12 @@
 """aiofasthttp: a fast asyncio HTTP/1.1 client whose pool never hands out a closed connection."""
 
-from .errors import *  # noqa: F403
-from .errors import __all__ as _errors_all
-
 __version__ = "0.1.0"
 
-__all__ = ["__version__", *_errors_all]
+from .client import Client
+from .errors import *  # noqa: F403
+from .errors import __all__ as _errors_all
+from .headers import Headers
+from .response import Response
+from .retry import RetryPolicy
+
+__all__ = ["Client", "Headers", "Response", "RetryPolicy", "__version__", *_errors_all]

@@ -1,0 +1,355 @@
+"""The Client: requests in, responses out, one connection pool per origin.
+
+Options are named after fasthttp's ``Client`` fields, in snake_case, so its
+users find them. Timeouts default to what a service calling another service
+wants: a bounded connect, a bounded silence while reading, no overall limit
+unless asked (``timeout=``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl as ssllib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Any
+
+from . import __version__
+from .connection import Connection
+from .coordinator import Attempt, RetryCoordinator
+from .errors import ClientClosedError, ConnectError, ConnectTimeout, TLSError
+from .headers import HeadersLike
+from .pool import Pool, PoolLimits
+from .request import (
+    IDEMPOTENT_METHODS,
+    Content,
+    Origin,
+    QueryParams,
+    Request,
+    add_params,
+    check_method,
+    encode_body,
+    encode_head,
+    header_items,
+    join_url,
+    resolve_url,
+)
+from .response import Response
+from .retry import RetryPolicy, coerce_policy
+
+_UNSET: Any = object()
+_HEAD_CACHE_SIZE = 1024
+
+
+class Client:
+    """An asyncio HTTP/1.1 client. Use one per process and event loop.
+
+    ::
+
+        async with Client(base_url="http://127.0.0.1:8080") as client:
+            resp = await client.get("/items", params={"page": 2})
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None = None,
+        headers: HeadersLike | None = None,
+        max_conns_per_host: int = 512,
+        max_idle_conn_duration: float | None = 10.0,
+        max_conn_duration: float | None = None,
+        max_requests_per_conn: int | None = None,
+        max_conn_wait_timeout: float | None = None,
+        conn_pool_strategy: str = "lifo",
+        connect_timeout: float | None = 10.0,
+        read_timeout: float | None = 60.0,
+        write_timeout: float | None = 60.0,
+        timeout: float | None = None,
+        retry: RetryPolicy | int | bool | None = None,
+        max_response_body_size: int | None = None,
+        max_response_head_size: int = 65536,
+        ssl: ssllib.SSLContext | bool | None = None,
+        tcp_keepalive: float | None = None,
+        uds: str | None = None,
+        user_agent: str = f"aiofasthttp/{__version__}",
+    ) -> None:
+        if conn_pool_strategy not in ("lifo", "fifo"):
+            raise ValueError("conn_pool_strategy must be 'lifo' or 'fifo'")
+        self.base_url = base_url
+        self._limits = PoolLimits(
+            max_conns=max_conns_per_host,
+            max_idle_duration=max_idle_conn_duration,
+            max_conn_duration=max_conn_duration,
+            max_requests_per_conn=max_requests_per_conn,
+            max_wait=max_conn_wait_timeout,
+            lifo=conn_pool_strategy == "lifo",
+        )
+        self._connect_timeout = connect_timeout
+        self._write_timeout = write_timeout
+        self._timeout = timeout
+        self._max_head_size = max_response_head_size
+        self._tcp_keepalive = tcp_keepalive
+        self._uds = uds
+        self._ssl_option = ssl
+        self._ssl_context: ssllib.SSLContext | None = None
+        default = [
+            ("User-Agent", user_agent),
+            ("Accept", "*/*"),
+            ("Accept-Encoding", "gzip, deflate"),
+        ]
+        user = header_items(headers)
+        names = {n.lower() for n, _ in user}
+        self._default_headers = [(n, v) for n, v in default if n.lower() not in names] + user
+        self._pools: dict[Origin, Pool] = {}
+        self._head_cache: dict[tuple[str, str], Request] = {}
+        self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._coordinator = RetryCoordinator(
+            self._pool_for,
+            coerce_policy(retry),
+            Attempt(read_timeout, max_response_body_size),
+            self._now,
+        )
+
+    # -- requests -------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: QueryParams | None = None,
+        headers: HeadersLike | None = None,
+        content: Content | None = None,
+        json: Any = None,
+        data: Any = None,
+        timeout: float | None = _UNSET,
+        connection_close: bool = False,
+    ) -> Response:
+        """Send a request and read the whole response body."""
+        request = self._build(method, url, params, headers, content, json, data, connection_close)
+        resp, _, _ = await self._coordinator.run(request, self._deadline(timeout), False)
+        return resp
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: QueryParams | None = None,
+        headers: HeadersLike | None = None,
+        content: Content | None = None,
+        json: Any = None,
+        data: Any = None,
+        timeout: float | None = _UNSET,
+        connection_close: bool = False,
+    ) -> AsyncIterator[Response]:
+        """Send a request; the body is read with ``async for chunk in resp.iter_bytes()``.
+
+        Leaving the block before the body's end closes the connection, so it is
+        never returned to the pool with unread bytes.
+        """
+        request = self._build(method, url, params, headers, content, json, data, connection_close)
+        resp, conn, ex = await self._coordinator.run(request, self._deadline(timeout), True)
+        try:
+            yield resp
+        finally:
+            if conn is not None and ex is not None:
+                conn.abandon(ex, "streamed response left before its end")
+
+    async def get(self, url: str, **kwargs: Any) -> Response:
+        return await self.request("GET", url, **kwargs)
+
+    async def head(self, url: str, **kwargs: Any) -> Response:
+        return await self.request("HEAD", url, **kwargs)
+
+    async def options(self, url: str, **kwargs: Any) -> Response:
+        return await self.request("OPTIONS", url, **kwargs)
+
+    async def post(self, url: str, **kwargs: Any) -> Response:
+        return await self.request("POST", url, **kwargs)
+
+    async def put(self, url: str, **kwargs: Any) -> Response:
+        return await self.request("PUT", url, **kwargs)
+
+    async def patch(self, url: str, **kwargs: Any) -> Response:
+        return await self.request("PATCH", url, **kwargs)
+
+    async def delete(self, url: str, **kwargs: Any) -> Response:
+        return await self.request("DELETE", url, **kwargs)
+
+    # -- building requests ---------------------------------------------------------
+
+    def _build(
+        self,
+        method: str,
+        url: str,
+        params: QueryParams | None,
+        headers: HeadersLike | None,
+        content: Content | None,
+        json: Any,
+        data: Any,
+        connection_close: bool,
+    ) -> Request:
+        if self._closed:
+            raise ClientClosedError("the client is closed; create a new Client")
+        plain = (
+            params is None
+            and headers is None
+            and content is None
+            and json is None
+            and data is None
+            and not connection_close
+        )
+        if plain:
+            cached = self._head_cache.get((method, url))
+            if cached is not None:
+                return cached
+        method = check_method(method)
+        full_url = add_params(join_url(self.base_url, url), params)
+        target = resolve_url(full_url)
+        items = header_items(headers)
+        body = encode_body(content, json, data)
+        head = encode_head(method, target, self._default_headers, items, body, connection_close)
+        idempotent = method in IDEMPOTENT_METHODS or any(
+            n.lower() == "idempotency-key" for n, _ in items
+        )
+        request = Request(method, full_url, target.origin, head, body, idempotent)
+        if plain:
+            if len(self._head_cache) >= _HEAD_CACHE_SIZE:
+                self._head_cache.clear()
+            self._head_cache[(method, url)] = request
+        return request
+
+    def _deadline(self, timeout: float | None) -> float | None:
+        if timeout is _UNSET:
+            timeout = self._timeout
+        return None if timeout is None else self._now() + timeout
+
+    def _now(self) -> float:
+        return self._get_loop().time()
+
+    def _get_loop(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        return loop
+
+    # -- pools and dialling -----------------------------------------------------------
+
+    def _pool_for(self, request: Request) -> Pool:
+        pool = self._pools.get(request.origin)
+        if pool is None:
+            if self._closed:
+                raise ClientClosedError("the client is closed; create a new Client")
+            pool = Pool(request.origin, self._limits, self._dial, self._get_loop())
+            self._pools[request.origin] = pool
+        return pool
+
+    async def _dial(self, pool: Pool) -> Connection:
+        loop = self._get_loop()
+        origin = pool.origin
+
+        def factory() -> Connection:
+            return Connection(
+                origin,
+                pool,
+                loop,
+                max_head_size=self._max_head_size,
+                write_timeout=self._write_timeout,
+                tcp_keepalive=self._tcp_keepalive,
+            )
+
+        tls = self._tls_context() if origin.scheme == "https" else None
+        host = origin.host
+        try:
+            if self._uds is not None:
+                connect = loop.create_unix_connection(
+                    factory, self._uds, ssl=tls, server_hostname=host if tls else None
+                )
+            else:
+                connect = loop.create_connection(
+                    factory, host, origin.port, ssl=tls, server_hostname=host if tls else None
+                )
+            _, conn = await asyncio.wait_for(connect, self._connect_timeout)
+        except asyncio.TimeoutError:
+            raise ConnectTimeout(
+                f"connecting to {origin} took longer than connect_timeout="
+                f"{self._connect_timeout:g} s"
+            ) from None
+        except ssllib.SSLCertVerificationError as exc:
+            raise TLSError(
+                f"the TLS certificate of {origin} did not verify: {exc.verify_message}; "
+                "pass ssl= a context that trusts it (ssl=False skips verification)"
+            ) from exc
+        except ssllib.SSLError as exc:
+            raise TLSError(f"TLS handshake with {origin} failed: {exc}") from exc
+        except socket.gaierror as exc:
+            raise ConnectError(f"cannot resolve host {host!r} of {origin}: {exc}") from exc
+        except OSError as exc:
+            raise ConnectError(f"cannot connect to {origin}: {exc.strerror or exc}") from exc
+        return conn
+
+    def _tls_context(self) -> ssllib.SSLContext:
+        if self._ssl_context is None:
+            option = self._ssl_option
+            if isinstance(option, ssllib.SSLContext):
+                context = option
+            elif option is False:
+                context = ssllib.create_default_context()
+                context.check_hostname = False
+                context.verify_mode = ssllib.CERT_NONE
+            else:
+                context = ssllib.create_default_context()
+            self._ssl_context = context
+        return self._ssl_context
+
+    # -- lifetime and introspection ---------------------------------------------------------
+
+    def stats(self) -> dict[str, dict[str, Any]]:
+        """Per origin: connections open, idle, active; created, reused, closed, expired, retries."""
+        out = {}
+        for origin, pool in self._pools.items():
+            s = pool.stats
+            out[str(origin)] = {
+                **pool.counts,
+                "created": s.created,
+                "reused": s.reused,
+                "closed_by_server_idle": s.closed_by_server_idle,
+                "expired": s.expired,
+                "retries": s.retries,
+                "learned_idle_timeout": s.learned_idle_timeout,
+                "learned_max_requests": s.learned_max_requests,
+                "close_reasons": dict(s.close_reasons),
+            }
+        return out
+
+    @property
+    def is_closed(self) -> bool:
+        return self._closed
+
+    async def aclose(self) -> None:
+        """Close every connection and fail every waiting request."""
+        self._closed = True
+        for pool in self._pools.values():
+            pool.close()
+        # Let the transports run their connection_lost callbacks before returning.
+        await asyncio.sleep(0)
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        pools = ", ".join(repr(p) for p in self._pools.values())
+        return f"<Client closed={self._closed} pools=[{pools}]>"

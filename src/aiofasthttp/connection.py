@@ -1,0 +1,634 @@
+"""One HTTP/1.1 connection: an asyncio.Protocol feeding the response parser.
+
+Theory of operation
+-------------------
+A Connection is in one of four states, changed only through ``_event`` and the
+table ``_TRANSITIONS`` below::
+
+    CONNECTING --connected--> IDLE --request--> ACTIVE --reusable--> IDLE
+                                                  ACTIVE --final-----> CLOSED
+    any state  --eof / lost / close / bad bytes--> CLOSED
+
+The pool owns IDLE connections; a request owns an ACTIVE one. The connection
+tells its pool (``listener``) the moment it becomes idle again and the moment
+it closes, so the pool never holds a connection the server has closed: an
+``eof_received`` on an idle connection takes it out of the pool at once, and
+``socket_is_quiet()`` covers the gap when the loop was too busy to run
+``eof_received`` yet (a FIN sitting unread in the kernel).
+
+A request is one *exchange*: ``send()`` writes the pre-encoded head (and a
+bytes body) in one write and returns a future. In buffered mode the future
+resolves when the whole response is in; in stream mode, as soon as the head
+is, and the body is read with ``read_body_chunk()``. Reading pauses at a
+high-water mark of unread body bytes, so a slow reader holds a bounded amount.
+
+When the connection fails mid-exchange it records the facts a caller needs to
+decide about a replay and to understand the failure: reused or fresh, request
+written or not, response bytes seen, age, idle time, requests served; they
+travel on :class:`ConnectionClosedError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import itertools
+import select
+import socket
+from collections import deque
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .errors import (
+    ConnectionClosedError,
+    HTTPError,
+    ProtocolError,
+    ReadTimeout,
+    RequestTimeout,
+    ResponseTooLarge,
+    WriteTimeout,
+)
+from .parser import ResponseHead, ResponseParser
+
+if TYPE_CHECKING:
+    from .request import BodyIterable, Origin
+
+# A connection idle for less than this is not checked with poll() before reuse:
+# a FIN that arrived so recently would mostly still be in flight anyway.
+QUIET_CHECK_AFTER = 0.005
+READ_HIGH_WATER = 1 << 20
+READ_LOW_WATER = 1 << 18
+# A small body goes in the same write as the head; a large one is not copied.
+_JOIN_BODY_BELOW = 16384
+
+_ids = itertools.count(1)
+
+
+class State(enum.Enum):
+    CONNECTING = "connecting"
+    IDLE = "idle"
+    ACTIVE = "active"
+    CLOSED = "closed"
+
+
+class Event(enum.Enum):
+    CONNECTED = "connected"
+    REQUEST = "request"
+    REUSABLE = "reusable"  # response complete, connection may be reused
+    FINAL = "final"  # response complete, connection may not be reused
+    CLOSE = "close"  # eof, connection lost, error, or closed by us
+
+
+_TRANSITIONS: dict[tuple[State, Event], State] = {
+    (State.CONNECTING, Event.CONNECTED): State.IDLE,
+    (State.IDLE, Event.REQUEST): State.ACTIVE,
+    (State.ACTIVE, Event.REUSABLE): State.IDLE,
+    (State.ACTIVE, Event.FINAL): State.CLOSED,
+}
+
+
+class Exchange:
+    """One request and its response on a connection; outlives it for a streamed body.
+
+    A streamed body's unread pieces stay here after the connection has gone
+    back to the pool and serves someone else.
+    """
+
+    __slots__ = (
+        "body_done",
+        "body_error",
+        "body_size",
+        "body_waiter",
+        "bytes_written",
+        "chunks",
+        "deadline",
+        "head",
+        "idle_before",
+        "last_read",
+        "max_body_size",
+        "method",
+        "read_timeout",
+        "request_written",
+        "response_bytes",
+        "reused",
+        "streaming",
+        "timer",
+        "unread",
+        "url",
+        "waiter",
+    )
+
+    def __init__(self, waiter: asyncio.Future[ResponseHead], method: str, url: str) -> None:
+        self.waiter = waiter
+        self.method = method
+        self.url = url
+        self.streaming = False
+        self.head: ResponseHead | None = None
+        self.chunks: deque[bytes] = deque()
+        self.body_size = 0
+        self.max_body_size: int | None = None
+        self.body_waiter: asyncio.Future[None] | None = None
+        self.body_done = False
+        self.body_error: BaseException | None = None
+        self.unread = 0
+        self.reused = False
+        self.idle_before = 0.0
+        self.request_written = False
+        self.bytes_written = 0
+        self.response_bytes = 0
+        self.timer: asyncio.TimerHandle | None = None
+        self.read_timeout: float | None = None
+        self.deadline: float | None = None
+        self.last_read = 0.0
+
+    def wake_reader(self) -> None:
+        waiter = self.body_waiter
+        if waiter is not None:
+            self.body_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def cancel_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+
+class ConnectionListener(Protocol):
+    """What a connection tells its pool."""
+
+    def connection_idle(self, conn: Connection) -> None: ...
+
+    def connection_closed(self, conn: Connection, why: str) -> None: ...
+
+
+class Connection(asyncio.Protocol):
+    """An HTTP/1.1 client connection. See the module docstring."""
+
+    def __init__(
+        self,
+        origin: Origin,
+        listener: ConnectionListener,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        max_head_size: int = 65536,
+        write_timeout: float | None = None,
+        tcp_keepalive: float | None = None,
+    ) -> None:
+        self.id = next(_ids)
+        self.origin = origin
+        self.state = State.CONNECTING
+        self.listener = listener
+        self.loop = loop
+        self.created_at = loop.time()
+        self.idle_since = self.created_at
+        self.requests_served = 0
+        self.expires_at = float("inf")  # set by the pool each time it goes idle
+        self.keep_alive_timeout: int | None = None  # the server's Keep-Alive hint
+        self.keep_alive_max: int | None = None
+        self.close_reason: str | None = None
+        self.transport: asyncio.Transport | None = None
+        self._fd = -1
+        self._write_timeout = write_timeout
+        self._tcp_keepalive = tcp_keepalive
+        self._parser = ResponseParser(self, max_head_size=max_head_size)
+        self._paused_writing = False
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._write_timer: asyncio.TimerHandle | None = None
+        self._reading_paused = False
+        self._ex: Exchange | None = None
+
+    # -- the state table ------------------------------------------------------
+
+    def _event(self, event: Event) -> None:
+        if event is Event.CLOSE:
+            self.state = State.CLOSED
+            return
+        new = _TRANSITIONS.get((self.state, event))
+        if new is None:
+            raise RuntimeError(f"connection {self.id}: {event.value} in state {self.state.value}")
+        self.state = new
+
+    # -- what the pool sees -----------------------------------------------------
+
+    @property
+    def is_idle(self) -> bool:
+        return self.state is State.IDLE
+
+    @property
+    def is_closed(self) -> bool:
+        return self.state is State.CLOSED
+
+    def age(self, now: float) -> float:
+        return now - self.created_at
+
+    def socket_is_quiet(self) -> bool:
+        """True if nothing (no FIN, no RST, no byte) is waiting unread on the socket.
+
+        An idle HTTP/1.1 connection has nothing to read; anything readable means
+        the server closed it or sent something unasked. One poll() syscall.
+        """
+        if self._fd < 0:
+            return True
+        poller = select.poll()
+        poller.register(self._fd, select.POLLIN | select.POLLPRI)
+        return not poller.poll(0)
+
+    def close(self, reason: str = "closed by the client") -> None:
+        """Close now (abort: nothing buffered is worth sending on a dropped connection)."""
+        if self.state is State.CLOSED:
+            return
+        ex = self._ex
+        self._shut(reason)
+        if ex is not None:
+            self._fail(ex, ConnectionClosedError(self._describe(ex, reason), **self._facts(ex)))
+
+    # -- asyncio.Protocol -------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            self._fd = sock.fileno()
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if self._tcp_keepalive:
+                    _enable_tcp_keepalive(sock, self._tcp_keepalive)
+        self._event(Event.CONNECTED)
+        self.idle_since = self.loop.time()
+
+    def data_received(self, data: bytes) -> None:
+        ex = self._ex
+        if ex is not None:
+            ex.response_bytes += len(data)
+            if ex.timer is not None:
+                ex.last_read = self.loop.time()
+            try:
+                self._parser.feed(data)
+            except ProtocolError as exc:
+                self._protocol_error(ex, exc, data)
+            except HTTPError as exc:  # the body-size limit, raised from on_body
+                self._shut(str(exc))
+                self._fail(ex, exc)
+        elif self.state is State.IDLE:
+            why = "server_closed_idle" if _is_408(data) else "unsolicited_response"
+            self._shut(why)
+        # CONNECTING cannot receive; CLOSED ignores late bytes.
+
+    def eof_received(self) -> bool:
+        self._end_of_stream(None)
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_write_timer()
+        waiter, self._drain_waiter = self._drain_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(ConnectionResetError("connection lost while writing"))
+        self._end_of_stream(exc)
+        self.transport = None
+
+    def _end_of_stream(self, exc: Exception | None) -> None:
+        ex = self._ex
+        if ex is not None and exc is None:
+            with contextlib.suppress(ProtocolError):
+                self._parser.feed_eof()  # may complete a close-delimited body
+        ex = self._ex
+        if ex is not None:
+            what = (
+                "the connection was reset"
+                if exc is not None
+                else "the server closed the connection"
+            )
+            error = ConnectionClosedError(self._describe(ex, what), **self._facts(ex))
+            error.__cause__ = exc
+            self._shut(what)
+            self._fail(ex, error)
+        elif self.state is not State.CLOSED:
+            self._shut("server_closed_idle" if self.state is State.IDLE else "connection lost")
+
+    def pause_writing(self) -> None:
+        self._paused_writing = True
+        if self._write_timeout is not None and self._write_timer is None:
+            self._write_timer = self.loop.call_later(self._write_timeout, self._on_write_timeout)
+
+    def resume_writing(self) -> None:
+        self._paused_writing = False
+        self._cancel_write_timer()
+        waiter, self._drain_waiter = self._drain_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- parser sink ------------------------------------------------------------
+
+    def on_head(self, head: ResponseHead) -> None:
+        ex = self._ex
+        assert ex is not None
+        ex.head = head
+        self.keep_alive_timeout = head.keep_alive_timeout
+        self.keep_alive_max = head.keep_alive_max
+        if ex.streaming and not ex.waiter.done():
+            ex.waiter.set_result(head)
+
+    def on_body(self, chunk: bytes) -> None:
+        ex = self._ex
+        assert ex is not None
+        ex.body_size += len(chunk)
+        limit = ex.max_body_size
+        if limit is not None and ex.body_size > limit:
+            raise ResponseTooLarge(
+                f"{ex.method} {ex.url}: response body larger than "
+                f"max_response_body_size={limit} bytes"
+            )
+        ex.chunks.append(chunk)
+        if ex.streaming:
+            ex.unread += len(chunk)
+            if ex.unread > READ_HIGH_WATER and not self._reading_paused:
+                self._reading_paused = True
+                if self.transport is not None:
+                    self.transport.pause_reading()
+            ex.wake_reader()
+
+    def on_complete(self) -> None:
+        ex = self._ex
+        assert ex is not None and ex.head is not None
+        self._ex = None
+        self.requests_served += 1
+        ex.cancel_timer()
+        ex.body_done = True
+        if ex.streaming:
+            ex.wake_reader()
+        elif not ex.waiter.done():
+            ex.waiter.set_result(ex.head)
+        if ex.head.keep_alive and not ex.head.upgrade:
+            self._become_idle()
+        else:
+            self._event(Event.FINAL)
+            self.close_reason = "response_close"
+            self._close_transport()
+            self.listener.connection_closed(self, "response_close")
+
+    def on_informational(self, head: ResponseHead) -> None:
+        pass  # 1xx interim heads carry nothing a caller of this client needs.
+
+    def _become_idle(self) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            self._shut("connection lost")
+            return
+        if self._reading_paused:
+            self._reading_paused = False
+            transport.resume_reading()
+        self._event(Event.REUSABLE)
+        self.idle_since = self.loop.time()
+        self.listener.connection_idle(self)
+
+    # -- sending ------------------------------------------------------------------
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        head: bytes,
+        body: bytes | None,
+        *,
+        streaming: bool = False,
+        read_timeout: float | None = None,
+        deadline: float | None = None,
+        max_body_size: int | None = None,
+        reused: bool = False,
+    ) -> Exchange:
+        """Start one exchange: write the request; ``exchange.waiter`` gives the head."""
+        now = self.loop.time()
+        self._event(Event.REQUEST)
+        ex = Exchange(self.loop.create_future(), method, url)
+        self._ex = ex
+        ex.streaming = streaming
+        ex.reused = reused
+        ex.idle_before = now - self.idle_since if reused else 0.0
+        ex.max_body_size = max_body_size
+        if method == "HEAD" or method == "CONNECT":
+            self._parser.expect(method)
+        if read_timeout is not None or deadline is not None:
+            ex.read_timeout = read_timeout
+            ex.deadline = deadline
+            ex.last_read = now
+            self._arm_timer(ex, now)
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            self.close("the connection was already closed")
+            return ex
+        if body is None:
+            transport.write(head)
+        elif len(body) < _JOIN_BODY_BELOW:
+            transport.write(head + body)
+        else:
+            transport.writelines((head, body))
+        ex.bytes_written = len(head) + (len(body) if body is not None else 0)
+        ex.request_written = True
+        return ex
+
+    async def write_chunked(self, ex: Exchange, chunks: BodyIterable) -> None:
+        """Send a body in chunked coding, waiting whenever the transport is full."""
+        ex.request_written = False
+        async for chunk in chunks:
+            if chunk:
+                await self._write(ex, b"%x\r\n" % len(chunk) + bytes(chunk) + b"\r\n")
+        await self._write(ex, b"0\r\n\r\n")
+        ex.request_written = True
+
+    async def _write(self, ex: Exchange, data: bytes) -> None:
+        transport = self.transport
+        if self._ex is not ex or transport is None or transport.is_closing():
+            if ex.waiter.done() and not ex.waiter.cancelled() and ex.waiter.exception():
+                return  # the exchange already failed; its waiter has the reason
+            raise ConnectionClosedError(
+                self._describe(ex, "the connection closed while the request body was sent"),
+                **self._facts(ex),
+            )
+        transport.write(data)
+        ex.bytes_written += len(data)
+        if self._paused_writing:
+            self._drain_waiter = self.loop.create_future()
+            await self._drain_waiter
+
+    # -- reading a streamed body ------------------------------------------------
+
+    async def read_body_chunk(self, ex: Exchange) -> bytes | None:
+        """The next piece of a streamed body, or None at its end."""
+        chunks = ex.chunks
+        while not chunks:
+            if ex.body_error is not None:
+                raise ex.body_error
+            if ex.body_done:
+                return None
+            ex.body_waiter = self.loop.create_future()
+            await ex.body_waiter
+        chunk = chunks.popleft()
+        ex.unread -= len(chunk)
+        if self._reading_paused and self._ex is ex and ex.unread <= READ_LOW_WATER:
+            self._reading_paused = False
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.resume_reading()
+        return chunk
+
+    def abandon(self, ex: Exchange, why: str) -> None:
+        """The caller gave up on ``ex`` (cancelled, or left a stream early)."""
+        if self._ex is ex:
+            self.close(why)
+
+    # -- timers ---------------------------------------------------------------
+
+    def _arm_timer(self, ex: Exchange, now: float) -> None:
+        when = ex.deadline if ex.deadline is not None else float("inf")
+        if ex.read_timeout is not None:
+            when = min(when, ex.last_read + ex.read_timeout)
+        ex.timer = self.loop.call_at(when, self._on_timer, ex)
+
+    def _on_timer(self, ex: Exchange) -> None:
+        ex.timer = None
+        if self._ex is not ex:
+            return
+        now = self.loop.time()
+        if ex.deadline is not None and now >= ex.deadline:
+            exc: HTTPError = RequestTimeout(
+                self._describe(ex, "the request took longer than its timeout")
+            )
+        elif ex.read_timeout is not None and now >= ex.last_read + ex.read_timeout:
+            exc = ReadTimeout(
+                self._describe(ex, f"no response byte for read_timeout={ex.read_timeout:g} s")
+            )
+        else:
+            self._arm_timer(ex, now)
+            return
+        self._shut(exc.__class__.__name__)
+        self._fail(ex, exc)
+
+    def _on_write_timeout(self) -> None:
+        self._write_timer = None
+        ex = self._ex
+        what = f"the request could not be written within write_timeout={self._write_timeout:g} s"
+        exc = WriteTimeout(self._describe(ex, what) if ex is not None else what)
+        waiter, self._drain_waiter = self._drain_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+        if ex is not None:
+            self._shut("WriteTimeout")
+            self._fail(ex, exc)
+
+    def _cancel_write_timer(self) -> None:
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+
+    # -- failing --------------------------------------------------------------------
+
+    def _protocol_error(self, ex: Exchange, exc: ProtocolError, data: bytes) -> None:
+        if ex.response_bytes == len(data) and data[:1] in (b"\x15", b"\x16"):
+            exc = ProtocolError(
+                f"{ex.method} {ex.url}: the server answered with TLS bytes; "
+                "it expects https://, not http://",
+                reason="tls_on_plain_http",
+                offset=0,
+            )
+        else:
+            exc = type(exc)(
+                f"{ex.method} {ex.url}: invalid response: {exc.message}",
+                reason=exc.reason,
+                offset=exc.offset,
+            )
+        self._shut(f"protocol error: {exc.reason}")
+        self._fail(ex, exc)
+
+    def _fail(self, ex: Exchange, exc: BaseException) -> None:
+        ex.cancel_timer()
+        if self._ex is ex:
+            self._ex = None
+        if not ex.waiter.done():
+            ex.waiter.set_exception(exc)
+        elif ex.streaming and not ex.body_done:
+            ex.body_error = exc
+            ex.wake_reader()
+
+    def _shut(self, why: str) -> None:
+        """Enter CLOSED, drop the transport, tell the pool why."""
+        if self.state is State.CLOSED:
+            return
+        was_idle = self.state is State.IDLE
+        self._event(Event.CLOSE)
+        self.close_reason = why
+        self._close_transport()
+        self.listener.connection_closed(self, why if was_idle else "closed")
+
+    def _close_transport(self) -> None:
+        self._cancel_write_timer()
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.abort()
+
+    # -- explaining failures --------------------------------------------------------
+
+    def _facts(self, ex: Exchange) -> dict[str, Any]:
+        hint = None
+        if self.keep_alive_timeout is not None or self.keep_alive_max is not None:
+            parts = []
+            if self.keep_alive_timeout is not None:
+                parts.append(f"timeout={self.keep_alive_timeout}")
+            if self.keep_alive_max is not None:
+                parts.append(f"max={self.keep_alive_max}")
+            hint = ", ".join(parts)
+        return {
+            "reused": ex.reused,
+            "request_written": ex.request_written,
+            "response_bytes": ex.response_bytes,
+            "connection_age": self.loop.time() - self.created_at,
+            "idle_time": ex.idle_before,
+            "requests_served": self.requests_served,
+            "bytes_written": ex.bytes_written,
+            "connection_id": self.id,
+            "keep_alive_hint": hint,
+        }
+
+    def _describe(self, ex: Exchange, what: str) -> str:
+        age = self.loop.time() - self.created_at
+        if ex.reused:
+            conn = (
+                f"reused connection #{self.id} (idle {ex.idle_before:.3f} s before this request, "
+                f"{self.requests_served} requests served, age {age:.3f} s)"
+            )
+        else:
+            conn = f"new connection #{self.id}"
+        written = (
+            "after the request was written"
+            if ex.request_written
+            else "before the request was fully written"
+        )
+        got = (
+            f"{ex.response_bytes} response bytes received"
+            if ex.response_bytes
+            else "no response byte received"
+        )
+        text = f"{ex.method} {ex.url}: {what} on {conn} {written}; {got}"
+        hint = self._facts(ex)["keep_alive_hint"]
+        if hint:
+            text += f"; the server's Keep-Alive hint was {hint}"
+        return text
+
+    def __repr__(self) -> str:
+        return (
+            f"<Connection #{self.id} {self.origin} {self.state.value} "
+            f"served={self.requests_served}>"
+        )
+
+
+def _is_408(data: bytes) -> bool:
+    return data.startswith((b"HTTP/1.1 408", b"HTTP/1.0 408"))
+
+
+def _enable_tcp_keepalive(sock: Any, idle: float) -> None:
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    seconds = max(1, int(idle))
+    if hasattr(socket, "TCP_KEEPIDLE"):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, seconds)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, max(1, seconds // 3))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)

@@ -1,0 +1,367 @@
+"""The connection pool of one origin.
+
+Theory of operation
+-------------------
+The pool counts every connection of its origin against ``max_conns_per_host``:
+the ones dialling, idle and active. Idle connections wait in a deque, reused
+last-in first-out (the warmest socket, and the cold ones age out) or
+first-in first-out. Requests that find neither an idle connection nor a free
+slot queue as waiters, served first come first served.
+
+All bookkeeping is plain code without ``await``: ``_hand_over()`` pairs waiters
+with idle connections or free slots. The only awaits are the dial and a waiter's
+wait.
+
+A connection leaves the idle deque the moment the server closes it
+(``connection_closed`` from its ``eof_received``), or when it expires on the
+client's clock. Its expiry time is computed once, when it goes idle: the
+client's ``max_idle_conn_duration`` and ``max_conn_duration``, the server's
+``Keep-Alive: timeout=`` hint, and what the pool has *learned*: the idle time
+after which this server was seen closing connections. Each limit is applied a
+safety margin early, so the client retires a connection before the server
+does. One timer per pool reaps expired idle connections, sleeping until the
+earliest expiry.
+
+Before handing out an idle connection that has been idle more than a few
+milliseconds, the pool polls its socket once: a FIN that arrived while the
+loop was busy is caught there, not by the request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import deque
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from .connection import QUIET_CHECK_AFTER, Connection
+from .errors import ClientClosedError, PoolTimeout
+from .request import Origin
+
+# Retire a connection this long before the server's stated or learned idle timeout,
+# or this fraction of it, whichever is larger: the FIN may already be in flight.
+EXPIRY_MARGIN = 0.25
+EXPIRY_MARGIN_FRACTION = 0.1
+# A close this soon after a response is taken as a request-count limit, not an idle timeout.
+CLOSE_AFTER_RESPONSE = 0.05
+# Lifetimes and request counts are cut by up to this fraction, at random, per connection,
+# so connections opened together do not all expire together.
+JITTER = 0.1
+
+
+@dataclass
+class PoolLimits:
+    max_conns: int = 512
+    max_idle_duration: float | None = 10.0
+    max_conn_duration: float | None = None
+    max_requests_per_conn: int | None = None
+    max_wait: float | None = None
+    lifo: bool = True
+
+
+@dataclass
+class PoolStats:
+    """Counters of one origin's pool, as ``client.stats()`` shows them."""
+
+    created: int = 0
+    reused: int = 0
+    closed_by_server_idle: int = 0
+    expired: int = 0
+    retries: int = 0
+    learned_idle_timeout: float | None = None
+    learned_max_requests: int | None = None
+    close_reasons: dict[str, int] = field(default_factory=dict)
+
+
+Dialer = Callable[["Pool"], Coroutine[Any, Any, Connection]]
+
+
+class Pool:
+    """Connections to one origin. ``acquire_nowait`` / ``acquire`` hand them out."""
+
+    def __init__(
+        self,
+        origin: Origin,
+        limits: PoolLimits,
+        dial: Dialer,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.origin = origin
+        self.limits = limits
+        self.loop = loop
+        self.stats = PoolStats()
+        self._dial = dial
+        self._idle: deque[Connection] = deque()
+        self._total = 0  # connections dialling, idle or active, and slots promised to waiters
+        self._dialling = 0
+        self._waiters: deque[asyncio.Future[Connection | None]] = deque()
+        self._handing_over = False
+        self._reaper: asyncio.TimerHandle | None = None
+        self._reaper_at = float("inf")
+        self._closed = False
+        self._request_limits: dict[int, int] = {}
+        self._conns: set[Connection] = set()
+
+    # -- handing out ------------------------------------------------------------
+
+    def acquire_nowait(self) -> Connection | None:
+        """An idle connection fit for reuse, or None. Never awaits."""
+        idle = self._idle
+        while idle:
+            conn = idle.pop() if self.limits.lifo else idle.popleft()
+            now = self.loop.time()
+            if now >= conn.expires_at:
+                self._retire(conn, "expired")
+                continue
+            if now - conn.idle_since > QUIET_CHECK_AFTER and not conn.socket_is_quiet():
+                # The server closed it (or wrote to it) while the loop was busy.
+                self._note_server_close(conn, now)
+                conn.close("server_closed_idle")
+                continue
+            self.stats.reused += 1
+            return conn
+        return None
+
+    async def acquire(self, deadline: float | None = None) -> tuple[Connection, bool]:
+        """A connection for one request, and whether it is a reused one."""
+        self._check_open()
+        conn = self.acquire_nowait()
+        if conn is not None:
+            return conn, True
+        if self._total < self.limits.max_conns:
+            self._total += 1
+            return await self._dial_new(), False
+        got = await self._wait(deadline)
+        if got is not None:
+            return got, True
+        return await self._dial_new(), False
+
+    async def dial_fresh(self, deadline: float | None = None) -> Connection:
+        """A newly dialled connection, never an idle one (for replays)."""
+        self._check_open()
+        if self._total < self.limits.max_conns:
+            self._total += 1
+        else:
+            got = await self._wait(deadline)
+            if got is not None:
+                self._total += 1  # keep the slot when this one closes
+                got.close("making room for a fresh connection")
+        return await self._dial_new()
+
+    async def _dial_new(self) -> Connection:
+        """Dial into a slot already counted in ``_total``."""
+        self._dialling += 1
+        try:
+            conn = await self._dial(self)
+        except BaseException:
+            self._total -= 1
+            self._hand_over()
+            raise
+        finally:
+            self._dialling -= 1
+        self.stats.created += 1
+        self._conns.add(conn)
+        jitter = 1.0 - random.random() * JITTER
+        lifetime = self.limits.max_conn_duration
+        if lifetime:
+            conn.expires_at = conn.created_at + lifetime * jitter
+        max_requests = self.limits.max_requests_per_conn
+        if max_requests:
+            self._request_limits[conn.id] = max(1, round(max_requests * jitter))
+        return conn
+
+    async def _wait(self, deadline: float | None) -> Connection | None:
+        """Queue for an idle connection (returned) or a free slot (None)."""
+        waiter: asyncio.Future[Connection | None] = self.loop.create_future()
+        self._waiters.append(waiter)
+        timeout = self.limits.max_wait
+        if deadline is not None:
+            left = deadline - self.loop.time()
+            timeout = left if timeout is None else min(timeout, left)
+        timer = None
+        if timeout is not None:
+            timer = self.loop.call_later(max(0.0, timeout), _expire_waiter, waiter)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            self._give_back(waiter)
+            raise
+        except PoolTimeout:
+            raise PoolTimeout(
+                f"no connection to {self.origin} became free within {timeout:g} s "
+                f"(max_conns_per_host={self.limits.max_conns}, all busy); raise "
+                "max_conns_per_host or max_conn_wait_timeout"
+            ) from None
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def _give_back(self, waiter: asyncio.Future[Connection | None]) -> None:
+        """A cancelled waiter may already hold a connection or a slot: return it."""
+        if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+            conn = waiter.result()
+            if conn is None:
+                self._total -= 1
+            else:
+                self._to_idle(conn)
+            self._hand_over()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClientClosedError(f"the client is closed; no new requests to {self.origin}")
+
+    # -- what connections tell the pool ------------------------------------------------
+
+    def connection_idle(self, conn: Connection) -> None:
+        if self._closed:
+            conn.close("client_closed")
+            return
+        max_requests = self._request_limits.get(conn.id)
+        for limit in (conn.keep_alive_max, self.stats.learned_max_requests):
+            if limit is not None:
+                max_requests = limit if max_requests is None else min(max_requests, limit)
+        if max_requests is not None and conn.requests_served >= max_requests:
+            conn.close("max_requests")
+            return
+        conn.expires_at = min(conn.expires_at, self._idle_deadline(conn))
+        self._to_idle(conn)
+        self._hand_over()
+
+    def connection_closed(self, conn: Connection, why: str) -> None:
+        if conn in self._idle:
+            self._idle.remove(conn)
+            if why == "server_closed_idle":
+                self._note_server_close(conn, self.loop.time())
+        self._total -= 1
+        self._conns.discard(conn)
+        self._request_limits.pop(conn.id, None)
+        reasons = self.stats.close_reasons
+        reasons[why] = reasons.get(why, 0) + 1
+        self._hand_over()
+
+    # -- bookkeeping, no awaits ------------------------------------------------------------
+
+    def _hand_over(self) -> None:
+        """Pair waiting requests with idle connections, then with free slots."""
+        if self._handing_over:
+            return  # re-entered through a connection closing below; the outer loop goes on
+        self._handing_over = True
+        try:
+            waiters = self._waiters
+            while waiters:
+                if waiters[0].done():
+                    waiters.popleft()
+                    continue
+                conn = self.acquire_nowait()
+                if conn is not None:
+                    waiters.popleft().set_result(conn)
+                elif self._total < self.limits.max_conns:
+                    self._total += 1  # the slot is promised to this waiter
+                    waiters.popleft().set_result(None)
+                else:
+                    return
+        finally:
+            self._handing_over = False
+
+    def _to_idle(self, conn: Connection) -> None:
+        if conn.is_closed:
+            return
+        self._idle.append(conn)
+        if conn.expires_at < self._reaper_at:
+            self._schedule_reaper(conn.expires_at)
+
+    def _idle_deadline(self, conn: Connection) -> float:
+        limits = []
+        if self.limits.max_idle_duration is not None:
+            limits.append(self.limits.max_idle_duration)
+        if conn.keep_alive_timeout is not None:
+            limits.append(_early(float(conn.keep_alive_timeout)))
+        if self.stats.learned_idle_timeout is not None:
+            limits.append(_early(self.stats.learned_idle_timeout))
+        return self.loop.time() + min(limits) if limits else float("inf")
+
+    def _note_server_close(self, conn: Connection, now: float) -> None:
+        """Learn from a server closing an idle connection: when, and after how many requests."""
+        stats = self.stats
+        stats.closed_by_server_idle += 1
+        idle_for = now - conn.idle_since
+        if idle_for < CLOSE_AFTER_RESPONSE:
+            served = conn.requests_served
+            if stats.learned_max_requests is None or served < stats.learned_max_requests:
+                stats.learned_max_requests = served
+        elif stats.learned_idle_timeout is None or idle_for < stats.learned_idle_timeout:
+            stats.learned_idle_timeout = idle_for
+
+    def drop_idle_since(self, idle_time: float) -> None:
+        """One connection idle this long was found dead: so are those idle longer."""
+        now = self.loop.time()
+        for conn in [c for c in self._idle if now - c.idle_since >= idle_time > 0]:
+            conn.close("dropped_with_dead_peer")
+
+    def _retire(self, conn: Connection, why: str) -> None:
+        if why == "expired":
+            self.stats.expired += 1
+        conn.close(why)
+
+    def _schedule_reaper(self, when: float) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+        self._reaper_at = when
+        self._reaper = self.loop.call_at(when, self._reap)
+
+    def _reap(self) -> None:
+        self._reaper = None
+        self._reaper_at = float("inf")
+        now = self.loop.time()
+        for conn in [c for c in self._idle if c.expires_at <= now]:
+            self._idle.remove(conn)
+            self._retire(conn, "expired")
+        if self._idle:
+            self._schedule_reaper(min(c.expires_at for c in self._idle))
+
+    # -- shutting down ---------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close every connection, fail every waiter and every request in flight."""
+        self._closed = True
+        if self._reaper is not None:
+            self._reaper.cancel()
+            self._reaper = None
+        waiters, self._waiters = self._waiters, deque()
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_exception(
+                    ClientClosedError(f"the client was closed while waiting for {self.origin}")
+                )
+        for conn in list(self._conns):
+            conn.close("client_closed")
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {
+            "open": self._total,
+            "idle": len(self._idle),
+            "active": self._total - len(self._idle) - self._dialling,
+            "dialling": self._dialling,
+            "waiting": len(self._waiters),
+        }
+
+    def __repr__(self) -> str:
+        c = self.counts
+        return (
+            f"<Pool {self.origin} open={c['open']} idle={c['idle']} active={c['active']} "
+            f"dialling={c['dialling']} "
+            f"waiting={c['waiting']} created={self.stats.created} reused={self.stats.reused}>"
+        )
+
+
+def _early(timeout: float) -> float:
+    """A server's idle timeout, minus the safety margin."""
+    return max(0.0, timeout - max(EXPIRY_MARGIN, timeout * EXPIRY_MARGIN_FRACTION))
+
+
+def _expire_waiter(waiter: asyncio.Future[Connection | None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(PoolTimeout("pool wait timed out"))

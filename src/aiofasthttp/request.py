@@ -1,0 +1,265 @@
+"""Requests: URLs resolved to an origin and a target, heads encoded once, bodies framed.
+
+The head of a request is encoded to bytes here, once; the connection writes
+it as it is. Everything that could split the head (CR, LF or NUL in the
+method, the target or a header) is refused here with :class:`InvalidHeader`
+or :class:`InvalidURL`, so no caller input can smuggle a second request.
+"""
+
+from __future__ import annotations
+
+import base64
+import json as jsonlib
+import re
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping
+from typing import Any, NamedTuple
+from urllib.parse import quote, unquote, urlencode, urljoin, urlsplit
+
+from .errors import InvalidHeader, InvalidURL
+from .headers import HeadersLike
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+_METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+_BAD_VALUE = re.compile(r"[\x00\r\n]")
+_BAD_TARGET = re.compile(r"[\x00-\x20\x7f]")
+
+BodyIterable = AsyncIterable[bytes]
+Content = bytes | bytearray | memoryview | str | BodyIterable | Callable[[], BodyIterable]
+QueryParams = Mapping[str, Any] | Iterable[tuple[str, Any]] | str
+
+
+class Origin(NamedTuple):
+    """Where a connection goes: scheme, host and port. One pool per origin."""
+
+    scheme: str
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
+
+class Target(NamedTuple):
+    """A parsed absolute URL: its origin, request-target, Host value, and auth."""
+
+    origin: Origin
+    target: str
+    host_header: str
+    authorization: str | None
+
+
+_target_cache: dict[str, Target] = {}
+_TARGET_CACHE_SIZE = 1024
+
+
+def resolve_url(url: str) -> Target:
+    """Parse an absolute http(s) URL (cached: the same URLs recur in clients)."""
+    found = _target_cache.get(url)
+    if found is not None:
+        return found
+    parsed = _parse_url(url)
+    if len(_target_cache) >= _TARGET_CACHE_SIZE:
+        _target_cache.clear()
+    _target_cache[url] = parsed
+    return parsed
+
+
+def _parse_url(url: str) -> Target:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidURL(f"invalid URL {url!r}: {exc}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS:
+        raise InvalidURL(f"unsupported URL scheme {parts.scheme!r} in {url!r}: use http or https")
+    host = parts.hostname
+    if not host:
+        raise InvalidURL(f"no host in URL {url!r}")
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError as exc:
+            raise InvalidURL(f"invalid international host name in {url!r}: {exc}") from None
+    if port is None:
+        port = DEFAULT_PORTS[scheme]
+    target = quote(parts.path or "/", safe="/%:@!$&'()*+,;=-._~")
+    if parts.query:
+        target += "?" + quote(parts.query, safe="/?%:@!$&'()*+,;=-._~")
+    if _BAD_TARGET.search(target) or _BAD_TARGET.search(host):
+        raise InvalidURL(f"control character or space in URL {url!r}")
+    bracketed = f"[{host}]" if ":" in host else host
+    host_header = bracketed if port == DEFAULT_PORTS[scheme] else f"{bracketed}:{port}"
+    authorization = None
+    if parts.username is not None:
+        userinfo = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        authorization = "Basic " + base64.b64encode(userinfo.encode("utf-8")).decode("ascii")
+    return Target(Origin(scheme, host, port), target, host_header, authorization)
+
+
+def join_url(base_url: str | None, url: str) -> str:
+    if base_url is None or "://" in url:
+        return url
+    return urljoin(base_url if base_url.endswith("/") else base_url + "/", url.lstrip("/"))
+
+
+def add_params(url: str, params: QueryParams | None) -> str:
+    if not params:
+        return url
+    query = params if isinstance(params, str) else urlencode(list(_pairs(params)), doseq=True)
+    return f"{url}{'&' if '?' in url else '?'}{query}"
+
+
+def _pairs(items: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> Iterable[tuple[str, Any]]:
+    return items.items() if isinstance(items, Mapping) else items
+
+
+def check_header(name: str, value: str) -> None:
+    if not _TOKEN.match(name):
+        raise InvalidHeader(f"invalid header name {name!r}")
+    if _BAD_VALUE.search(value):
+        raise InvalidHeader(f"CR, LF or NUL in the value of header {name!r} is not allowed")
+
+
+def check_method(method: str) -> str:
+    if not _TOKEN.match(method):
+        raise InvalidHeader(f"invalid HTTP method {method!r}")
+    return method.upper()
+
+
+def header_items(headers: HeadersLike | None) -> list[tuple[str, str]]:
+    if headers is None:
+        return []
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    out = []
+    for name, value in items:
+        name, value = str(name), str(value)
+        check_header(name, value)
+        out.append((name, value))
+    return out
+
+
+class Body(NamedTuple):
+    """A request body and how it is framed.
+
+    ``data`` is the whole body as bytes, or None for a streamed body, which
+    ``make_stream`` produces (afresh each call when ``replayable``).
+    """
+
+    data: bytes | None
+    make_stream: Callable[[], BodyIterable] | None
+    replayable: bool
+    content_type: str | None
+
+
+EMPTY_BODY = Body(None, None, True, None)
+
+
+def encode_body(content: Content | None, json: Any, data: Any) -> Body:
+    given = sum(x is not None for x in (content, json, data))
+    if given > 1:
+        raise TypeError("pass at most one of content=, json= and data=")
+    if json is not None:
+        payload = jsonlib.dumps(json, separators=(",", ":"), ensure_ascii=False)
+        return Body(payload.encode("utf-8"), None, True, "application/json")
+    if data is not None:
+        if isinstance(data, bytes | bytearray | memoryview | str):
+            content = data
+        else:
+            form = urlencode(list(_pairs(data)), doseq=True).encode("ascii")
+            return Body(form, None, True, "application/x-www-form-urlencoded")
+    if content is None:
+        return EMPTY_BODY
+    if isinstance(content, str):
+        return Body(content.encode("utf-8"), None, True, "text/plain; charset=utf-8")
+    if isinstance(content, bytes):
+        return Body(content, None, True, None)
+    if isinstance(content, bytearray | memoryview):
+        return Body(bytes(content), None, True, None)
+    if callable(content):
+        return Body(None, content, True, None)
+    if isinstance(content, AsyncIterable):
+        once = _OneShot(content)
+        return Body(None, once, False, None)
+    raise TypeError(
+        f"unsupported content type {type(content).__name__}: use bytes, str, an async "
+        "iterable of bytes, or a callable returning one"
+    )
+
+
+class _OneShot:
+    """A body iterable that can be sent once; a second send is a clear error."""
+
+    def __init__(self, iterable: BodyIterable) -> None:
+        self._iterable: BodyIterable | None = iterable
+
+    def __call__(self) -> BodyIterable:
+        iterable, self._iterable = self._iterable, None
+        if iterable is None:
+            raise RuntimeError(
+                "this request body is a one-shot async iterable; it was already sent"
+            )
+        return iterable
+
+
+class Request:
+    """One request, ready to send: its head is encoded bytes."""
+
+    __slots__ = ("body", "head", "idempotent", "method", "origin", "url")
+
+    def __init__(
+        self, method: str, url: str, origin: Origin, head: bytes, body: Body, idempotent: bool
+    ) -> None:
+        self.method = method
+        self.url = url
+        self.origin = origin
+        self.head = head
+        self.body = body
+        self.idempotent = idempotent
+
+    @property
+    def replayable(self) -> bool:
+        return self.body.replayable
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.url}>"
+
+
+def encode_head(
+    method: str,
+    target: Target,
+    default_headers: list[tuple[str, str]],
+    headers: list[tuple[str, str]],
+    body: Body,
+    connection_close: bool,
+) -> bytes:
+    """The request line and header block, ending with the blank line."""
+    user_names = {name.lower() for name, _ in headers}
+    lines = [f"{method} {target.target} HTTP/1.1"]
+    if "host" not in user_names:
+        lines.append(f"Host: {target.host_header}")
+    lines.extend(f"{n}: {v}" for n, v in default_headers if n.lower() not in user_names)
+    if target.authorization and "authorization" not in user_names:
+        lines.append(f"Authorization: {target.authorization}")
+    if body.content_type and "content-type" not in user_names:
+        lines.append(f"Content-Type: {body.content_type}")
+    lines.extend(f"{n}: {v}" for n, v in headers)
+    if body.data is not None:
+        if "content-length" not in user_names:
+            lines.append(f"Content-Length: {len(body.data)}")
+    elif body.make_stream is not None:
+        if "transfer-encoding" not in user_names and "content-length" not in user_names:
+            lines.append("Transfer-Encoding: chunked")
+    elif method in _METHODS_WITH_BODY and "content-length" not in user_names:
+        lines.append("Content-Length: 0")
+    if connection_close and "connection" not in user_names:
+        lines.append("Connection: close")
+    lines.append("\r\n")
+    try:
+        return "\r\n".join(lines).encode("latin-1")
+    except UnicodeEncodeError as exc:
+        raise InvalidHeader(f"header text outside ISO-8859-1: {exc}") from None

@@ -1,0 +1,170 @@
+"""Responses: the head at once, the body buffered or streamed, decoded on the way out."""
+
+from __future__ import annotations
+
+import json as jsonlib
+import re
+import zlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from .errors import HTTPStatusError, ProtocolError, ResponseTooLarge
+from .headers import HeaderPairs, Headers
+
+_CHARSET = re.compile(r"""charset=["']?([\w.:-]+)""", re.I)
+
+
+class BodyDecoder:
+    """Undoes gzip or deflate content coding, chunk by chunk, within a size limit."""
+
+    def __init__(self, coding: str, limit: int | None) -> None:
+        # "deflate" is zlib-wrapped by the RFC, raw in some servers: sniffed at the first byte.
+        self._zlib: Any = zlib.decompressobj(16 + zlib.MAX_WBITS) if coding == "gzip" else None
+        self._coding = coding
+        self._limit = limit
+        self._size = 0
+
+    def decode(self, data: bytes) -> bytes:
+        if self._zlib is None:
+            raw = not data or (data[0] & 0x0F) != 8
+            self._zlib = zlib.decompressobj(-zlib.MAX_WBITS if raw else zlib.MAX_WBITS)
+        limit = self._limit
+        try:
+            if limit is None:
+                out = self._zlib.decompress(data)
+            else:
+                # Never inflate past the limit: a decompression bomb stops here.
+                out = self._zlib.decompress(data, limit - self._size + 1)
+        except zlib.error as exc:
+            raise ProtocolError(
+                f"invalid {self._coding} response body: {exc}", reason="invalid_content_coding"
+            ) from None
+        self._size += len(out)
+        if limit is not None and self._size > limit:
+            raise ResponseTooLarge(f"decoded response body larger than {limit} bytes")
+        return bytes(out)
+
+    def flush(self) -> bytes:
+        return bytes(self._zlib.flush()) if self._zlib is not None else b""
+
+
+def decoder_for(raw_headers: HeaderPairs, limit: int | None) -> BodyDecoder | None:
+    for name, value in raw_headers:
+        if len(name) == 16 and name.lower() == b"content-encoding":
+            coding = value.strip().lower()
+            if coding in (b"gzip", b"x-gzip"):
+                return BodyDecoder("gzip", limit)
+            if coding == b"deflate":
+                return BodyDecoder("deflate", limit)
+    return None
+
+
+class Response:
+    """An HTTP response.
+
+    Made by ``client.request()`` with the whole body read (``content``), or by
+    ``client.stream()`` with the body to read through ``iter_bytes()``.
+    """
+
+    __slots__ = (
+        "_content",
+        "_headers",
+        "_raw_headers",
+        "_stream",
+        "http_version",
+        "method",
+        "reason",
+        "status",
+        "url",
+    )
+
+    def __init__(
+        self,
+        method: str,
+        url: str,
+        status: int,
+        reason: bytes,
+        version: tuple[int, int],
+        raw_headers: HeaderPairs,
+    ) -> None:
+        self.method = method
+        self.url = url
+        self.status = status
+        self.reason = reason.decode("latin-1")
+        self.http_version = "HTTP/1.1" if version == (1, 1) else "HTTP/1.0"
+        self._raw_headers = raw_headers
+        self._headers: Headers | None = None
+        self._content: bytes | None = None
+        self._stream: Callable[[], AsyncIterator[bytes]] | None = None
+
+    @property
+    def headers(self) -> Headers:
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = Headers.from_raw(self._raw_headers)
+        return headers
+
+    @property
+    def raw_headers(self) -> HeaderPairs:
+        """The header pairs as received: bytes, wire order, names as sent."""
+        return self._raw_headers
+
+    @property
+    def content(self) -> bytes:
+        if self._content is None:
+            raise RuntimeError(
+                "the body of a streamed response is read with iter_bytes() or aread()"
+            )
+        return self._content
+
+    @property
+    def charset(self) -> str | None:
+        content_type = self.headers.get("content-type")
+        if content_type:
+            m = _CHARSET.search(content_type)
+            if m:
+                return m.group(1)
+        return None
+
+    @property
+    def text(self) -> str:
+        charset = self.charset or "utf-8"
+        try:
+            return self.content.decode(charset, errors="replace")
+        except LookupError:
+            return self.content.decode("utf-8", errors="replace")
+
+    def json(self, **kwargs: Any) -> Any:
+        return jsonlib.loads(self.content, **kwargs)
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status < 300
+
+    def raise_for_status(self) -> Response:
+        if self.status >= 400:
+            kind = "client" if self.status < 500 else "server"
+            raise HTTPStatusError(
+                f"{kind} error {self.status} {self.reason} for {self.method} {self.url}",
+                status=self.status,
+            )
+        return self
+
+    async def iter_bytes(self) -> AsyncIterator[bytes]:
+        """The body, decoded, in the pieces it arrives in."""
+        if self._stream is None:
+            if self._content:
+                yield self._content
+            return
+        stream, self._stream = self._stream, None
+        async for chunk in stream():
+            yield chunk
+
+    async def aread(self) -> bytes:
+        """Read the rest of a streamed body into ``content`` and return it."""
+        if self._content is None:
+            self._content = b"".join([chunk async for chunk in self.iter_bytes()])
+        return self._content
+
+    def __repr__(self) -> str:
+        return f"<Response [{self.status} {self.reason}] {self.method} {self.url}>"

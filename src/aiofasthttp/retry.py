@@ -1,0 +1,137 @@
+"""The retry policy: an immutable value that says whether a failed attempt may be replayed.
+
+It decides from what each layer knows (DESIGN.md's replay table): the
+connection reports whether the request was written, whether the connection
+was reused, whether response bytes arrived; the policy adds the method's
+idempotency, an ``Idempotency-Key``, the body's replayability and the user's
+``retry_if``. The policy never sleeps: the client does, within the deadline.
+This module imports nothing from asyncio.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    ConnectError,
+    ConnectionClosedError,
+    TimeoutError,
+    TLSError,
+)
+from .request import IDEMPOTENT_METHODS
+
+if TYPE_CHECKING:
+    from .request import Request
+
+RetryIf = Callable[["Request", BaseException, int], bool]
+
+# Why an attempt is replayed; "stale" replays go out at once, the others back off.
+STALE = "stale connection"
+NOT_SENT = "request not sent"
+CONNECT = "connect failed"
+TIMEOUT = "timeout"
+STATUS = "status"
+USER = "retry_if"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When and how to replay a failed request.
+
+    ``attempts`` counts every attempt, the first included (5, as fasthttp's
+    MaxIdemponentCallAttempts); ``attempts=1`` turns replays off.
+    """
+
+    attempts: int = 5
+    methods: frozenset[str] = IDEMPOTENT_METHODS
+    statuses: frozenset[int] = frozenset()
+    retry_if: RetryIf | None = field(default=None, compare=False)
+    retry_timeouts: bool = False
+    backoff_base: float = 0.05
+    backoff_cap: float = 2.0
+    jitter: float = 0.5
+    respect_retry_after: bool = True
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("attempts must be at least 1")
+        object.__setattr__(self, "methods", frozenset(m.upper() for m in self.methods))
+        object.__setattr__(self, "statuses", frozenset(self.statuses))
+
+    def replay_reason(self, request: Request, error: BaseException, attempt: int) -> str | None:
+        """Why ``request`` may be sent again after ``error`` on ``attempt``, or None."""
+        if attempt >= self.attempts:
+            return None
+        reason = self._safe_reason(request, error)
+        if reason is not None:
+            return reason if request.replayable else None
+        if (
+            self.retry_if is not None
+            and request.replayable
+            and self.retry_if(request, error, attempt)
+        ):
+            return USER
+        return None
+
+    def _safe_reason(self, request: Request, error: BaseException) -> str | None:
+        if isinstance(error, TLSError):
+            return None  # a certificate will not verify on the next try either
+        if isinstance(error, ConnectError) and not isinstance(error, TimeoutError):
+            return CONNECT
+        if isinstance(error, ConnectionClosedError):
+            if error.response_bytes:
+                return None  # the server was answering: it processed the request
+            if not error.request_written:
+                return NOT_SENT
+            if self.is_idempotent(request):
+                return STALE if error.reused else NOT_SENT
+            return None
+        if isinstance(error, TimeoutError) and self.retry_timeouts and self.is_idempotent(request):
+            return TIMEOUT
+        return None
+
+    def is_idempotent(self, request: Request) -> bool:
+        return request.idempotent or request.method in self.methods
+
+    def retry_status(self, status: int, attempt: int) -> bool:
+        return status in self.statuses and attempt < self.attempts
+
+    def backoff(self, attempt: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait before attempt ``attempt + 1``: exponential, capped, jittered."""
+        delay = min(self.backoff_cap, self.backoff_base * 2.0 ** (attempt - 1))
+        if self.jitter:
+            delay *= 1.0 - self.jitter * (rng or random).random()
+        return delay
+
+    def retry_after(self, value: str | None) -> float | None:
+        """Seconds a ``Retry-After`` header asks for (delta-seconds or an HTTP-date)."""
+        if not self.respect_retry_after or not value:
+            return None
+        value = value.strip()
+        if value.isdigit():
+            return float(value)
+        try:
+            when: float = email.utils.parsedate_to_datetime(value).timestamp()
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when - time.time())
+
+
+NO_RETRY = RetryPolicy(attempts=1)
+
+
+def coerce_policy(retry: Any) -> RetryPolicy:
+    if retry is None or retry is True:
+        return RetryPolicy()
+    if retry is False:
+        return NO_RETRY
+    if isinstance(retry, int):
+        return RetryPolicy(attempts=retry)
+    if isinstance(retry, RetryPolicy):
+        return retry
+    raise TypeError(f"retry must be a RetryPolicy, an int, True or False, not {retry!r}")
