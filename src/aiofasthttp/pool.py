@@ -197,6 +197,8 @@ class Pool:
         finally:
             if timer is not None:
                 timer.cancel()
+            if waiter.done() and waiter in self._waiters:
+                self._waiters.remove(waiter)  # timed out or cancelled: not served
 
     def _give_back(self, waiter: asyncio.Future[Connection | None]) -> None:
         """A cancelled waiter may already hold a connection or a slot: return it."""
