@@ -177,3 +177,97 @@ def run(
     except ProtocolError as exc:
         error = exc
     return Outcome(sink.events, error, parser, sink)
+
+
+def check_event_order(events: list[tuple[str, Any]]) -> None:
+    """Events follow the sink's grammar: (informational* head body* complete)*, maybe cut short."""
+    in_message = False
+    for kind, _ in events:
+        if kind in ("informational", "head"):
+            assert not in_message, f"{kind} inside a message: {events}"
+            in_message = kind == "head"
+        else:
+            assert in_message, f"{kind} outside a message: {events}"
+            in_message = kind != "complete"
+
+
+# -- fuzzing input ------------------------------------------------------------
+
+SEED_MESSAGES = [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nKeep-Alive: timeout=5, max=3\r\n\r\nhello",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b'5;a="b"\r\nhello\r\n0\r\nX-Trailer: y\r\n\r\n',
+    b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.0 204 No Content\r\nConnection: keep-alive\r\n\r\n",
+    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x00",
+    b"HTTP/1.0 200 OK\r\nFolded: a\r\n b\r\nConnection: close\r\n\r\nuntil close",
+    b"HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n"
+    b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+    b"1\r\nx\r\n0\r\n\r\n",
+]
+FUZZ_TOKENS = [
+    b"\r",
+    b"\n",
+    b"\r\n",
+    b"\r\n\r\n",
+    b" ",
+    b"\t",
+    b":",
+    b";",
+    b",",
+    b"=",
+    b'"',
+    b"\\",
+    b"0",
+    b"9",
+    b"F",
+    b"\x00",
+    b"\x7f",
+    b"\xff",
+    b"HTTP/1.1 200 OK\r\n",
+    b"HTTP/1.0 ",
+    b"Content-Length: ",
+    b"Content-Length: 3\r\n",
+    b"Transfer-Encoding: chunked\r\n",
+    b"Connection: close\r\n",
+    b"0\r\n\r\n",
+    b"ffffffffffffffffff",
+]
+
+
+def fuzz_inputs() -> Any:
+    """A hypothesis strategy of hostile byte strings: mutated responses, token soup, noise."""
+    from hypothesis import strategies as st
+
+    @st.composite
+    def mutated(draw: Any) -> bytes:
+        data = bytearray(draw(st.sampled_from(SEED_MESSAGES)))
+        for _ in range(draw(st.integers(1, 4))):
+            at = draw(st.integers(0, len(data)))
+            op = draw(st.sampled_from(["insert", "delete", "replace"]))
+            if op == "insert":
+                data[at:at] = draw(st.sampled_from(FUZZ_TOKENS))
+            elif op == "delete":
+                del data[at : at + draw(st.integers(1, 4))]
+            else:
+                data[at : at + 1] = bytes([draw(st.integers(0, 255))])
+        return bytes(data)
+
+    soup = st.lists(st.sampled_from(FUZZ_TOKENS), max_size=24).map(b"".join)
+    return st.one_of(mutated(), soup, st.binary(max_size=200))
+
+
+def fuzz_runs() -> Any:
+    """(pieces, methods, eof, limits) for one fuzzed run."""
+    from hypothesis import strategies as st
+
+    @st.composite
+    def runs(draw: Any) -> tuple[list[bytes], list[bytes], bool, dict[str, int]]:
+        data = draw(fuzz_inputs())
+        cuts = draw(st.lists(st.integers(0, len(data)), max_size=5))
+        methods = draw(st.lists(st.sampled_from([b"GET", b"HEAD", b"CONNECT"]), max_size=3))
+        limits = draw(
+            st.sampled_from([{}, {"max_head_size": 48, "max_headers": 2, "max_chunk_line_size": 8}])
+        )
+        return pieces_at(data, cuts), methods, draw(st.booleans()), limits
+
+    return runs()

@@ -13,6 +13,7 @@ import sys
 from types import ModuleType
 
 import pytest
+from hypothesis import given, settings
 
 from aiofasthttp.errors import (
     ChunkLineTooLong,
@@ -22,7 +23,7 @@ from aiofasthttp.errors import (
     ProtocolError,
     TooManyHeaders,
 )
-from parser_helpers import Head, Recorder, byte_by_byte, run
+from parser_helpers import Head, Recorder, byte_by_byte, check_event_order, fuzz_runs, run
 
 STATUS_200 = b"HTTP/1.1 200 OK\r\n"  # 17 bytes: the first header line starts at offset 17
 EMPTY_200 = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
@@ -1169,6 +1170,26 @@ def test_hostile_input_is_a_typed_error(
         assert isinstance(outcome.error, ProtocolError), outcome.events
         assert outcome.reason in reasons
         assert 0 <= outcome.error.offset <= len(data)
+        with pytest.raises(ProtocolError) as info:
+            outcome.parser.feed(b"HTTP/1.1 200 OK\r\n\r\n")
+        assert info.value.reason == "parser_failed"
+
+
+# -- fuzzing: anything either parses or raises ProtocolError ----------------------
+
+
+@pytest.mark.filterwarnings("ignore:mypy_extensions.TypedDict:DeprecationWarning")
+@settings(derandomize=True, database=None, deadline=None, max_examples=1500)
+@given(fuzz_run=fuzz_runs())
+def test_any_bytes_parse_or_raise_protocol_error(
+    parser_impl: ModuleType, fuzz_run: tuple[list[bytes], list[bytes], bool, dict[str, int]]
+) -> None:
+    pieces, methods, eof, limits = fuzz_run
+    outcome = run(parser_impl, pieces, methods=methods, eof=eof, **limits)  # nothing else escapes
+    check_event_order(outcome.events)
+    if outcome.error is not None:
+        assert isinstance(outcome.error.reason, str) and outcome.error.reason
+        assert 0 <= outcome.error.offset <= sum(map(len, pieces))
         with pytest.raises(ProtocolError) as info:
             outcome.parser.feed(b"HTTP/1.1 200 OK\r\n\r\n")
         assert info.value.reason == "parser_failed"
