@@ -1,0 +1,1223 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""The compiled HTTP/1.1 response parser: the twin of ``aiofasthttp._pyparser``.
+
+Theory of operation
+-------------------
+Same interface, same phases and the same behavioural choices as the
+pure-Python twin (its docstring lists them); a difference between the two is
+a bug. What differs is how the bytes are handled:
+
+- A head is scanned in C over a ``const unsigned char*`` with byte-class
+  tables, one line at a time, as the twin does (so errors are found at the
+  same line and reported at the same offset, however the input is split).
+- Header fields are not Python objects while the head is read: each is a
+  ``Span`` (offset, length of name and value) into the head's bytes. The
+  framing fields (Content-Length, Transfer-Encoding, Connection,
+  Proxy-Connection, Keep-Alive) are recognised in C as they go by. The list of
+  ``(name, value)`` pairs is built on the first access to ``head.headers``.
+- A *section* (a head, or a chunked body's trailers) that arrives in one feed
+  is parsed straight from the input bytes, which the head then keeps as its
+  raw bytes ("direct" mode). Only when a feed ends inside a section is the
+  section so far copied to the parser's buffer; the following feeds append
+  their lines to it until the section ends ("buffered" mode). A chunk-size
+  line is carried the same way.
+- Body bytes go to ``on_body`` as the input object itself when a whole feed is
+  body, otherwise as one slice.
+
+Offsets stored in a ``Span`` are relative to the start of the section (the
+status line, or the first trailer line), so they stay valid when a section
+moves from the input into the buffer.
+"""
+
+cimport cython
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from libc.string cimport memchr, memcmp, memcpy
+
+from collections import deque
+
+from aiofasthttp.errors import (
+    ChunkLineTooLong,
+    HeadTooLarge,
+    IncompleteResponse,
+    ProtocolError,
+    TooManyHeaders,
+)
+
+ctypedef unsigned char uchar
+
+DEFAULT_MAX_HEAD_SIZE = 65536
+DEFAULT_MAX_HEADERS = 128
+DEFAULT_MAX_CHUNK_LINE_SIZE = 4096
+
+cdef unsigned long long MAX_LENGTH = (1ULL << 63) - 1
+# A head that arrived whole is kept by reference to the input bytes, unless
+# the input is this much larger than the head: then the head is copied, so a
+# head kept by the caller does not pin a large body buffer.
+cdef Py_ssize_t PIN_SLACK = 4096
+
+# -- byte classes ------------------------------------------------------------
+
+cdef enum:
+    C_TOKEN = 1    # tchar (RFC 9110 section 5.6.2)
+    C_TEXT = 2     # field values and reason phrases: HTAB, SP, VCHAR, obs-text
+    C_HEX = 4
+    C_DIGIT = 8
+    C_WS = 16      # SP, HTAB
+    C_QDTEXT = 32  # inside a quoted string, unescaped
+    C_QPAIR = 64   # after a backslash in a quoted string
+
+cdef uchar CLASS[256]
+cdef uchar LOWER[256]
+
+
+cdef void _init_tables():
+    cdef int c
+    token = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    for c in range(256):
+        CLASS[c] = 0
+        LOWER[c] = c + 32 if 65 <= c <= 90 else c
+    for c in token:
+        CLASS[c] |= C_TOKEN
+    for c in b"0123456789abcdefABCDEF":
+        CLASS[c] |= C_HEX
+    for c in range(256):
+        if c == 9 or 0x20 <= c <= 0x7E or c >= 0x80:
+            CLASS[c] |= C_TEXT | C_QPAIR
+        if 48 <= c <= 57:
+            CLASS[c] |= C_DIGIT
+        if c == 9 or c == 32:
+            CLASS[c] |= C_WS
+        if c == 9 or c == 32 or c == 0x21 or 0x23 <= c <= 0x5B or 0x5D <= c <= 0x7E or c >= 0x80:
+            CLASS[c] |= C_QDTEXT
+
+
+_init_tables()
+
+
+cdef inline bint _all(const uchar* s, Py_ssize_t n, uchar cls) noexcept:
+    """Whether every byte of ``s[:n]`` is of class ``cls``."""
+    cdef Py_ssize_t i
+    for i in range(n):
+        if not CLASS[s[i]] & cls:
+            return False
+    return True
+
+
+cdef inline bint _ieq(const uchar* s, Py_ssize_t n, const char* lower, Py_ssize_t m) noexcept:
+    """Case-insensitive (ASCII) ``s[:n] == lower[:m]``; ``lower`` is lower case."""
+    cdef Py_ssize_t i
+    if n != m:
+        return False
+    for i in range(n):
+        if LOWER[s[i]] != <uchar>lower[i]:
+            return False
+    return True
+
+
+cdef inline Py_ssize_t _skip_ws(const uchar* s, Py_ssize_t i, Py_ssize_t n) noexcept:
+    while i < n and CLASS[s[i]] & C_WS:
+        i += 1
+    return i
+
+
+cdef inline Py_ssize_t _rskip_ws(const uchar* s, Py_ssize_t i, Py_ssize_t n) noexcept:
+    """The end of ``s[i:n]`` without trailing SP/HTAB."""
+    while n > i and CLASS[s[n - 1]] & C_WS:
+        n -= 1
+    return n
+
+
+cdef inline Py_ssize_t _find(const uchar* s, Py_ssize_t n, uchar c) noexcept:
+    cdef const uchar* hit = <const uchar*>memchr(s, c, n)
+    return -1 if hit == NULL else hit - s
+
+
+cdef inline bytes _b(const uchar* s, Py_ssize_t n):
+    return PyBytes_FromStringAndSize(<const char*>s, n)
+
+
+cdef str _show(const uchar* s, Py_ssize_t n):
+    """``repr(s[:n][:40])``, as the twin's error messages show a line."""
+    return repr(_b(s, n if n < 40 else 40))
+
+
+# -- header fields as spans --------------------------------------------------
+
+ctypedef struct Span:
+    Py_ssize_t name
+    Py_ssize_t name_len
+    Py_ssize_t value      # offset; or, when value_len < 0, an index into the folded list
+    Py_ssize_t value_len
+
+
+cdef list _pairs(const uchar* base, const Span* spans, Py_ssize_t n, list folded):
+    """The ``(name, value)`` list the spans describe."""
+    cdef list out = []
+    cdef Py_ssize_t i
+    cdef const Span* s
+    for i in range(n):
+        s = &spans[i]
+        if s.value_len < 0:
+            value = folded[s.value]
+        else:
+            value = _b(base + s.value, s.value_len)
+        out.append((_b(base + s.name, s.name_len), value))
+    return out
+
+
+HTTP_10 = (1, 0)
+HTTP_11 = (1, 1)
+cdef bytes EMPTY = b""
+cdef bytes OK = b"OK"
+cdef bytes GET = b"GET"
+
+
+cdef class ResponseHead:
+    """One response head: status line, header pairs and the framing decided from them.
+
+    ``headers`` is a list of ``(name, value)`` byte pairs in wire order, names
+    as sent, values without surrounding whitespace; it is built on first
+    access. ``trailers`` is ``None`` until a chunked body's trailer section
+    was read (then a list, maybe empty).
+    """
+
+    cdef public int status
+    cdef public object reason
+    cdef public object version
+    cdef public bint keep_alive
+    cdef public bint chunked
+    cdef public object content_length
+    cdef public object keep_alive_timeout
+    cdef public object keep_alive_max
+    cdef public object trailers
+    cdef public bint upgrade
+
+    cdef object _headers    # the built list, once built (or assigned)
+    cdef object _raw        # bytes holding the head, until the list is built
+    cdef Py_ssize_t _base   # where the head starts in _raw
+    cdef Span* _spans
+    cdef Py_ssize_t _nspans
+    cdef list _folded       # values changed by obsolete line folding, or None
+
+    def __cinit__(self):
+        self.reason = EMPTY
+        self.version = HTTP_11
+        self.keep_alive = True
+
+    def __dealloc__(self):
+        PyMem_Free(self._spans)
+
+    @property
+    def headers(self):
+        if self._headers is None:
+            self._headers = self._build_headers()
+        return self._headers
+
+    @headers.setter
+    def headers(self, value):
+        self._headers = value
+
+    cdef list _build_headers(self):
+        cdef list out
+        if self._raw is None:
+            return []
+        out = _pairs(<const uchar*>PyBytes_AS_STRING(self._raw) + self._base,
+                     self._spans, self._nspans, self._folded)
+        # The raw bytes and spans are not needed any more: let them go.
+        PyMem_Free(self._spans)
+        self._spans = NULL
+        self._nspans = 0
+        self._raw = None
+        self._folded = None
+        return out
+
+    def __repr__(self):
+        return (
+            f"<ResponseHead HTTP/{self.version[0]}.{self.version[1]} {self.status} "
+            f"{self.reason.decode('latin-1')!r} headers={len(self.headers)}>"
+        )
+
+
+# -- the parser --------------------------------------------------------------
+
+cdef enum State:
+    HEAD
+    BODY_LENGTH
+    CHUNK_SIZE
+    CHUNK_DATA
+    CHUNK_DATA_END
+    TRAILERS
+    BODY_UNTIL_CLOSE
+    UPGRADED
+    CLOSED
+    FAILED
+
+# What one complete line of a section did.
+cdef enum LineResult:
+    LINE_MORE      # a status or field line: the section goes on
+    LINE_SKIPPED   # an empty line before the status line
+    LINE_END       # the empty line that ends the section
+
+
+cdef class ResponseParser:
+    """Incremental HTTP/1.1 response parser (compiled).
+
+    ``sink`` receives ``on_head(head)``, ``on_body(bytes)`` and
+    ``on_complete()`` for each response, and ``on_informational(head)`` for
+    1xx interim responses if it has that method. ``expect(method)`` queues the
+    method of each request sent, so that HEAD and CONNECT are framed right.
+    """
+
+    cdef object _on_head
+    cdef object _on_body
+    cdef object _on_complete
+    cdef object _on_informational
+    cdef public Py_ssize_t max_head_size
+    cdef public Py_ssize_t max_headers
+    cdef public Py_ssize_t max_chunk_line_size
+    cdef public object upgrade_offset
+    cdef public Py_ssize_t messages_completed
+
+    cdef object _methods
+    cdef State _state
+    cdef Py_ssize_t _offset       # stream offset of the first byte of the current feed
+
+    # Bytes carried between feeds: a section so far, or a chunk-size line.
+    cdef uchar* _buf
+    cdef Py_ssize_t _buf_len
+    cdef Py_ssize_t _buf_cap
+    cdef Py_ssize_t _line_start   # where the unfinished line starts in _buf
+    cdef Py_ssize_t _line_offset  # stream offset of the current line
+    cdef Py_ssize_t _head_size    # bytes of complete lines in this head (or trailers)
+
+    # The head (or trailers) being read.
+    cdef bint _head_started       # the status line was read
+    cdef int _status
+    cdef int _minor
+    cdef Py_ssize_t _reason_len   # the reason starts at offset 13 of the section
+    cdef Span* _spans
+    cdef Py_ssize_t _nspans
+    cdef Py_ssize_t _spans_cap
+    cdef list _folded
+
+    # What its framing fields said.
+    cdef bint _cl_seen
+    cdef unsigned long long _cl
+    cdef bint _te_seen
+    cdef Py_ssize_t _te_count
+    cdef bint _te_last_chunked
+    cdef bint _conn_close
+    cdef bint _conn_keep_alive
+    cdef long _ka_timeout         # -1: not given
+    cdef long _ka_max
+
+    # The body.
+    cdef unsigned long long _remaining
+    cdef bint _keep_alive_after
+    cdef ResponseHead _current
+    cdef bytearray _upgrade_data
+
+    def __init__(
+        self,
+        sink,
+        *,
+        Py_ssize_t max_head_size=DEFAULT_MAX_HEAD_SIZE,
+        Py_ssize_t max_headers=DEFAULT_MAX_HEADERS,
+        Py_ssize_t max_chunk_line_size=DEFAULT_MAX_CHUNK_LINE_SIZE,
+    ):
+        self._on_head = sink.on_head
+        self._on_body = sink.on_body
+        self._on_complete = sink.on_complete
+        self._on_informational = getattr(sink, "on_informational", None)
+        self.max_head_size = max_head_size
+        self.max_headers = max_headers
+        self.max_chunk_line_size = max_chunk_line_size
+        self._methods = deque()
+        self._state = HEAD
+        self._upgrade_data = bytearray()
+        self.upgrade_offset = None
+        self.messages_completed = 0
+        self._reset_head()
+
+    def __dealloc__(self):
+        PyMem_Free(self._buf)
+        PyMem_Free(self._spans)
+
+    # -- public -------------------------------------------------------------
+
+    def expect(self, method):
+        """Queue the method of the next request sent on this connection."""
+        if isinstance(method, str):
+            method = method.encode("ascii")
+        self._methods.append(method.upper())
+
+    @property
+    def in_message(self):
+        """True while a response has begun and is not complete."""
+        if self._state == HEAD:
+            return self._buf_len > self._line_start or self._head_started
+        return self._state not in (CLOSED, UPGRADED, FAILED)
+
+    @property
+    def upgraded(self):
+        """True after a 101 response or a 2xx to CONNECT: the rest is not HTTP."""
+        return self._state == UPGRADED
+
+    def upgraded_data(self):
+        """Bytes received after the head that switched protocols."""
+        return bytes(self._upgrade_data)
+
+    def feed(self, data):
+        """Parse the next bytes of the response stream."""
+        if self._state == FAILED:
+            raise ProtocolError(
+                "the parser failed earlier and takes no more input",
+                reason="parser_failed",
+                offset=self._offset,
+            )
+        if type(data) is not bytes:
+            data = (<object>bytes)(data)
+        try:
+            self._feed(<bytes>data)
+        except BaseException:
+            self._state = FAILED
+            raise
+        self._offset += PyBytes_GET_SIZE(data)
+
+    def feed_eof(self):
+        """The peer closed the connection: end a close-delimited body, or fail."""
+        cdef State state = self._state
+        if state == BODY_UNTIL_CLOSE:
+            self._state = CLOSED
+            self._complete()
+            return
+        if state == CLOSED or state == UPGRADED or state == FAILED:
+            return
+        if state == HEAD and self._buf_len == self._line_start and not self._head_started:
+            self._state = CLOSED
+            return
+        self._state = FAILED
+        if state == HEAD:
+            where = "in the response head"
+        elif state == BODY_LENGTH:
+            where = f"with {self._remaining} bytes of the Content-Length body unread"
+        elif state == TRAILERS:
+            where = "in the chunked body's trailers"
+        else:
+            where = "inside the chunked body"
+        raise IncompleteResponse(f"the connection closed {where}", offset=self._offset)
+
+    # -- the phases ---------------------------------------------------------
+
+    cdef int _feed(self, bytes data) except -1:
+        cdef const uchar* p = <const uchar*>PyBytes_AS_STRING(data)
+        cdef Py_ssize_t pos = 0
+        cdef Py_ssize_t end = PyBytes_GET_SIZE(data)
+        cdef State state
+        while pos < end:
+            state = self._state
+            if state == HEAD or state == TRAILERS:
+                if self._buf_len:
+                    pos = self._lines_buffered(p, pos, end)
+                else:
+                    pos = self._lines_direct(data, p, pos, end)
+            elif state == BODY_LENGTH:
+                pos = self._body_length(data, p, pos, end)
+            elif state == CHUNK_DATA:
+                pos = self._chunk_data(data, p, pos, end)
+            elif state == CHUNK_SIZE or state == CHUNK_DATA_END:
+                pos = self._chunk_line(p, pos, end)
+            elif state == BODY_UNTIL_CLOSE:
+                self._on_body(data if pos == 0 else _b(p + pos, end - pos))
+                return 0
+            elif state == UPGRADED:
+                self._upgrade_data += data[pos:]
+                return 0
+            else:  # CLOSED
+                raise ProtocolError(
+                    "data after a response that closed the connection",
+                    reason="data_after_close",
+                    offset=self._offset + pos,
+                )
+        return 0
+
+    # -- sections: the head and the trailers, line by line --------------------
+
+    cdef Py_ssize_t _lines_direct(self, bytes data, const uchar* p, Py_ssize_t pos,
+                                  Py_ssize_t end) except -1:
+        """Lines read straight from the input; the section starts at ``start``."""
+        cdef Py_ssize_t start = pos
+        cdef Py_ssize_t lf, n
+        cdef int r
+        while pos < end:
+            lf = _find(p + pos, end - pos, b"\n")
+            if lf < 0:
+                break
+            self._line_offset = self._offset + pos
+            self._check_line_end(lf, p[pos + lf - 1] if lf else 0, self._line_offset + lf,
+                                 self.max_head_size - self._head_size)
+            self._head_size += lf + 1
+            r = self._section_line(p + start, pos - start, lf - 1)
+            pos += lf + 1
+            if r == LINE_SKIPPED:
+                start = pos  # the head starts at its status line
+            elif r == LINE_END:
+                return self._end_section_direct(data, p, start, pos)
+        self._carry_section(p, start, pos, end)
+        return end
+
+    cdef int _carry_section(self, const uchar* p, Py_ssize_t start, Py_ssize_t pos,
+                            Py_ssize_t end) except -1:
+        """The feed ended inside a section: keep ``p[start:end]``; ``p[pos:end]`` is
+        an unfinished line."""
+        cdef Py_ssize_t partial = end - pos
+        if partial:
+            self._line_offset = self._offset + pos
+            if partial > self.max_head_size - self._head_size:
+                self._line_over_limit()
+        self._buf_len = 0
+        self._append(p + start, end - start)
+        self._line_start = pos - start
+        if partial:
+            self._check_partial_line(self._buf + self._line_start, partial)
+        return 0
+
+    cdef Py_ssize_t _lines_buffered(self, const uchar* p, Py_ssize_t pos,
+                                    Py_ssize_t end) except -1:
+        """Lines appended to the section carried over from earlier feeds."""
+        cdef Py_ssize_t carried, lf, n
+        cdef uchar last
+        cdef int r
+        while pos < end:
+            carried = self._buf_len - self._line_start
+            if not carried:
+                self._line_offset = self._offset + pos
+            lf = _find(p + pos, end - pos, b"\n")
+            if lf < 0:
+                if carried + end - pos > self.max_head_size - self._head_size:
+                    self._line_over_limit()
+                self._append(p + pos, end - pos)
+                self._check_partial_line(self._buf + self._line_start, carried + end - pos)
+                return end
+            n = carried + lf  # the line, with its CR
+            last = p[pos + lf - 1] if lf else (self._buf[self._buf_len - 1] if carried else 0)
+            self._check_line_end(n, last, self._offset + pos + lf,
+                                 self.max_head_size - self._head_size)
+            self._append(p + pos, lf + 1)
+            self._head_size += n + 1
+            pos += lf + 1
+            r = self._section_line(self._buf, self._line_start, n - 1)
+            self._line_start = self._buf_len
+            if r == LINE_SKIPPED:
+                self._buf_len = self._line_start = 0
+                return pos
+            if r == LINE_END:
+                return self._end_section_buffered(pos)
+        return pos
+
+    cdef int _check_line_end(self, Py_ssize_t n, uchar last, Py_ssize_t lf_offset,
+                             Py_ssize_t limit) except -1:
+        """A line of ``n`` bytes (CR included) ended at an LF: limit, then CRLF."""
+        if n + 1 > limit:
+            self._line_over_limit()
+        if n == 0 or last != b"\r":
+            raise ProtocolError(
+                "line ends with a bare LF; CRLF is required",
+                reason="bare_lf",
+                offset=lf_offset,
+            )
+        return 0
+
+    cdef int _line_over_limit(self) except -1:
+        if self._state == CHUNK_SIZE or self._state == CHUNK_DATA_END:
+            raise ChunkLineTooLong(
+                f"chunk-size line longer than {self.max_chunk_line_size} bytes",
+                offset=self._line_offset,
+            )
+        raise HeadTooLarge(
+            f"response head larger than {self.max_head_size} bytes",
+            offset=self._line_offset,
+        )
+
+    cdef int _section_line(self, const uchar* base, Py_ssize_t at,
+                           Py_ssize_t n) except -1:
+        """One complete line ``base[at:at + n]`` (CRLF removed) of a head or trailers."""
+        if self._state == TRAILERS:
+            if not n:
+                return LINE_END
+        elif not self._head_started:
+            if not n:
+                return LINE_SKIPPED  # empty lines before a status line, as llhttp
+            self._status_line(base + at, n)
+            return LINE_MORE
+        elif not n:
+            return LINE_END
+        self._field_line(base, at, n)
+        return LINE_MORE
+
+    cdef int _status_line(self, const uchar* s, Py_ssize_t n) except -1:
+        """``HTTP/1.x NNN[ reason]``; it always starts its section."""
+        if not (
+            n >= 12
+            and memcmp(s, b"HTTP/1.", 7) == 0
+            and (s[7] == b"0" or s[7] == b"1")
+            and s[8] == b" "
+            and b"1" <= s[9] <= b"9"
+            and CLASS[s[10]] & C_DIGIT
+            and CLASS[s[11]] & C_DIGIT
+            and (n == 12 or s[12] == b" ")
+        ):
+            raise ProtocolError(
+                f"invalid status line {_show(s, n)}",
+                reason="invalid_status_line",
+                offset=self._line_offset,
+            )
+        if n > 13 and not _all(s + 13, n - 13, C_TEXT):
+            raise ProtocolError(
+                "control character in the reason phrase",
+                reason="invalid_reason",
+                offset=self._line_offset,
+            )
+        self._status = (s[9] - 48) * 100 + (s[10] - 48) * 10 + (s[11] - 48)
+        self._minor = s[7] - 48
+        self._reason_len = n - 13 if n > 13 else 0
+        self._head_started = True
+        return 0
+
+    cdef int _field_line(self, const uchar* base, Py_ssize_t at, Py_ssize_t n) except -1:
+        """``name: value``, or a continuation (obsolete folding) of the previous one."""
+        cdef const uchar* s = base + at
+        cdef Py_ssize_t colon = 0, start, stop
+        if CLASS[s[0]] & C_WS:
+            return self._fold(base, at, n)
+        while colon < n and CLASS[s[colon]] & C_TOKEN:
+            colon += 1
+        if colon == 0 or colon == n or s[colon] != b":":
+            self._bad_name(s, n)
+        if not _all(s + colon + 1, n - colon - 1, C_TEXT):
+            raise ProtocolError(
+                f"invalid character in the value of header {_b(s, colon).decode('latin-1')!r}",
+                reason="invalid_header_value",
+                offset=self._line_offset + colon + 1,
+            )
+        if self._nspans >= self.max_headers:
+            raise TooManyHeaders(
+                f"more than {self.max_headers} header fields", offset=self._line_offset
+            )
+        start = _skip_ws(s, colon + 1, n)
+        stop = _rskip_ws(s, start, n)
+        self._add_span(at, colon, at + start, stop - start)
+        if self._state == HEAD:
+            self._note_framing(s, colon, s + start, stop - start)
+        return 0
+
+    cdef int _bad_name(self, const uchar* s, Py_ssize_t n) except -1:
+        cdef Py_ssize_t colon = _find(s, n, b":")
+        raise ProtocolError(
+            f"invalid header name {_show(s, colon if colon > 0 else n)}",
+            reason="invalid_header_name",
+            offset=self._line_offset,
+        )
+
+    cdef int _add_span(self, Py_ssize_t name, Py_ssize_t name_len, Py_ssize_t value,
+                       Py_ssize_t value_len) except -1:
+        cdef Span* grown
+        cdef Py_ssize_t cap
+        if self._nspans == self._spans_cap:
+            cap = self._spans_cap * 2 if self._spans_cap else 16
+            grown = <Span*>PyMem_Realloc(self._spans, cap * sizeof(Span))
+            if grown == NULL:
+                raise MemoryError()
+            self._spans = grown
+            self._spans_cap = cap
+        self._spans[self._nspans] = Span(name, name_len, value, value_len)
+        self._nspans += 1
+        return 0
+
+    cdef int _fold(self, const uchar* base, Py_ssize_t at, Py_ssize_t n) except -1:
+        """Obsolete line folding: the line's text joins the previous value after a space."""
+        cdef const uchar* s = base + at
+        cdef Span* last
+        cdef const uchar* name
+        cdef Py_ssize_t start, stop
+        if not self._nspans:
+            raise ProtocolError(
+                "whitespace at the start of the first header line",
+                reason="invalid_header_name",
+                offset=self._line_offset,
+            )
+        last = &self._spans[self._nspans - 1]
+        name = base + last.name
+        if _is_name(name, last.name_len, b"content-length") or _is_name(
+            name, last.name_len, b"transfer-encoding"
+        ):
+            raise ProtocolError(
+                f"obsolete line folding in {_b(name, last.name_len).decode('latin-1')}",
+                reason="folded_framing_header",
+                offset=self._line_offset,
+            )
+        if not _all(s, n, C_TEXT):
+            raise ProtocolError(
+                "invalid character in a folded header value",
+                reason="invalid_header_value",
+                offset=self._line_offset,
+            )
+        start = _skip_ws(s, 0, n)
+        stop = _rskip_ws(s, start, n)
+        self._join_folded(base, last, _b(s + start, stop - start))
+        if self._state == HEAD:  # only Connection-like fields get here: CL and TE failed
+            self._note_framing(name, last.name_len, s + start, stop - start)
+        return 0
+
+    cdef int _join_folded(self, const uchar* base, Span* last, bytes more) except -1:
+        """Replace the span's value by ``value + b" " + more`` (kept in ``_folded``)."""
+        if self._folded is None:
+            self._folded = []
+        if last.value_len >= 0:
+            value = _b(base + last.value, last.value_len)
+            self._folded.append(None)
+            last.value = len(self._folded) - 1
+            last.value_len = -1
+        else:
+            value = self._folded[last.value]
+        self._folded[last.value] = value + b" " + more if value and more else value + more
+        return 0
+
+    # -- framing fields -------------------------------------------------------
+
+    cdef int _note_framing(self, const uchar* name, Py_ssize_t name_len, const uchar* v,
+                           Py_ssize_t n) except -1:
+        """Record what a framing field says; other fields are ignored."""
+        cdef uchar first = LOWER[name[0]]
+        if first == b"c":
+            if _is_name(name, name_len, b"content-length"):
+                return self._content_length(v, n)
+            if _is_name(name, name_len, b"connection"):
+                self._connection(v, n)
+        elif first == b"t":
+            if _is_name(name, name_len, b"transfer-encoding"):
+                return self._transfer_encoding(v, n)
+        elif first == b"p":
+            if _is_name(name, name_len, b"proxy-connection"):
+                self._connection(v, n)
+        elif first == b"k":
+            if _is_name(name, name_len, b"keep-alive"):
+                self._keep_alive_hint(v, n)
+        return 0
+
+    cdef int _content_length(self, const uchar* v, Py_ssize_t n) except -1:
+        """Digits only, below 2**63; a comma list is accepted if all values agree."""
+        cdef Py_ssize_t i = 0, j, a, b
+        cdef unsigned long long length
+        while True:
+            j = i
+            while j < n and v[j] != b",":
+                j += 1
+            a = _skip_ws(v, i, j)
+            b = _rskip_ws(v, a, j)
+            if a == b or b - a > 19 or not _all(v + a, b - a, C_DIGIT):
+                raise ProtocolError(
+                    f"invalid Content-Length {_show(v, n)}",
+                    reason="invalid_content_length",
+                    offset=self._line_offset,
+                )
+            length = 0
+            while a < b:
+                length = length * 10 + (v[a] - 48)
+                a += 1
+            if length > MAX_LENGTH:
+                raise ProtocolError(
+                    f"Content-Length {_show(v, n)} is too large",
+                    reason="invalid_content_length",
+                    offset=self._line_offset,
+                )
+            if self._cl_seen and length != self._cl:
+                raise ProtocolError(
+                    "Content-Length fields with different values",
+                    reason="conflicting_content_length",
+                    offset=self._line_offset,
+                )
+            self._cl_seen = True
+            self._cl = length
+            if j >= n:
+                return 0
+            i = j + 1
+
+    cdef int _transfer_encoding(self, const uchar* v, Py_ssize_t n) except -1:
+        """Collect the codings; ``chunked`` may only be the last one."""
+        cdef Py_ssize_t i = 0, j, a, b
+        self._te_seen = True
+        while True:
+            j = i
+            while j < n and v[j] != b",":
+                j += 1
+            b = i
+            while b < j and v[b] != b";":  # parameters are ignored
+                b += 1
+            a = _skip_ws(v, i, b)
+            b = _rskip_ws(v, a, b)
+            if a < b:
+                if not _all(v + a, b - a, C_TOKEN):
+                    raise ProtocolError(
+                        f"invalid transfer coding {_b(v + a, b - a)[:40].lower()!r}",
+                        reason="invalid_transfer_encoding",
+                        offset=self._line_offset,
+                    )
+                if self._te_last_chunked:
+                    raise ProtocolError(
+                        "Transfer-Encoding has a coding after chunked",
+                        reason="invalid_transfer_encoding",
+                        offset=self._line_offset,
+                    )
+                self._te_count += 1
+                self._te_last_chunked = _ieq(v + a, b - a, b"chunked", 7)
+            if j >= n:
+                return 0
+            i = j + 1
+
+    cdef void _connection(self, const uchar* v, Py_ssize_t n) noexcept:
+        """Note the ``close`` and ``keep-alive`` options of Connection."""
+        cdef Py_ssize_t i = 0, j, a, b
+        while True:
+            j = i
+            while j < n and v[j] != b",":
+                j += 1
+            a = _skip_ws(v, i, j)
+            b = _rskip_ws(v, a, j)
+            if _ieq(v + a, b - a, b"close", 5):
+                self._conn_close = True
+            elif _ieq(v + a, b - a, b"keep-alive", 10):
+                self._conn_keep_alive = True
+            if j >= n:
+                return
+            i = j + 1
+
+    cdef void _keep_alive_hint(self, const uchar* v, Py_ssize_t n) noexcept:
+        """``timeout=N`` and ``max=N`` anywhere in a Keep-Alive value; the last one wins.
+
+        The twin's ``(?i)\\s*(timeout|max)\\s*=\\s*"?([0-9]{1,9})``, found left to
+        right without overlap: at most nine digits are read.
+        """
+        cdef Py_ssize_t i = 0, j, digits
+        cdef long value
+        cdef int kind
+        while i < n:
+            kind = 0
+            if n - i >= 7 and _ieq(v + i, 7, b"timeout", 7):
+                kind, j = 1, i + 7
+            elif n - i >= 3 and _ieq(v + i, 3, b"max", 3):
+                kind, j = 2, i + 3
+            if kind:
+                j = _skip_ws(v, j, n)
+                if j < n and v[j] == b"=":
+                    j = _skip_ws(v, j + 1, n)
+                    if j < n and v[j] == b'"':
+                        j += 1
+                    value = 0
+                    digits = 0
+                    while j < n and digits < 9 and CLASS[v[j]] & C_DIGIT:
+                        value = value * 10 + (v[j] - 48)
+                        digits += 1
+                        j += 1
+                    if digits:
+                        if kind == 1:
+                            self._ka_timeout = value
+                        else:
+                            self._ka_max = value
+                        i = j
+                        continue
+            i += 1
+
+    # -- checks on an unfinished line -----------------------------------------
+
+    cdef int _check_partial_line(self, const uchar* s, Py_ssize_t n) except -1:
+        """Fail early on a line that cannot become valid, before its CRLF arrives."""
+        cdef Py_ssize_t cr = _find(s, n, b"\r"), colon, name_len
+        cdef bint bad_value
+        if 0 <= cr < n - 1:
+            raise ProtocolError(
+                "bare CR inside a line", reason="bare_cr", offset=self._line_offset + cr
+            )
+        if self._state == HEAD and not self._head_started:
+            if not (n == 1 and s[0] == b"\r") and not _status_prefix_ok(s, n):
+                raise ProtocolError(
+                    f"invalid status line {_show(s, n)}",
+                    reason="invalid_status_line",
+                    offset=self._line_offset,
+                )
+            return 0
+        if cr >= 0:
+            n = cr
+        if not n:
+            return 0
+        if CLASS[s[0]] & C_WS:
+            if self._state == HEAD and not self._nspans:
+                raise ProtocolError(
+                    "whitespace at the start of the first header line",
+                    reason="invalid_header_name",
+                    offset=self._line_offset,
+                )
+            return 0
+        colon = _find(s, n, b":")
+        name_len = n if colon < 0 else colon
+        bad_value = colon >= 0 and not _all(s + colon + 1, n - colon - 1, C_TEXT)
+        if bad_value or colon == 0 or not _all(s, name_len, C_TOKEN):
+            raise ProtocolError(
+                f"invalid header line {_show(s, n)}",
+                reason="invalid_header_value" if bad_value else "invalid_header_name",
+                offset=self._line_offset,
+            )
+        return 0
+
+    # -- the end of a section -------------------------------------------------
+
+    cdef Py_ssize_t _end_section_direct(self, bytes data, const uchar* p, Py_ssize_t start,
+                                        Py_ssize_t pos) except -1:
+        cdef Py_ssize_t size = pos - start
+        if self._state == TRAILERS:
+            return self._end_trailers(p + start, pos)
+        if PyBytes_GET_SIZE(data) - size > PIN_SLACK:
+            return self._end_head(_b(p + start, size), 0, pos)
+        return self._end_head(data, start, pos)
+
+    cdef Py_ssize_t _end_section_buffered(self, Py_ssize_t pos) except -1:
+        cdef bytes raw = _b(self._buf, self._buf_len)
+        self._buf_len = self._line_start = 0
+        if self._state == TRAILERS:
+            return self._end_trailers(<const uchar*>PyBytes_AS_STRING(raw), pos)
+        return self._end_head(raw, 0, pos)
+
+    cdef ResponseHead _take_head(self, bytes raw, Py_ssize_t base):
+        """The head read so far as a ResponseHead; the parser is ready for the next."""
+        cdef ResponseHead head = ResponseHead.__new__(ResponseHead)
+        cdef const uchar* reason = <const uchar*>PyBytes_AS_STRING(raw) + base + 13
+        head.status = self._status
+        head.version = HTTP_11 if self._minor else HTTP_10
+        if self._reason_len == 2 and reason[0] == b"O" and reason[1] == b"K":
+            head.reason = OK
+        elif self._reason_len:
+            head.reason = _b(reason, self._reason_len)
+        head._raw = raw
+        head._base = base
+        head._folded = self._folded
+        if self._nspans:
+            head._spans = <Span*>PyMem_Malloc(self._nspans * sizeof(Span))
+            if head._spans == NULL:
+                raise MemoryError()
+            memcpy(head._spans, self._spans, self._nspans * sizeof(Span))
+            head._nspans = self._nspans
+        return head
+
+    cdef void _reset_head(self) noexcept:
+        self._head_size = 0
+        self._head_started = False
+        self._nspans = 0
+        self._folded = None
+        self._cl_seen = False
+        self._te_seen = False
+        self._te_count = 0
+        self._te_last_chunked = False
+        self._conn_close = False
+        self._conn_keep_alive = False
+        self._ka_timeout = -1
+        self._ka_max = -1
+
+    cdef Py_ssize_t _end_head(self, bytes raw, Py_ssize_t base, Py_ssize_t pos) except -1:
+        """The blank line arrived: decide the framing (RFC 9112 section 6.3) and deliver."""
+        cdef ResponseHead head = self._take_head(raw, base)
+        cdef int status = head.status
+        cdef bint keep_alive = not self._conn_close and (self._minor or self._conn_keep_alive)
+        cdef bint cl_seen = self._cl_seen, te_seen = self._te_seen
+        cdef bint chunked = self._te_count and self._te_last_chunked
+        cdef unsigned long long length = self._cl
+        cdef long ka_timeout = self._ka_timeout, ka_max = self._ka_max
+        self._reset_head()
+        if status < 200 and status != 101:
+            if self._on_informational is not None:
+                self._on_informational(head)
+            return pos
+
+        if ka_timeout >= 0:
+            head.keep_alive_timeout = ka_timeout
+        if ka_max >= 0:
+            head.keep_alive_max = ka_max
+
+        method = self._methods.popleft() if self._methods else GET
+        if cl_seen:
+            head.content_length = length
+        if status == 101 or (200 <= status < 300 and method == b"CONNECT"):
+            return self._start_upgraded(head, pos)
+        if te_seen:
+            head.content_length = None
+            if cl_seen:
+                keep_alive = False  # TE with CL: a smuggling shape; never reuse.
+        if status == 204 or status == 304 or method == b"HEAD":
+            self._deliver_head(head, keep_alive)
+            self._end_message(keep_alive)
+        elif chunked:
+            head.chunked = True
+            self._deliver_head(head, keep_alive)
+            self._state = CHUNK_SIZE
+            self._keep_alive_after = keep_alive
+        elif cl_seen and not te_seen:
+            self._deliver_head(head, keep_alive)
+            if length == 0:
+                self._end_message(keep_alive)
+            else:
+                self._remaining = length
+                self._state = BODY_LENGTH
+                self._keep_alive_after = keep_alive
+        else:
+            self._deliver_head(head, False)
+            self._state = BODY_UNTIL_CLOSE
+        return pos
+
+    cdef Py_ssize_t _start_upgraded(self, ResponseHead head, Py_ssize_t pos) except -1:
+        head.upgrade = True
+        self._deliver_head(head, False)
+        self._state = UPGRADED
+        self.upgrade_offset = self._offset + pos
+        self._complete()
+        return pos
+
+    cdef int _deliver_head(self, ResponseHead head, bint keep_alive) except -1:
+        head.keep_alive = keep_alive
+        self._current = head
+        self._on_head(head)
+        return 0
+
+    cdef int _end_message(self, bint keep_alive) except -1:
+        self._state = HEAD if keep_alive else CLOSED
+        return self._complete()
+
+    cdef int _complete(self) except -1:
+        self.messages_completed += 1
+        self._on_complete()
+        return 0
+
+    cdef Py_ssize_t _end_trailers(self, const uchar* base, Py_ssize_t pos) except -1:
+        self._current.trailers = _pairs(base, self._spans, self._nspans, self._folded)
+        self._reset_head()
+        self._end_message(self._keep_alive_after)
+        return pos
+
+    # -- bodies -----------------------------------------------------------------
+
+    cdef Py_ssize_t _body_length(self, bytes data, const uchar* p, Py_ssize_t pos,
+                                 Py_ssize_t end) except -1:
+        cdef unsigned long long available = end - pos
+        cdef unsigned long long remaining = self._remaining
+        if available <= remaining:
+            self._remaining = remaining - available
+            self._on_body(data if pos == 0 else _b(p + pos, end - pos))
+            if self._remaining == 0:
+                self._end_message(self._keep_alive_after)
+            return end
+        self._remaining = 0
+        self._on_body(_b(p + pos, <Py_ssize_t>remaining))
+        self._end_message(self._keep_alive_after)
+        return pos + <Py_ssize_t>remaining
+
+    cdef Py_ssize_t _chunk_data(self, bytes data, const uchar* p, Py_ssize_t pos,
+                                Py_ssize_t end) except -1:
+        cdef unsigned long long available = end - pos
+        cdef unsigned long long remaining = self._remaining
+        if available <= remaining:
+            self._remaining = remaining - available
+            self._on_body(data if pos == 0 else _b(p + pos, end - pos))
+            if self._remaining == 0:
+                self._state = CHUNK_DATA_END
+            return end
+        self._remaining = 0
+        self._state = CHUNK_DATA_END
+        self._on_body(_b(p + pos, <Py_ssize_t>remaining))
+        return pos + <Py_ssize_t>remaining
+
+    # -- chunk-size lines and the CRLF after chunk data ------------------------
+
+    cdef Py_ssize_t _chunk_line(self, const uchar* p, Py_ssize_t pos,
+                                Py_ssize_t end) except -1:
+        """One chunk-size line, or the CRLF after a chunk's data."""
+        cdef Py_ssize_t carried = self._buf_len
+        cdef Py_ssize_t lf = _find(p + pos, end - pos, b"\n")
+        cdef Py_ssize_t n
+        cdef const uchar* line
+        if not carried:
+            self._line_offset = self._offset + pos
+        if lf < 0:
+            if carried + end - pos > self.max_chunk_line_size:
+                self._line_over_limit()
+            self._append(p + pos, end - pos)
+            self._check_partial_chunk_line(self._buf, self._buf_len)
+            return end
+        n = carried + lf  # the line, with its CR
+        self._check_line_end(n, p[pos + lf - 1] if lf else self._buf[carried - 1] if carried else 0,
+                             self._offset + pos + lf, self.max_chunk_line_size)
+        if carried:
+            self._append(p + pos, lf)
+            line = self._buf
+            self._buf_len = 0
+        else:
+            line = p + pos
+        if self._state == CHUNK_DATA_END:
+            if n > 1:
+                raise ProtocolError(
+                    "chunk data not followed by CRLF",
+                    reason="invalid_chunk",
+                    offset=self._line_offset,
+                )
+            self._state = CHUNK_SIZE
+        else:
+            self._chunk_size(line, n - 1)
+        return pos + lf + 1
+
+    cdef int _chunk_size(self, const uchar* s, Py_ssize_t n) except -1:
+        """``size[;ext[=value]]...``: start the chunk's data, or the trailers."""
+        cdef Py_ssize_t i = 0, first
+        cdef unsigned long long size = 0
+        while i < n and CLASS[s[i]] & C_HEX:
+            i += 1
+        if i == 0 or not _chunk_ext_ok(s, i, n):
+            raise ProtocolError(
+                f"invalid chunk-size line {_show(s, n)}",
+                reason="invalid_chunk_size",
+                offset=self._line_offset,
+            )
+        first = 0
+        while first < i and s[first] == b"0":
+            first += 1
+        if i - first > 16 or (i - first == 16 and s[first] > b"7"):
+            raise ProtocolError(
+                "chunk size too large", reason="invalid_chunk_size", offset=self._line_offset
+            )
+        while first < i:
+            size = size * 16 + _hex_value(s[first])
+            first += 1
+        if size == 0:
+            self._state = TRAILERS
+            self._reset_head()
+        else:
+            self._remaining = size
+            self._state = CHUNK_DATA
+        return 0
+
+    cdef int _check_partial_chunk_line(self, const uchar* s, Py_ssize_t n) except -1:
+        if self._state == CHUNK_DATA_END:
+            if n == 1 and s[0] == b"\r":
+                return 0
+            reason = "invalid_chunk"
+        elif CLASS[s[0]] & C_HEX:
+            return 0
+        else:
+            reason = "invalid_chunk_size"
+        raise ProtocolError(
+            f"invalid chunk framing {_show(s, n)}", reason=reason, offset=self._line_offset
+        )
+
+    # -- the carry buffer -------------------------------------------------------
+
+    cdef int _append(self, const uchar* s, Py_ssize_t n) except -1:
+        cdef Py_ssize_t need = self._buf_len + n, cap
+        cdef uchar* grown
+        if need > self._buf_cap:
+            cap = self._buf_cap * 2 if self._buf_cap else 256
+            while cap < need:
+                cap *= 2
+            grown = <uchar*>PyMem_Realloc(self._buf, cap)
+            if grown == NULL:
+                raise MemoryError()
+            self._buf = grown
+            self._buf_cap = cap
+        memcpy(self._buf + self._buf_len, s, n)
+        self._buf_len = need
+        return 0
+
+
+# -- helpers without parser state ----------------------------------------------
+
+cdef inline bint _is_name(const uchar* s, Py_ssize_t n, const char* lower) noexcept:
+    return _ieq(s, n, lower, len(lower))
+
+
+cdef inline unsigned int _hex_value(uchar c) noexcept:
+    if c <= b"9":
+        return c - 48
+    return (c | 0x20) - 87
+
+
+cdef bint _status_prefix_ok(const uchar* s, Py_ssize_t n) noexcept:
+    """Whether ``s[:n]`` can still grow into a valid status line."""
+    cdef const char* http = b"HTTP/"
+    cdef Py_ssize_t i
+    cdef uchar c
+    cdef bint ok
+    for i in range(n if n < 13 else 13):
+        c = s[i]
+        if i < 5:
+            ok = c == <uchar>http[i]
+        elif i == 5:
+            ok = c == b"1"
+        elif i == 6:
+            ok = c == b"."
+        elif i == 7:
+            ok = c == b"0" or c == b"1"
+        elif i == 8:
+            ok = c == b" "
+        elif i == 12:
+            ok = c == b" " or c == b"\r"
+        else:
+            ok = CLASS[c] & C_DIGIT
+        if not ok:
+            return False
+    return True
+
+
+cdef bint _chunk_ext_ok(const uchar* s, Py_ssize_t i, Py_ssize_t n) noexcept:
+    """Whether ``s[i:n]`` is a run of ``[ \\t]*;[ \\t]*token([ \\t]*=[ \\t]*(token|quoted))?``."""
+    cdef Py_ssize_t name, after_name
+    while i < n:
+        i = _skip_ws(s, i, n)
+        if i >= n or s[i] != b";":
+            return False
+        i = _skip_ws(s, i + 1, n)
+        name = i
+        while i < n and CLASS[s[i]] & C_TOKEN:
+            i += 1
+        if i == name:
+            return False
+        after_name = i
+        i = _skip_ws(s, i, n)
+        if i >= n or s[i] != b"=":
+            i = after_name  # no value; what follows must be the next extension
+            continue
+        i = _skip_ws(s, i + 1, n)
+        if i < n and CLASS[s[i]] & C_TOKEN:
+            while i < n and CLASS[s[i]] & C_TOKEN:
+                i += 1
+        elif i < n and s[i] == b'"':
+            i = _quoted_end(s, i + 1, n)
+            if i < 0:
+                return False
+        else:
+            return False
+    return True
+
+
+cdef Py_ssize_t _quoted_end(const uchar* s, Py_ssize_t i, Py_ssize_t n) noexcept:
+    """The end of a quoted string whose opening quote is before ``i``, or -1."""
+    while i < n:
+        if s[i] == b'"':
+            return i + 1
+        if s[i] == b"\\":
+            if i + 1 < n and CLASS[s[i + 1]] & C_QPAIR:
+                i += 2
+                continue
+            return -1
+        if not CLASS[s[i]] & C_QDTEXT:
+            return -1
+        i += 1
+    return -1
+
+
+__all__ = ["ResponseHead", "ResponseParser"]
