@@ -252,16 +252,18 @@ class Client:
     async def _dial(self, pool: Pool) -> Connection:
         loop = self._get_loop()
         origin = pool.origin
+        made: list[Connection] = []
 
         def factory() -> Connection:
-            return Connection(
+            conn = Connection(
                 origin,
-                pool,
                 loop,
                 max_head_size=self._max_head_size,
                 write_timeout=self._write_timeout,
                 tcp_keepalive=self._tcp_keepalive,
             )
+            made.append(conn)
+            return conn
 
         tls = self._tls_context() if origin.scheme == "https" else None
         host = origin.host
@@ -275,23 +277,34 @@ class Client:
                     factory, host, origin.port, ssl=tls, server_hostname=host if tls else None
                 )
             _, conn = await asyncio.wait_for(connect, self._connect_timeout)
-        except asyncio.TimeoutError:
-            raise ConnectTimeout(
+        except BaseException as exc:
+            for orphan in made:  # connected, but the dial was cancelled or timed out
+                orphan.discard()
+            error = self._dial_error(exc, origin)
+            if error is exc:
+                raise
+            raise error from exc
+        return conn
+
+    def _dial_error(self, exc: BaseException, origin: Origin) -> BaseException:
+        """The typed error for a failed dial; anything else (a cancellation) as it is."""
+        if isinstance(exc, asyncio.TimeoutError):
+            return ConnectTimeout(
                 f"connecting to {origin} took longer than connect_timeout="
                 f"{self._connect_timeout:g} s"
-            ) from None
-        except ssllib.SSLCertVerificationError as exc:
-            raise TLSError(
+            )
+        if isinstance(exc, ssllib.SSLCertVerificationError):
+            return TLSError(
                 f"the TLS certificate of {origin} did not verify: {exc.verify_message}; "
                 "pass ssl= a context that trusts it (ssl=False skips verification)"
-            ) from exc
-        except ssllib.SSLError as exc:
-            raise TLSError(f"TLS handshake with {origin} failed: {exc}") from exc
-        except socket.gaierror as exc:
-            raise ConnectError(f"cannot resolve host {host!r} of {origin}: {exc}") from exc
-        except OSError as exc:
-            raise ConnectError(f"cannot connect to {origin}: {exc.strerror or exc}") from exc
-        return conn
+            )
+        if isinstance(exc, ssllib.SSLError):
+            return TLSError(f"TLS handshake with {origin} failed: {exc}")
+        if isinstance(exc, socket.gaierror):
+            return ConnectError(f"cannot resolve host {origin.host!r} of {origin}: {exc}")
+        if isinstance(exc, OSError):
+            return ConnectError(f"cannot connect to {origin}: {exc.strerror or exc}")
+        return exc
 
     def _tls_context(self) -> ssllib.SSLContext:
         if self._ssl_context is None:

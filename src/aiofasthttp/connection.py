@@ -162,13 +162,25 @@ class ConnectionListener(Protocol):
     def connection_closed(self, conn: Connection, why: str) -> None: ...
 
 
+class _Unadopted:
+    """The listener of a connection no pool has taken yet: its events concern nobody."""
+
+    def connection_idle(self, conn: Connection) -> None:
+        pass
+
+    def connection_closed(self, conn: Connection, why: str) -> None:
+        pass
+
+
+UNADOPTED: ConnectionListener = _Unadopted()
+
+
 class Connection(asyncio.Protocol):
     """An HTTP/1.1 client connection. See the module docstring."""
 
     def __init__(
         self,
         origin: Origin,
-        listener: ConnectionListener,
         loop: asyncio.AbstractEventLoop,
         *,
         max_head_size: int = 65536,
@@ -178,7 +190,9 @@ class Connection(asyncio.Protocol):
         self.id = next(_ids)
         self.origin = origin
         self.state = State.CONNECTING
-        self.listener = listener
+        # The pool sets itself here once the dial has returned the connection to it:
+        # a connection whose dial was cancelled half-way must not touch its counts.
+        self.listener = UNADOPTED
         self.loop = loop
         self.created_at = loop.time()
         self.idle_since = self.created_at
@@ -242,6 +256,12 @@ class Connection(asyncio.Protocol):
         self._shut(reason)
         if ex is not None:
             self._fail(ex, ConnectionClosedError(self._describe(ex, reason), **self._facts(ex)))
+
+    def discard(self) -> None:
+        """Drop a connection the pool never took (its dial was cancelled): no pool event."""
+        self.state = State.CLOSED
+        self.close_reason = "dial abandoned"
+        self._close_transport()
 
     # -- asyncio.Protocol -------------------------------------------------------
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .connection import QUIET_CHECK_AFTER, Connection
-from .errors import ClientClosedError, PoolTimeout
+from .errors import ClientClosedError, ConnectError, PoolTimeout
 from .request import Origin
 
 # Retire a connection this long before the server's stated or learned idle timeout,
@@ -161,6 +161,11 @@ class Pool:
             raise
         finally:
             self._dialling -= 1
+        if conn.is_closed:
+            self._total -= 1
+            self._hand_over()
+            raise ConnectError(f"{self.origin} closed the connection as soon as it was made")
+        conn.listener = self
         self.stats.created += 1
         self._conns.add(conn)
         jitter = 1.0 - random.random() * JITTER
