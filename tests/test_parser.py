@@ -1179,7 +1179,7 @@ def test_hostile_input_is_a_typed_error(
 
 
 @pytest.mark.filterwarnings("ignore:mypy_extensions.TypedDict:DeprecationWarning")
-@settings(derandomize=True, database=None, deadline=None, max_examples=1500)
+@settings(derandomize=True, database=None, deadline=None, max_examples=800)
 @given(fuzz_run=fuzz_runs())
 def test_any_bytes_parse_or_raise_protocol_error(
     parser_impl: ModuleType, fuzz_run: tuple[list[bytes], list[bytes], bool, dict[str, int]]

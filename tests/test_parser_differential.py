@@ -36,6 +36,8 @@ DIFFERENTIAL = settings(
     max_examples=300,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+TWINS_VALID = settings(DIFFERENTIAL, max_examples=200)
+TWINS_FUZZ = settings(DIFFERENTIAL, max_examples=1000)
 
 TOKEN = string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~"
 VISIBLE = bytes(range(0x21, 0x7F)) + bytes(range(0x80, 0x100))
@@ -338,7 +340,7 @@ def twin_key(impl: ModuleType, pieces: list[bytes], methods: list[bytes], eof: b
     )
 
 
-@DIFFERENTIAL
+@TWINS_VALID
 @given(
     conversation=conversations(),
     methods=st.lists(st.sampled_from([b"GET", b"HEAD", b"CONNECT"]), max_size=3),
@@ -353,7 +355,7 @@ def test_twins_agree_on_valid_responses(
     assert twin_key(python, pieces, methods, True) == twin_key(compiled, pieces, methods, True)
 
 
-@DIFFERENTIAL
+@TWINS_FUZZ
 @given(fuzz_run=fuzz_runs())
 def test_twins_agree_on_arbitrary_input(
     both_parser_impls: tuple[ModuleType, ModuleType],
