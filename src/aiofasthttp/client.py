@@ -74,6 +74,7 @@ class Client:
         tcp_keepalive: float | None = None,
         uds: str | None = None,
         user_agent: str = f"aiofasthttp/{__version__}",
+        decompress: bool = True,
     ) -> None:
         if conn_pool_strategy not in ("lifo", "fifo"):
             raise ValueError("conn_pool_strategy must be 'lifo' or 'fifo'")
@@ -94,11 +95,9 @@ class Client:
         self._uds = uds
         self._ssl_option = ssl
         self._ssl_context: ssllib.SSLContext | None = None
-        default = [
-            ("User-Agent", user_agent),
-            ("Accept", "*/*"),
-            ("Accept-Encoding", "gzip, deflate"),
-        ]
+        default = [("User-Agent", user_agent), ("Accept", "*/*")]
+        if decompress:
+            default.append(("Accept-Encoding", "gzip, deflate"))
         user = header_items(headers)
         names = {n.lower() for n, _ in user}
         self._default_headers = [(n, v) for n, v in default if n.lower() not in names] + user
@@ -109,7 +108,7 @@ class Client:
         self._coordinator = RetryCoordinator(
             self._pool_for,
             coerce_policy(retry),
-            Attempt(read_timeout, max_response_body_size),
+            Attempt(read_timeout, max_response_body_size, decompress),
             self._now,
         )
 

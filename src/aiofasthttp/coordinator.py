@@ -26,11 +26,14 @@ if TYPE_CHECKING:
 class Attempt:
     """What a single attempt needs from the client's settings."""
 
-    __slots__ = ("max_body_size", "read_timeout")
+    __slots__ = ("decompress", "max_body_size", "read_timeout")
 
-    def __init__(self, read_timeout: float | None, max_body_size: int | None) -> None:
+    def __init__(
+        self, read_timeout: float | None, max_body_size: int | None, decompress: bool
+    ) -> None:
         self.read_timeout = read_timeout
         self.max_body_size = max_body_size
+        self.decompress = decompress
 
 
 class RetryCoordinator:
@@ -124,7 +127,8 @@ class RetryCoordinator:
         resp = Response(
             request.method, request.url, head.status, head.reason, head.version, head.headers
         )
-        decoder = decoder_for(head.headers, self._settings.max_body_size)
+        settings = self._settings
+        decoder = decoder_for(head.headers, settings.max_body_size) if settings.decompress else None
         if streaming:
             resp._stream = lambda: _stream_body(conn, ex, decoder)
             return resp, conn, ex

@@ -25,6 +25,7 @@ _METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _BAD_VALUE = re.compile(r"[\x00\r\n]")
 _BAD_TARGET = re.compile(r"[\x00-\x20\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 BodyIterable = AsyncIterable[bytes]
 Content = bytes | bytearray | memoryview | str | BodyIterable | Callable[[], BodyIterable]
@@ -69,6 +70,10 @@ def resolve_url(url: str) -> Target:
 
 
 def _parse_url(url: str) -> Target:
+    if _CONTROL.search(url):
+        # urlsplit would silently drop CR, LF and TAB; a URL holding them is a mistake
+        # or an attack, never something to "fix" and send.
+        raise InvalidURL(f"control character in URL {url!r}")
     try:
         parts = urlsplit(url)
         port = parts.port
