@@ -29,9 +29,11 @@ status line, or the first trailer line), so they stay valid when a section
 moves from the input into the buffer.
 """
 
-cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from cpython.ref cimport Py_INCREF, Py_XDECREF, PyObject
+from libc.stdint cimport uint64_t
 from libc.string cimport memchr, memcmp, memcpy
 
 from collections import deque
@@ -104,6 +106,26 @@ cdef inline bint _all(const uchar* s, Py_ssize_t n, uchar cls) noexcept:
     return True
 
 
+cdef inline bint _all_text(const uchar* s, Py_ssize_t n) noexcept:
+    """``_all(s, n, C_TEXT)``, eight bytes at a time while no byte is suspect.
+
+    A word is passed whole when none of its bytes is below 0x20 or equal to
+    0x7F (the bit tricks are exact for "any byte" tests); a word with a
+    suspect byte (a tab, or a real error) is checked byte by byte.
+    """
+    cdef uint64_t w
+    cdef uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL
+    cdef uint64_t del_ = 0x7F7F7F7F7F7F7F7FULL
+    while n >= 8:
+        memcpy(&w, s, 8)
+        if ((w - ones * 0x20) & ~w & highs) or (((w ^ del_) - ones) & ~(w ^ del_) & highs):
+            if not _all(s, 8, C_TEXT):
+                return False
+        s += 8
+        n -= 8
+    return _all(s, n, C_TEXT)
+
+
 cdef inline bint _ieq(const uchar* s, Py_ssize_t n, const char* lower, Py_ssize_t m) noexcept:
     """Case-insensitive (ASCII) ``s[:n] == lower[:m]``; ``lower`` is lower case."""
     cdef Py_ssize_t i
@@ -151,18 +173,83 @@ ctypedef struct Span:
     Py_ssize_t value_len
 
 
+# Recently made names and (name, value) pairs, by a hash of their content. A
+# server sends the same names, and many of the same fields, in every
+# response; reusing an immutable bytes object or tuple is much cheaper than
+# making one. Each table is bounded (CACHE_SLOTS entries of at most
+# CACHE_MAX_LEN bytes a part); a collision just replaces the slot. The GIL
+# guards the tables.
+cdef enum:
+    CACHE_SLOTS = 256  # the top 8 bits of a hash
+    CACHE_MAX_LEN = 64
+cdef PyObject* NAMES[CACHE_SLOTS]  # bytes
+cdef PyObject* PAIRS[CACHE_SLOTS]  # (bytes, bytes)
+
+
+cdef inline uint64_t _mix(const uchar* s, Py_ssize_t n) noexcept:
+    """A hash of ``s[:n]``'s length, first eight and last eight bytes."""
+    cdef uint64_t head = 0, tail = 0
+    if n >= 8:
+        memcpy(&head, s, 8)
+        memcpy(&tail, s + n - 8, 8)
+    else:
+        memcpy(&head, s, n)
+    return (head * 0x9E3779B97F4A7C15ULL) ^ (tail * 0xC2B2AE3D27D4EB4FULL) ^ <uint64_t>n
+
+
+cdef inline bint _same(object b, const uchar* s, Py_ssize_t n) noexcept:
+    return PyBytes_GET_SIZE(b) == n and memcmp(PyBytes_AS_STRING(b), s, n) == 0
+
+
+cdef inline void _store(PyObject** slot, object obj) noexcept:
+    Py_INCREF(obj)
+    Py_XDECREF(slot[0])
+    slot[0] = <PyObject*>obj
+
+
+cdef object _name(const uchar* s, Py_ssize_t n):
+    """``bytes(s[:n])``, the cached object when an equal one was made lately."""
+    cdef PyObject** slot
+    if n > CACHE_MAX_LEN:
+        return _b(s, n)
+    slot = &NAMES[_mix(s, n) >> 56]
+    if slot[0] != NULL and _same(<object>slot[0], s, n):
+        return <object>slot[0]
+    name = _b(s, n)
+    _store(slot, name)
+    return name
+
+
+cdef tuple _pair(const uchar* name, Py_ssize_t name_len, const uchar* value,
+                 Py_ssize_t value_len):
+    """``(bytes(name), bytes(value))``, the cached tuple when an equal one was made lately."""
+    cdef PyObject** slot
+    cdef tuple pair
+    if value_len > CACHE_MAX_LEN or name_len > CACHE_MAX_LEN:
+        return (_name(name, name_len), _b(value, value_len))
+    slot = &PAIRS[((_mix(name, name_len) * 31) ^ _mix(value, value_len)) >> 56]
+    if slot[0] != NULL:
+        pair = <tuple>slot[0]
+        if _same(pair[0], name, name_len) and _same(pair[1], value, value_len):
+            return pair
+    pair = (_name(name, name_len), _b(value, value_len))
+    _store(slot, pair)
+    return pair
+
+
 cdef list _pairs(const uchar* base, const Span* spans, Py_ssize_t n, list folded):
     """The ``(name, value)`` list the spans describe."""
-    cdef list out = []
-    cdef Py_ssize_t i
+    cdef list out = PyList_New(n)
     cdef const Span* s
+    cdef Py_ssize_t i
     for i in range(n):
         s = &spans[i]
         if s.value_len < 0:
-            value = folded[s.value]
+            pair = (_name(base + s.name, s.name_len), folded[s.value])
         else:
-            value = _b(base + s.value, s.value_len)
-        out.append((_b(base + s.name, s.name_len), value))
+            pair = _pair(base + s.name, s.name_len, base + s.value, s.value_len)
+        Py_INCREF(pair)
+        PyList_SET_ITEM(out, i, pair)
     return out
 
 
@@ -573,7 +660,7 @@ cdef class ResponseParser:
                 reason="invalid_status_line",
                 offset=self._line_offset,
             )
-        if n > 13 and not _all(s + 13, n - 13, C_TEXT):
+        if n > 13 and not _all_text(s + 13, n - 13):
             raise ProtocolError(
                 "control character in the reason phrase",
                 reason="invalid_reason",
@@ -595,7 +682,7 @@ cdef class ResponseParser:
             colon += 1
         if colon == 0 or colon == n or s[colon] != b":":
             self._bad_name(s, n)
-        if not _all(s + colon + 1, n - colon - 1, C_TEXT):
+        if not _all_text(s + colon + 1, n - colon - 1):
             raise ProtocolError(
                 f"invalid character in the value of header {_b(s, colon).decode('latin-1')!r}",
                 reason="invalid_header_value",
