@@ -38,6 +38,7 @@ from .request import (
 )
 from .response import Response
 from .retry import RetryPolicy, coerce_policy
+from .trace import make_tracer
 
 _UNSET: Any = object()
 _HEAD_CACHE_SIZE = 1024
@@ -75,6 +76,7 @@ class Client:
         uds: str | None = None,
         user_agent: str = f"aiofasthttp/{__version__}",
         decompress: bool = True,
+        trace: Any = None,
     ) -> None:
         if conn_pool_strategy not in ("lifo", "fifo"):
             raise ValueError("conn_pool_strategy must be 'lifo' or 'fifo'")
@@ -101,6 +103,8 @@ class Client:
         user = header_items(headers)
         names = {n.lower() for n, _ in user}
         self._default_headers = [(n, v) for n, v in default if n.lower() not in names] + user
+        # Decided once: DEBUG logging must be on before the client is made to be traced.
+        self._tracer = make_tracer(trace)
         self._pools: dict[Origin, Pool] = {}
         self._head_cache: dict[tuple[str, str], Request] = {}
         self._closed = False
@@ -110,6 +114,7 @@ class Client:
             coerce_policy(retry),
             Attempt(read_timeout, max_response_body_size, decompress),
             self._now,
+            self._tracer,
         )
 
     # -- requests -------------------------------------------------------------
@@ -244,7 +249,7 @@ class Client:
         if pool is None:
             if self._closed:
                 raise ClientClosedError("the client is closed; create a new Client")
-            pool = Pool(request.origin, self._limits, self._dial, self._get_loop())
+            pool = Pool(request.origin, self._limits, self._dial, self._get_loop(), self._tracer)
             self._pools[request.origin] = pool
         return pool
 

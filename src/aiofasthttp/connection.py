@@ -632,7 +632,34 @@ class Connection(asyncio.Protocol):
         hint = self._facts(ex)["keep_alive_hint"]
         if hint:
             text += f"; the server's Keep-Alive hint was {hint}"
-        return text
+        cause = self._likely_cause(ex)
+        return f"{text}. {cause}" if cause else text
+
+    def _likely_cause(self, ex: Exchange) -> str | None:
+        """One plain sentence on why, where the facts point at a cause."""
+        if ex.response_bytes:
+            return "The server began answering, so it probably processed the request."
+        idle = ex.idle_before
+        timeout = self.keep_alive_timeout
+        if ex.reused and timeout is not None and idle >= timeout:
+            return (
+                f"The server closed a connection idle for {idle:.1f} s while its hint said "
+                f"timeout={timeout}: set max_idle_conn_duration below {timeout} s."
+            )
+        if ex.reused and idle >= 1.0:
+            return (
+                f"The server, or a proxy, load balancer or NAT on the way, likely dropped this "
+                f"connection after {idle:.1f} s idle: set max_idle_conn_duration below that."
+            )
+        if ex.reused:
+            return (
+                "The server closed a kept-alive connection just as it was reused; it may "
+                f"limit requests per connection (this one had served {self.requests_served})."
+            )
+        return (
+            "The server closed a new connection without answering: it may be overloaded, "
+            "restarting, or refusing the request."
+        )
 
     def __repr__(self) -> str:
         return (

@@ -17,6 +17,7 @@ from .connection import Connection, Exchange
 from .errors import ConnectionClosedError, HTTPError, RequestTimeout
 from .response import BodyDecoder, Response, decoder_for
 from .retry import STALE, RetryPolicy
+from .trace import Tracer
 
 if TYPE_CHECKING:
     from .pool import Pool
@@ -43,11 +44,13 @@ class RetryCoordinator:
         policy: RetryPolicy,
         settings: Attempt,
         loop_time: Callable[[], float],
+        tracer: Tracer | None = None,
     ) -> None:
         self._pool_for = pool_for
         self.policy = policy
         self._settings = settings
         self._time = loop_time
+        self._tracer = tracer
 
     async def run(
         self, request: Request, deadline: float | None, streaming: bool
@@ -56,31 +59,77 @@ class RetryCoordinator:
         errors: list[BaseException] = []
         fresh = False
         attempt = 1
+        budget = self._pool_for(request).retry_budget
+        budget.record_request(self._time())
         while True:
             try:
                 resp, conn, ex = await self._attempt(request, deadline, streaming, fresh)
             except HTTPError as exc:
                 errors.append(exc)
                 reason = policy.replay_reason(request, exc, attempt)
+                if reason is not None and not budget.try_retry(self._time()):
+                    exc.args = (
+                        (
+                            f"{exc.args[0]} [not replayed: the retry budget for "
+                            f"{request.origin} is spent]",
+                            *exc.args[1:],
+                        )
+                        if exc.args
+                        else exc.args
+                    )
+                    reason = None
                 if reason is None:
+                    if self._tracer is not None:
+                        self._tracer(
+                            "gave_up",
+                            method=request.method,
+                            url=request.url,
+                            attempt=attempt,
+                            error=str(exc),
+                        )
                     raise _final(exc, errors, attempt, policy, request) from None
                 pool = self._pool_for(request)
                 pool.stats.retries += 1
                 if isinstance(exc, ConnectionClosedError) and exc.reused:
                     pool.drop_idle_since(exc.idle_time)
                 fresh = reason == STALE
-                if not fresh:
-                    await self._sleep(policy.backoff(attempt), deadline, errors, request)
+                delay = 0.0 if fresh else policy.backoff(attempt)
+                if self._tracer is not None:
+                    self._tracer(
+                        "retry_scheduled",
+                        method=request.method,
+                        url=request.url,
+                        attempt=attempt,
+                        reason=reason,
+                        delay=delay,
+                        error=str(exc),
+                    )
+                if delay:
+                    await self._sleep(delay, deadline, errors, request)
                 attempt += 1
                 continue
-            if not policy.retry_status(resp.status, attempt) or not request.replayable:
+            if (
+                not policy.retry_status(resp.status, attempt)
+                or not request.replayable
+                or not budget.try_retry(self._time())
+            ):
                 return resp, conn, ex
-            delay = policy.retry_after(resp.headers.get("retry-after"))
+            asked = policy.retry_after(resp.headers.get("retry-after"))
+            wait = asked if asked is not None else policy.backoff(attempt)
             if ex is not None and conn is not None:
                 conn.abandon(ex, "retrying a status")
-            await self._sleep(
-                delay if delay is not None else policy.backoff(attempt), deadline, errors, request
-            )
+            self._pool_for(request).stats.retries += 1
+            if self._tracer is not None:
+                self._tracer(
+                    "retry_scheduled",
+                    method=request.method,
+                    url=request.url,
+                    attempt=attempt,
+                    reason=f"status {resp.status}",
+                    delay=wait,
+                    error="",
+                )
+            await self._sleep(wait, deadline, errors, request)
             attempt += 1
 
     async def _sleep(
@@ -117,13 +166,24 @@ class RetryCoordinator:
             max_body_size=self._settings.max_body_size,
             reused=reused,
         )
+        tracer = self._tracer
         try:
             if body.make_stream is not None:
                 await conn.write_chunked(ex, body.make_stream())
+            if tracer is not None:
+                tracer(
+                    "request_written",
+                    method=request.method,
+                    url=request.url,
+                    connection_id=conn.id,
+                    bytes_written=ex.bytes_written,
+                )
             head = await ex.waiter
         except BaseException:
             conn.abandon(ex, "request cancelled or failed while in flight")
             raise
+        if tracer is not None:
+            tracer("head_received", method=request.method, url=request.url, status=head.status)
         resp = Response(
             request.method, request.url, head.status, head.reason, head.version, head.headers
         )

@@ -39,6 +39,8 @@ from typing import Any
 from .connection import QUIET_CHECK_AFTER, Connection
 from .errors import ClientClosedError, ConnectError, PoolTimeout
 from .request import Origin
+from .retry import RetryBudget
+from .trace import Tracer
 
 # Retire a connection this long before the server's stated or learned idle timeout,
 # or this fraction of it, whichever is larger: the FIN may already be in flight.
@@ -87,11 +89,14 @@ class Pool:
         limits: PoolLimits,
         dial: Dialer,
         loop: asyncio.AbstractEventLoop,
+        tracer: Tracer | None = None,
     ) -> None:
         self.origin = origin
         self.limits = limits
         self.loop = loop
         self.stats = PoolStats()
+        self.retry_budget = RetryBudget()
+        self.tracer = tracer
         self._dial = dial
         self._idle: deque[Connection] = deque()
         self._total = 0  # connections dialling, idle or active, and slots promised to waiters
@@ -121,6 +126,14 @@ class Pool:
                 conn.close("server_closed_idle")
                 continue
             self.stats.reused += 1
+            if self.tracer is not None:
+                self.tracer(
+                    "connection_reused",
+                    origin=str(self.origin),
+                    connection_id=conn.id,
+                    idle_time=now - conn.idle_since,
+                    requests_served=conn.requests_served,
+                )
             return conn
         return None
 
@@ -167,6 +180,8 @@ class Pool:
             raise ConnectError(f"{self.origin} closed the connection as soon as it was made")
         conn.listener = self
         self.stats.created += 1
+        if self.tracer is not None:
+            self.tracer("connection_dialled", origin=str(self.origin), connection_id=conn.id)
         self._conns.add(conn)
         jitter = 1.0 - random.random() * JITTER
         lifetime = self.limits.max_conn_duration
@@ -230,7 +245,7 @@ class Pool:
             if limit is not None:
                 max_requests = limit if max_requests is None else min(max_requests, limit)
         if max_requests is not None and conn.requests_served >= max_requests:
-            conn.close("max_requests")
+            self._retire(conn, "max_requests")
             return
         conn.expires_at = min(conn.expires_at, self._idle_deadline(conn))
         self._to_idle(conn)
@@ -294,6 +309,14 @@ class Pool:
         stats = self.stats
         stats.closed_by_server_idle += 1
         idle_for = now - conn.idle_since
+        if self.tracer is not None:
+            self.tracer(
+                "connection_closed_idle",
+                origin=str(self.origin),
+                connection_id=conn.id,
+                idle_time=idle_for,
+                requests_served=conn.requests_served,
+            )
         if idle_for < CLOSE_AFTER_RESPONSE:
             served = conn.requests_served
             if stats.learned_max_requests is None or served < stats.learned_max_requests:
@@ -310,6 +333,10 @@ class Pool:
     def _retire(self, conn: Connection, why: str) -> None:
         if why == "expired":
             self.stats.expired += 1
+        if self.tracer is not None:
+            self.tracer(
+                "connection_expired", origin=str(self.origin), connection_id=conn.id, why=why
+            )
         conn.close(why)
 
     def _schedule_reaper(self, when: float) -> None:

@@ -135,3 +135,45 @@ def coerce_policy(retry: Any) -> RetryPolicy:
     if isinstance(retry, RetryPolicy):
         return retry
     raise TypeError(f"retry must be a RetryPolicy, an int, True or False, not {retry!r}")
+
+
+class RetryBudget:
+    """Retries allowed per origin: a share of recent requests, plus a small floor.
+
+    Over a sliding ``window`` of seconds, retries may reach ``ratio`` times the
+    requests sent plus ``floor_per_second`` times the window, so a failing
+    server sees a bounded amount of extra traffic rather than a retry storm.
+    Time is passed in, so this stays free of any event loop.
+    """
+
+    __slots__ = ("_buckets", "floor_per_second", "ratio", "window")
+
+    def __init__(
+        self, ratio: float = 0.2, floor_per_second: float = 10.0, window: int = 10
+    ) -> None:
+        self.ratio = ratio
+        self.floor_per_second = floor_per_second
+        self.window = window
+        self._buckets: list[list[int]] = []  # [second, requests, retries], oldest first
+
+    def _bucket(self, now: float) -> list[int]:
+        second = int(now)
+        buckets = self._buckets
+        if not buckets or buckets[-1][0] != second:
+            buckets.append([second, 0, 0])
+            while buckets[0][0] <= second - self.window:
+                del buckets[0]
+        return buckets[-1]
+
+    def record_request(self, now: float) -> None:
+        self._bucket(now)[1] += 1
+
+    def try_retry(self, now: float) -> bool:
+        """Spend one retry if the budget allows it."""
+        current = self._bucket(now)
+        requests = sum(b[1] for b in self._buckets)
+        retries = sum(b[2] for b in self._buckets)
+        if retries >= self.ratio * requests + self.floor_per_second * self.window:
+            return False
+        current[2] += 1
+        return True

@@ -1,0 +1,72 @@
+"""Tracing: what happens to connections and attempts, as callbacks and as DEBUG logs.
+
+Pass ``Client(trace=obj)``; ``obj`` may define any of the methods of
+:class:`Trace` (the others are skipped). The same events are logged at DEBUG
+under the ``aiofasthttp`` logger. When no trace is given and DEBUG is off,
+no event is built at all: every call site checks ``if tracer is not None``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+logger = logging.getLogger("aiofasthttp")
+
+EVENTS = (
+    "connection_dialled",
+    "connection_reused",
+    "connection_closed_idle",
+    "connection_expired",
+    "request_written",
+    "head_received",
+    "retry_scheduled",
+    "gave_up",
+)
+
+
+class Trace(Protocol):
+    """The hooks; each receives keyword arguments describing the event."""
+
+    def connection_dialled(self, *, origin: str, connection_id: int) -> None: ...
+    def connection_reused(
+        self, *, origin: str, connection_id: int, idle_time: float, requests_served: int
+    ) -> None: ...
+    def connection_closed_idle(
+        self, *, origin: str, connection_id: int, idle_time: float, requests_served: int
+    ) -> None: ...
+    def connection_expired(self, *, origin: str, connection_id: int, why: str) -> None: ...
+    def request_written(
+        self, *, method: str, url: str, connection_id: int, bytes_written: int
+    ) -> None: ...
+    def head_received(self, *, method: str, url: str, status: int) -> None: ...
+    def retry_scheduled(
+        self, *, method: str, url: str, attempt: int, reason: str, delay: float, error: str
+    ) -> None: ...
+    def gave_up(self, *, method: str, url: str, attempt: int, error: str) -> None: ...
+
+
+class Tracer:
+    """Sends each event to the user's hooks and to the log."""
+
+    __slots__ = ("_hooks", "_log")
+
+    def __init__(self, trace: Any | None, log: bool) -> None:
+        self._hooks = {name: getattr(trace, name) for name in EVENTS if hasattr(trace, name)}
+        self._log = log
+
+    def __call__(self, event: str, **facts: Any) -> None:
+        if self._log:
+            detail = " ".join(f"{k}={v!r}" for k, v in facts.items())
+            logger.debug("%s %s", event, detail)
+        hook = self._hooks.get(event)
+        if hook is not None:
+            hook(**facts)
+
+
+def make_tracer(trace: Any | None) -> Tracer | None:
+    """A tracer, or None when nothing would listen (the zero-cost case)."""
+    log = logger.isEnabledFor(logging.DEBUG)
+    if trace is None and not log:
+        return None
+    return Tracer(trace, log)
