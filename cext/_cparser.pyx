@@ -34,7 +34,7 @@ from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.ref cimport Py_INCREF, Py_XDECREF, PyObject
 from libc.stdint cimport uint64_t
-from libc.string cimport memchr, memcmp, memcpy
+from libc.string cimport memchr, memcmp, memcpy, strlen
 
 from collections import deque
 
@@ -113,7 +113,7 @@ cdef inline bint _all_text(const uchar* s, Py_ssize_t n) noexcept:
     0x7F (the bit tricks are exact for "any byte" tests); a word with a
     suspect byte (a tab, or a real error) is checked byte by byte.
     """
-    cdef uint64_t w
+    cdef uint64_t w = 0
     cdef uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL
     cdef uint64_t del_ = 0x7F7F7F7F7F7F7F7FULL
     while n >= 8:
@@ -535,7 +535,7 @@ cdef class ResponseParser:
                                   Py_ssize_t end) except -1:
         """Lines read straight from the input; the section starts at ``start``."""
         cdef Py_ssize_t start = pos
-        cdef Py_ssize_t lf, n
+        cdef Py_ssize_t lf
         cdef int r
         while pos < end:
             lf = _find(p + pos, end - pos, b"\n")
@@ -886,7 +886,7 @@ cdef class ResponseParser:
         The twin's ``(?i)\\s*(timeout|max)\\s*=\\s*"?([0-9]{1,9})``, found left to
         right without overlap: at most nine digits are read.
         """
-        cdef Py_ssize_t i = 0, j, digits
+        cdef Py_ssize_t i = 0, j = 0, digits
         cdef long value
         cdef int kind
         while i < n:
@@ -1224,7 +1224,8 @@ cdef class ResponseParser:
 # -- helpers without parser state ----------------------------------------------
 
 cdef inline bint _is_name(const uchar* s, Py_ssize_t n, const char* lower) noexcept:
-    return _ieq(s, n, lower, len(lower))
+    """Whether the field name ``s[:n]`` is ``lower`` (a NUL-terminated literal), in any case."""
+    return LOWER[s[0]] == <uchar>lower[0] and _ieq(s, n, lower, strlen(lower))
 
 
 cdef inline unsigned int _hex_value(uchar c) noexcept:
