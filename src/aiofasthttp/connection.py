@@ -64,19 +64,20 @@ _JOIN_BODY_BELOW = 16384
 _ids = itertools.count(1)
 
 
-class State(enum.Enum):
-    CONNECTING = "connecting"
-    IDLE = "idle"
-    ACTIVE = "active"
-    CLOSED = "closed"
+# IntEnum, not Enum: Enum's __hash__ is Python code, and the table is looked up per request.
+class State(enum.IntEnum):
+    CONNECTING = 0
+    IDLE = 1
+    ACTIVE = 2
+    CLOSED = 3
 
 
-class Event(enum.Enum):
-    CONNECTED = "connected"
-    REQUEST = "request"
-    REUSABLE = "reusable"  # response complete, connection may be reused
-    FINAL = "final"  # response complete, connection may not be reused
-    CLOSE = "close"  # eof, connection lost, error, or closed by us
+class Event(enum.IntEnum):
+    CONNECTED = 0
+    REQUEST = 1
+    REUSABLE = 2  # response complete, connection may be reused
+    FINAL = 3  # response complete, connection may not be reused
+    CLOSE = 4  # eof, connection lost, error, or closed by us
 
 
 _TRANSITIONS: dict[tuple[State, Event], State] = {
@@ -112,7 +113,7 @@ class Exchange:
         "response_bytes",
         "reused",
         "streaming",
-        "timer",
+        "timed",
         "unread",
         "url",
         "waiter",
@@ -136,7 +137,7 @@ class Exchange:
         self.request_written = False
         self.bytes_written = 0
         self.response_bytes = 0
-        self.timer: asyncio.TimerHandle | None = None
+        self.timed = False
         self.read_timeout: float | None = None
         self.deadline: float | None = None
         self.last_read = 0.0
@@ -148,10 +149,6 @@ class Exchange:
             if not waiter.done():
                 waiter.set_result(None)
 
-    def cancel_timer(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
 
 
 class ConnectionListener(Protocol):
@@ -211,6 +208,8 @@ class Connection(asyncio.Protocol):
         self._write_timer: asyncio.TimerHandle | None = None
         self._reading_paused = False
         self._ex: Exchange | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
 
     # -- the state table ------------------------------------------------------
 
@@ -220,7 +219,7 @@ class Connection(asyncio.Protocol):
             return
         new = _TRANSITIONS.get((self.state, event))
         if new is None:
-            raise RuntimeError(f"connection {self.id}: {event.value} in state {self.state.value}")
+            raise RuntimeError(f"connection {self.id}: {event.name} in state {self.state.name}")
         self.state = new
 
     # -- what the pool sees -----------------------------------------------------
@@ -282,7 +281,7 @@ class Connection(asyncio.Protocol):
         ex = self._ex
         if ex is not None:
             ex.response_bytes += len(data)
-            if ex.timer is not None:
+            if ex.timed:
                 ex.last_read = self.loop.time()
             try:
                 self._parser.feed(data)
@@ -374,7 +373,6 @@ class Connection(asyncio.Protocol):
         assert ex is not None and ex.head is not None
         self._ex = None
         self.requests_served += 1
-        ex.cancel_timer()
         ex.body_done = True
         if ex.streaming:
             ex.wake_reader()
@@ -430,10 +428,13 @@ class Connection(asyncio.Protocol):
         if method == "HEAD" or method == "CONNECT":
             self._parser.expect(method)
         if read_timeout is not None or deadline is not None:
+            ex.timed = True
             ex.read_timeout = read_timeout
             ex.deadline = deadline
             ex.last_read = now
-            self._arm_timer(ex, now)
+            when = _expiry(ex)
+            if self._timer is None or when < self._timer_at:
+                self._schedule_timer(when)
         transport = self.transport
         if transport is None or transport.is_closing():
             self.close("the connection was already closed")
@@ -499,15 +500,20 @@ class Connection(asyncio.Protocol):
 
     # -- timers ---------------------------------------------------------------
 
-    def _arm_timer(self, ex: Exchange, now: float) -> None:
-        when = ex.deadline if ex.deadline is not None else float("inf")
-        if ex.read_timeout is not None:
-            when = min(when, ex.last_read + ex.read_timeout)
-        ex.timer = self.loop.call_at(when, self._on_timer, ex)
+    # One timer per connection, re-armed lazily: a request that ends before the
+    # timer fires costs no timer operation at all; the timer, when it fires,
+    # checks the exchange then in flight and sleeps again until its next expiry.
 
-    def _on_timer(self, ex: Exchange) -> None:
-        ex.timer = None
-        if self._ex is not ex:
+    def _schedule_timer(self, when: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = when
+        self._timer = self.loop.call_at(when, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        ex = self._ex
+        if ex is None or not ex.timed:
             return
         now = self.loop.time()
         if ex.deadline is not None and now >= ex.deadline:
@@ -519,7 +525,7 @@ class Connection(asyncio.Protocol):
                 self._describe(ex, f"no response byte for read_timeout={ex.read_timeout:g} s")
             )
         else:
-            self._arm_timer(ex, now)
+            self._schedule_timer(_expiry(ex))
             return
         self._shut(exc.__class__.__name__)
         self._fail(ex, exc)
@@ -561,7 +567,6 @@ class Connection(asyncio.Protocol):
         self._fail(ex, exc)
 
     def _fail(self, ex: Exchange, exc: BaseException) -> None:
-        ex.cancel_timer()
         if self._ex is ex:
             self._ex = None
         if not ex.waiter.done():
@@ -582,6 +587,9 @@ class Connection(asyncio.Protocol):
 
     def _close_transport(self) -> None:
         self._cancel_write_timer()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         transport = self.transport
         if transport is not None and not transport.is_closing():
             transport.abort()
@@ -663,9 +671,17 @@ class Connection(asyncio.Protocol):
 
     def __repr__(self) -> str:
         return (
-            f"<Connection #{self.id} {self.origin} {self.state.value} "
+            f"<Connection #{self.id} {self.origin} {self.state.name.lower()} "
             f"served={self.requests_served}>"
         )
+
+
+def _expiry(ex: Exchange) -> float:
+    """When the exchange times out if no byte arrives before then."""
+    when = ex.deadline if ex.deadline is not None else float("inf")
+    if ex.read_timeout is not None:
+        when = min(when, ex.last_read + ex.read_timeout)
+    return when
 
 
 def _is_408(data: bytes) -> bool:
