@@ -567,7 +567,7 @@ cdef class ResponseParser:
         self._append(p + start, end - start)
         self._line_start = pos - start
         if partial:
-            self._check_partial_line(self._buf + self._line_start, partial)
+            self._check_partial_line(self._buf + self._line_start, partial, 0)
         return 0
 
     cdef Py_ssize_t _lines_buffered(self, const uchar* p, Py_ssize_t pos,
@@ -585,7 +585,8 @@ cdef class ResponseParser:
                 if carried + end - pos > self.max_head_size - self._head_size:
                     self._line_over_limit()
                 self._append(p + pos, end - pos)
-                self._check_partial_line(self._buf + self._line_start, carried + end - pos)
+                self._check_partial_line(self._buf + self._line_start, carried + end - pos,
+                                         carried)
                 return end
             n = carried + lf  # the line, with its CR
             last = p[pos + lf - 1] if lf else (self._buf[self._buf_len - 1] if carried else 0)
@@ -918,10 +919,20 @@ cdef class ResponseParser:
 
     # -- checks on an unfinished line -----------------------------------------
 
-    cdef int _check_partial_line(self, const uchar* s, Py_ssize_t n) except -1:
-        """Fail early on a line that cannot become valid, before its CRLF arrives."""
-        cdef Py_ssize_t cr = _find(s, n, b"\r"), colon, name_len
+    cdef int _check_partial_line(self, const uchar* s, Py_ssize_t n,
+                                 Py_ssize_t checked) except -1:
+        """Fail early on a line that cannot become valid, before its CRLF arrives.
+
+        ``s[:checked]`` passed this check at the end of the previous feed, so
+        a line dripping in byte by byte is not rescanned from its start each
+        time: the per-byte scans start at ``done``, one byte back (that byte
+        may have been a CR, left out of what was checked).
+        """
+        cdef Py_ssize_t done = checked - 1 if checked else 0
+        cdef Py_ssize_t cr = _find(s + done, n - done, b"\r"), colon, name_len, at
         cdef bint bad_value
+        if cr >= 0:
+            cr += done
         if 0 <= cr < n - 1:
             raise ProtocolError(
                 "bare CR inside a line", reason="bare_cr", offset=self._line_offset + cr
@@ -948,8 +959,10 @@ cdef class ResponseParser:
             return 0
         colon = _find(s, n, b":")
         name_len = n if colon < 0 else colon
-        bad_value = colon >= 0 and not _all(s + colon + 1, n - colon - 1, C_TEXT)
-        if bad_value or colon == 0 or not _all(s, name_len, C_TOKEN):
+        at = colon + 1 if colon + 1 > done else done
+        bad_value = colon >= 0 and not _all(s + at, n - at, C_TEXT)
+        at = done if done < name_len else name_len
+        if bad_value or colon == 0 or not _all(s + at, name_len - at, C_TOKEN):
             raise ProtocolError(
                 f"invalid header line {_show(s, n)}",
                 reason="invalid_header_value" if bad_value else "invalid_header_name",
