@@ -1,0 +1,1 @@
+"""aiofasthttp's benchmark suite (see README.md in this directory)."""
