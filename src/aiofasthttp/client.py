@@ -134,8 +134,7 @@ class Client:
     ) -> Response:
         """Send a request and read the whole response body."""
         request = self._build(method, url, params, headers, content, json, data, connection_close)
-        resp, _, _ = await self._coordinator.run(request, self._deadline(timeout), False)
-        return resp
+        return await self._coordinator.fetch(request, self._deadline(timeout))
 
     @asynccontextmanager
     async def stream(

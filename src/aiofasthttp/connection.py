@@ -150,7 +150,6 @@ class Exchange:
                 waiter.set_result(None)
 
 
-
 class ConnectionListener(Protocol):
     """What a connection tells its pool."""
 

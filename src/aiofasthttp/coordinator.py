@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from .connection import Connection, Exchange
 from .errors import ConnectionClosedError, HTTPError, RequestTimeout
+from .parser import ResponseHead
 from .response import BodyDecoder, Response, decoder_for
 from .retry import STALE, RetryPolicy
 from .trace import Tracer
@@ -37,6 +38,20 @@ class Attempt:
         self.decompress = decompress
 
 
+class _Attempts:
+    """The bookkeeping of one request's attempts."""
+
+    __slots__ = ("errors", "fresh", "number")
+
+    def __init__(self) -> None:
+        self.errors: list[BaseException] = []
+        self.fresh = False  # the next attempt must dial a new connection
+        self.number = 1
+
+
+Outcome = tuple[Response, Connection | None, Exchange | None]
+
+
 class RetryCoordinator:
     def __init__(
         self,
@@ -52,100 +67,125 @@ class RetryCoordinator:
         self._time = loop_time
         self._tracer = tracer
 
-    async def run(
-        self, request: Request, deadline: float | None, streaming: bool
-    ) -> tuple[Response, Connection | None, Exchange | None]:
-        policy = self.policy
-        errors: list[BaseException] = []
-        fresh = False
-        attempt = 1
-        budget = self._pool_for(request).retry_budget
-        budget.record_request(self._time())
+    async def fetch(self, request: Request, deadline: float | None) -> Response:
+        """A buffered request. With an idle connection at hand, the first attempt
+        runs inline: no pool await, no extra coroutine frame."""
+        pool = self._pool_for(request)
+        pool.retry_budget.record_request(self._time())
+        conn = None
+        if request.body.make_stream is None and self._tracer is None:
+            conn = pool.acquire_nowait()
+        if conn is None:
+            return (await self._run(request, deadline, False, _Attempts()))[0]
+        ex = self._send(conn, request, deadline, False, True)
+        try:
+            head = await ex.waiter
+        except HTTPError as exc:
+            tries = _Attempts()
+            await self._after_error(request, deadline, tries, exc)
+            return (await self._run(request, deadline, False, tries))[0]
+        except BaseException:
+            conn.abandon(ex, "request cancelled while in flight")
+            raise
+        outcome = self._finish(request, conn, ex, head, False)
+        if outcome[0].status not in self.policy.statuses:
+            return outcome[0]
+        tries = _Attempts()
+        if not await self._after_status(request, deadline, tries, outcome):
+            return outcome[0]
+        return (await self._run(request, deadline, False, tries))[0]
+
+    async def run(self, request: Request, deadline: float | None, streaming: bool) -> Outcome:
+        self._pool_for(request).retry_budget.record_request(self._time())
+        return await self._run(request, deadline, streaming, _Attempts())
+
+    async def _run(
+        self, request: Request, deadline: float | None, streaming: bool, tries: _Attempts
+    ) -> Outcome:
         while True:
             try:
-                resp, conn, ex = await self._attempt(request, deadline, streaming, fresh)
+                outcome = await self._attempt(request, deadline, streaming, tries.fresh)
             except HTTPError as exc:
-                errors.append(exc)
-                reason = policy.replay_reason(request, exc, attempt)
-                if reason is not None and not budget.try_retry(self._time()):
-                    exc.args = (
-                        (
-                            f"{exc.args[0]} [not replayed: the retry budget for "
-                            f"{request.origin} is spent]",
-                            *exc.args[1:],
-                        )
-                        if exc.args
-                        else exc.args
-                    )
-                    reason = None
-                if reason is None:
-                    if self._tracer is not None:
-                        self._tracer(
-                            "gave_up",
-                            method=request.method,
-                            url=request.url,
-                            attempt=attempt,
-                            error=str(exc),
-                        )
-                    raise _final(exc, errors, attempt, policy, request) from None
-                pool = self._pool_for(request)
-                pool.stats.retries += 1
-                if isinstance(exc, ConnectionClosedError) and exc.reused:
-                    pool.drop_idle_since(exc.idle_time)
-                fresh = reason == STALE
-                delay = 0.0 if fresh else policy.backoff(attempt)
-                if self._tracer is not None:
-                    self._tracer(
-                        "retry_scheduled",
-                        method=request.method,
-                        url=request.url,
-                        attempt=attempt,
-                        reason=reason,
-                        delay=delay,
-                        error=str(exc),
-                    )
-                if delay:
-                    await self._sleep(delay, deadline, errors, request)
-                attempt += 1
+                await self._after_error(request, deadline, tries, exc)
                 continue
-            if (
-                not policy.retry_status(resp.status, attempt)
-                or not request.replayable
-                or not budget.try_retry(self._time())
-            ):
-                return resp, conn, ex
-            asked = policy.retry_after(resp.headers.get("retry-after"))
-            wait = asked if asked is not None else policy.backoff(attempt)
-            if ex is not None and conn is not None:
-                conn.abandon(ex, "retrying a status")
-            self._pool_for(request).stats.retries += 1
-            if self._tracer is not None:
-                self._tracer(
-                    "retry_scheduled",
-                    method=request.method,
-                    url=request.url,
-                    attempt=attempt,
-                    reason=f"status {resp.status}",
-                    delay=wait,
-                    error="",
-                )
-            await self._sleep(wait, deadline, errors, request)
-            attempt += 1
+            if not await self._after_status(request, deadline, tries, outcome):
+                return outcome
+
+    async def _after_error(
+        self, request: Request, deadline: float | None, tries: _Attempts, exc: HTTPError
+    ) -> None:
+        """Raise the final error, or get ready for (and wait before) the next attempt."""
+        tries.errors.append(exc)
+        pool = self._pool_for(request)
+        reason = self.policy.replay_reason(request, exc, tries.number)
+        if reason is not None and not pool.retry_budget.try_retry(self._time()):
+            _append(exc, f" [not replayed: the retry budget for {request.origin} is spent]")
+            reason = None
+        if reason is None:
+            self._trace("gave_up", request, attempt=tries.number, error=str(exc))
+            raise _final(exc, tries, self.policy, request) from None
+        pool.stats.retries += 1
+        if isinstance(exc, ConnectionClosedError) and exc.reused:
+            pool.drop_idle_since(exc.idle_time)
+        # A stale connection is replayed at once on a new one; other failures back off.
+        tries.fresh = reason == STALE
+        delay = 0.0 if tries.fresh else self.policy.backoff(tries.number)
+        self._trace(
+            "retry_scheduled",
+            request,
+            attempt=tries.number,
+            reason=reason,
+            delay=delay,
+            error=str(exc),
+        )
+        if delay:
+            await self._sleep(delay, deadline, tries, request)
+        tries.number += 1
+
+    async def _after_status(
+        self, request: Request, deadline: float | None, tries: _Attempts, outcome: Outcome
+    ) -> bool:
+        """Whether to retry because of the status; if so, wait as asked or backed off."""
+        resp, conn, ex = outcome
+        pool = self._pool_for(request)
+        if (
+            not self.policy.retry_status(resp.status, tries.number)
+            or not request.replayable
+            or not pool.retry_budget.try_retry(self._time())
+        ):
+            return False
+        asked = self.policy.retry_after(resp.headers.get("retry-after"))
+        wait = asked if asked is not None else self.policy.backoff(tries.number)
+        if ex is not None and conn is not None:
+            conn.abandon(ex, "retrying a status")
+        pool.stats.retries += 1
+        self._trace(
+            "retry_scheduled",
+            request,
+            attempt=tries.number,
+            reason=f"status {resp.status}",
+            delay=wait,
+            error="",
+        )
+        await self._sleep(wait, deadline, tries, request)
+        tries.fresh = False
+        tries.number += 1
+        return True
 
     async def _sleep(
-        self, delay: float, deadline: float | None, errors: list[BaseException], request: Request
+        self, delay: float, deadline: float | None, tries: _Attempts, request: Request
     ) -> None:
         if deadline is not None and self._time() + delay >= deadline:
-            last = errors[-1] if errors else None
+            last = tries.errors[-1] if tries.errors else None
             raise RequestTimeout(
                 f"{request.method} {request.url}: the request's timeout leaves no time "
-                f"for another attempt after {len(errors)} failed: {last}"
+                f"for another attempt after {tries.number} attempts: {last}"
             ) from last
         await asyncio.sleep(delay)
 
     async def _attempt(
         self, request: Request, deadline: float | None, streaming: bool, fresh: bool
-    ) -> tuple[Response, Connection | None, Exchange | None]:
+    ) -> Outcome:
         pool = self._pool_for(request)
         conn = None if fresh else pool.acquire_nowait()
         reused = conn is not None
@@ -154,36 +194,44 @@ class RetryCoordinator:
                 conn = await pool.dial_fresh(deadline)
             else:
                 conn, reused = await pool.acquire(deadline)
-        body = request.body
-        ex = conn.send(
+        ex = self._send(conn, request, deadline, streaming, reused)
+        try:
+            if request.body.make_stream is not None:
+                await conn.write_chunked(ex, request.body.make_stream())
+            self._trace(
+                "request_written", request, connection_id=conn.id, bytes_written=ex.bytes_written
+            )
+            head = await ex.waiter
+        except BaseException:
+            conn.abandon(ex, "request cancelled or failed while in flight")
+            raise
+        self._trace("head_received", request, status=head.status)
+        return self._finish(request, conn, ex, head, streaming)
+
+    def _send(
+        self,
+        conn: Connection,
+        request: Request,
+        deadline: float | None,
+        streaming: bool,
+        reused: bool,
+    ) -> Exchange:
+        return conn.send(
             request.method,
             request.url,
             request.head,
-            body.data,
+            request.body.data,
             streaming=streaming,
             read_timeout=self._settings.read_timeout,
             deadline=deadline,
             max_body_size=self._settings.max_body_size,
             reused=reused,
         )
-        tracer = self._tracer
-        try:
-            if body.make_stream is not None:
-                await conn.write_chunked(ex, body.make_stream())
-            if tracer is not None:
-                tracer(
-                    "request_written",
-                    method=request.method,
-                    url=request.url,
-                    connection_id=conn.id,
-                    bytes_written=ex.bytes_written,
-                )
-            head = await ex.waiter
-        except BaseException:
-            conn.abandon(ex, "request cancelled or failed while in flight")
-            raise
-        if tracer is not None:
-            tracer("head_received", method=request.method, url=request.url, status=head.status)
+
+    def _finish(
+        self, request: Request, conn: Connection, ex: Exchange, head: ResponseHead, streaming: bool
+    ) -> Outcome:
+        """The Response: the body joined and decoded, or a stream over the exchange."""
         resp = Response(
             request.method, request.url, head.status, head.reason, head.version, head.headers
         )
@@ -198,6 +246,10 @@ class RetryCoordinator:
             content = decoder.decode(content) + decoder.flush()
         resp._content = content
         return resp, None, None
+
+    def _trace(self, event: str, request: Request, **facts: object) -> None:
+        if self._tracer is not None:
+            self._tracer(event, method=request.method, url=request.url, **facts)
 
 
 async def _stream_body(
@@ -217,12 +269,16 @@ async def _stream_body(
             yield tail
 
 
-def _final(
-    exc: HTTPError, errors: list[BaseException], attempt: int, policy: RetryPolicy, request: Request
-) -> HTTPError:
+def _append(exc: HTTPError, note: str) -> None:
+    if exc.args:
+        exc.args = (f"{exc.args[0]}{note}", *exc.args[1:])
+
+
+def _final(exc: HTTPError, tries: _Attempts, policy: RetryPolicy, request: Request) -> HTTPError:
     """The last error, told which attempt it was, with every attempt's error attached."""
+    errors = tries.errors
     exc.errors = list(errors)  # type: ignore[attr-defined]
-    note = f" [attempt {attempt} of {policy.attempts}"
+    note = f" [attempt {tries.number} of {policy.attempts}"
     processed = isinstance(exc, ConnectionClosedError) and exc.may_have_been_processed
     if processed and policy.replay_reason(request, exc, 0) is None:
         note += (
@@ -233,6 +289,5 @@ def _final(
     note += "]"
     if len(errors) > 1:
         note += " earlier attempts: " + " | ".join(str(e) for e in errors[:-1])
-    if exc.args:
-        exc.args = (f"{exc.args[0]}{note}", *exc.args[1:])
+    _append(exc, note)
     return exc
