@@ -198,7 +198,7 @@ class Connection(asyncio.Protocol):
         self.keep_alive_max: int | None = None
         self.close_reason: str | None = None
         self.transport: asyncio.Transport | None = None
-        self._fd = -1
+        self._poller: select.poll | None = None
         self._write_timeout = write_timeout
         self._tcp_keepalive = tcp_keepalive
         self._parser = ResponseParser(self, max_head_size=max_head_size)
@@ -240,11 +240,8 @@ class Connection(asyncio.Protocol):
         An idle HTTP/1.1 connection has nothing to read; anything readable means
         the server closed it or sent something unasked. One poll() syscall.
         """
-        if self._fd < 0:
-            return True
-        poller = select.poll()
-        poller.register(self._fd, select.POLLIN | select.POLLPRI)
-        return not poller.poll(0)
+        poller = self._poller
+        return poller is None or not poller.poll(0)
 
     def close(self, reason: str = "closed by the client") -> None:
         """Close now (abort: nothing buffered is worth sending on a dropped connection)."""
@@ -268,7 +265,9 @@ class Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
         sock = transport.get_extra_info("socket")
         if sock is not None:
-            self._fd = sock.fileno()
+            # Registered once: a check before reuse is then a single poll(0) syscall.
+            self._poller = select.poll()
+            self._poller.register(sock.fileno(), select.POLLIN | select.POLLPRI)
             if sock.family in (socket.AF_INET, socket.AF_INET6):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 if self._tcp_keepalive:
@@ -585,6 +584,7 @@ class Connection(asyncio.Protocol):
         self.listener.connection_closed(self, why if was_idle else "closed")
 
     def _close_transport(self) -> None:
+        self._poller = None  # its descriptor number may soon belong to another socket
         self._cancel_write_timer()
         if self._timer is not None:
             self._timer.cancel()
