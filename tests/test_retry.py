@@ -222,7 +222,7 @@ def test_hostile_server_gets_zero_get_errors_and_no_double_posts(loop_kind: str)
                 await asyncio.sleep(rng.uniform(0, 0.03))
             assert all(n == 1 for rid, n in hostile.processed.items() if rid.startswith("p"))
             assert hostile.dropped > 0
-            assert refused > 0, 'the seed should make some POSTs unreplayable'
+            assert refused > 0, "the seed should make some POSTs unreplayable"
 
     run(loop_kind, main, timeout=120)
 
@@ -334,5 +334,62 @@ def test_plain_http_to_a_tls_port_says_use_https(loop_kind: str) -> None:
         async with serve(handler) as srv, Client() as client:
             with pytest.raises(Exception, match="https://"):
                 await client.get(srv.url())
+
+    run(loop_kind, main)
+
+
+@pytest.mark.parametrize("loop_kind", LOOPS)
+def test_a_dead_idle_connection_takes_longer_idle_ones_with_it(loop_kind: str) -> None:
+    drop_next = asyncio.Event()
+
+    async def handler(reader, writer, info: ConnInfo) -> None:
+        while await read_request(reader) is not None:
+            if drop_next.is_set():
+                return  # the request is read, the connection dropped: a dead peer
+            writer.write(response(b"ok"))
+            await writer.drain()
+
+    async def main() -> None:
+        async with serve(handler) as srv, Client(max_conns_per_host=4) as client:
+            await asyncio.gather(*(client.get(srv.url()) for _ in range(4)))
+            stats = next(iter(client.stats().values()))
+            assert stats["idle"] == 4
+            drop_next.set()
+            with pytest.raises(ConnectionClosedError):
+                await client.post(srv.url(), content=b"x")
+            stats = next(iter(client.stats().values()))
+            # The three others had been idle at least as long: dropped, not tried one by one.
+            assert stats["idle"] == 0
+            assert stats["close_reasons"].get("dropped_with_dead_peer") == 3
+
+    run(loop_kind, main)
+
+
+@pytest.mark.parametrize("loop_kind", LOOPS)
+def test_error_explains_an_idle_close_against_the_servers_hint(loop_kind: str) -> None:
+    async def handler(reader, writer, info: ConnInfo) -> None:
+        await read_request(reader)
+        writer.write(response(b"ok", headers={"Keep-Alive": "timeout=1"}))
+        await writer.drain()
+        await read_request(reader)  # then drops the next request unanswered
+
+    async def main() -> None:
+        # The client keeps idle connections 10 s by default; this one honours no hint
+        # because max_idle_conn_duration is shorter than what the test waits.
+        async with serve(handler) as srv, Client(retry=False) as client:
+            await client.get(srv.url())
+            (pool,) = client._pools.values()
+            (conn,) = pool._idle
+            conn.idle_since -= 1.5  # as if it had sat idle 1.5 s
+            conn.expires_at = float("inf")
+            with pytest.raises(ConnectionClosedError) as info:
+                await client.post(srv.url(), content=b"x")
+            text = str(info.value)
+            assert "POST http://" in text and "attempt 1 of 1" in text
+            assert f"reused connection #{conn.id}" in text
+            assert "its hint said timeout=1" in text and "max_idle_conn_duration" in text
+            assert "may have processed" in text
+            err = info.value
+            assert err.reused and err.idle_time >= 1.5 and err.keep_alive_hint == "timeout=1"
 
     run(loop_kind, main)

@@ -117,6 +117,9 @@ class RetryCoordinator:
         """Raise the final error, or get ready for (and wait before) the next attempt."""
         tries.errors.append(exc)
         pool = self._pool_for(request)
+        if isinstance(exc, ConnectionClosedError) and exc.reused and not exc.response_bytes:
+            # Idle connections that waited at least as long likely died the same way.
+            pool.drop_idle_since(exc.idle_time)
         reason = self.policy.replay_reason(request, exc, tries.number)
         if reason is not None and not pool.retry_budget.try_retry(self._time()):
             _append(exc, f" [not replayed: the retry budget for {request.origin} is spent]")
@@ -125,8 +128,6 @@ class RetryCoordinator:
             self._trace("gave_up", request, attempt=tries.number, error=str(exc))
             raise _final(exc, tries, self.policy, request) from None
         pool.stats.retries += 1
-        if isinstance(exc, ConnectionClosedError) and exc.reused:
-            pool.drop_idle_since(exc.idle_time)
         # A stale connection is replayed at once on a new one; other failures back off.
         tries.fresh = reason == STALE
         delay = 0.0 if tries.fresh else self.policy.backoff(tries.number)
