@@ -989,7 +989,7 @@ cdef class ResponseParser:
         return self._end_head(raw, 0, pos)
 
     cdef ResponseHead _take_head(self, bytes raw, Py_ssize_t base):
-        """The head read so far as a ResponseHead; the parser is ready for the next."""
+        """The head just read as a ResponseHead, its fields still as spans into ``raw``."""
         cdef ResponseHead head = ResponseHead.__new__(ResponseHead)
         cdef const uchar* reason = <const uchar*>PyBytes_AS_STRING(raw) + base + 13
         head.status = self._status
