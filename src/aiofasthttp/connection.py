@@ -36,7 +36,6 @@ import enum
 import itertools
 import select
 import socket
-from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from .errors import (
@@ -48,6 +47,8 @@ from .errors import (
     ResponseTooLarge,
     WriteTimeout,
 )
+from .exchange import Exchange
+from .explain import describe, facts
 from .parser import ResponseHead, ResponseParser
 
 if TYPE_CHECKING:
@@ -86,68 +87,6 @@ _TRANSITIONS: dict[tuple[State, Event], State] = {
     (State.ACTIVE, Event.REUSABLE): State.IDLE,
     (State.ACTIVE, Event.FINAL): State.CLOSED,
 }
-
-
-class Exchange:
-    """One request and its response on a connection; outlives it for a streamed body.
-
-    A streamed body's unread pieces stay here after the connection has gone
-    back to the pool and serves someone else.
-    """
-
-    __slots__ = (
-        "body_done",
-        "body_error",
-        "body_size",
-        "body_waiter",
-        "bytes_written",
-        "chunks",
-        "deadline",
-        "head",
-        "idle_before",
-        "last_read",
-        "max_body_size",
-        "method",
-        "read_timeout",
-        "request_written",
-        "response_bytes",
-        "reused",
-        "streaming",
-        "timed",
-        "unread",
-        "url",
-        "waiter",
-    )
-
-    def __init__(self, waiter: asyncio.Future[ResponseHead], method: str, url: str) -> None:
-        self.waiter = waiter
-        self.method = method
-        self.url = url
-        self.streaming = False
-        self.head: ResponseHead | None = None
-        self.chunks: deque[bytes] = deque()
-        self.body_size = 0
-        self.max_body_size: int | None = None
-        self.body_waiter: asyncio.Future[None] | None = None
-        self.body_done = False
-        self.body_error: BaseException | None = None
-        self.unread = 0
-        self.reused = False
-        self.idle_before = 0.0
-        self.request_written = False
-        self.bytes_written = 0
-        self.response_bytes = 0
-        self.timed = False
-        self.read_timeout: float | None = None
-        self.deadline: float | None = None
-        self.last_read = 0.0
-
-    def wake_reader(self) -> None:
-        waiter = self.body_waiter
-        if waiter is not None:
-            self.body_waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
 
 
 class ConnectionListener(Protocol):
@@ -250,7 +189,7 @@ class Connection(asyncio.Protocol):
         ex = self._ex
         self._shut(reason)
         if ex is not None:
-            self._fail(ex, ConnectionClosedError(self._describe(ex, reason), **self._facts(ex)))
+            self._fail(ex, ConnectionClosedError(describe(self, ex, reason), **facts(self, ex)))
 
     def discard(self) -> None:
         """Drop a connection the pool never took (its dial was cancelled): no pool event."""
@@ -317,7 +256,7 @@ class Connection(asyncio.Protocol):
                 if exc is not None
                 else "the server closed the connection"
             )
-            error = ConnectionClosedError(self._describe(ex, what), **self._facts(ex))
+            error = ConnectionClosedError(describe(self, ex, what), **facts(self, ex))
             error.__cause__ = exc
             self._shut(what)
             self._fail(ex, error)
@@ -430,7 +369,7 @@ class Connection(asyncio.Protocol):
             ex.read_timeout = read_timeout
             ex.deadline = deadline
             ex.last_read = now
-            when = _expiry(ex)
+            when = ex.expiry()
             if self._timer is None or when < self._timer_at:
                 self._schedule_timer(when)
         transport = self.transport
@@ -462,8 +401,8 @@ class Connection(asyncio.Protocol):
             if ex.waiter.done() and not ex.waiter.cancelled() and ex.waiter.exception():
                 return  # the exchange already failed; its waiter has the reason
             raise ConnectionClosedError(
-                self._describe(ex, "the connection closed while the request body was sent"),
-                **self._facts(ex),
+                describe(self, ex, "the connection closed while the request body was sent"),
+                **facts(self, ex),
             )
         transport.write(data)
         ex.bytes_written += len(data)
@@ -516,14 +455,14 @@ class Connection(asyncio.Protocol):
         now = self.loop.time()
         if ex.deadline is not None and now >= ex.deadline:
             exc: HTTPError = RequestTimeout(
-                self._describe(ex, "the request took longer than its timeout")
+                describe(self, ex, "the request took longer than its timeout")
             )
         elif ex.read_timeout is not None and now >= ex.last_read + ex.read_timeout:
             exc = ReadTimeout(
-                self._describe(ex, f"no response byte for read_timeout={ex.read_timeout:g} s")
+                describe(self, ex, f"no response byte for read_timeout={ex.read_timeout:g} s")
             )
         else:
-            self._schedule_timer(_expiry(ex))
+            self._schedule_timer(ex.expiry())
             return
         self._shut(exc.__class__.__name__)
         self._fail(ex, exc)
@@ -532,7 +471,7 @@ class Connection(asyncio.Protocol):
         self._write_timer = None
         ex = self._ex
         what = f"the request could not be written within write_timeout={self._write_timeout:g} s"
-        exc = WriteTimeout(self._describe(ex, what) if ex is not None else what)
+        exc = WriteTimeout(describe(self, ex, what) if ex is not None else what)
         waiter, self._drain_waiter = self._drain_waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_exception(exc)
@@ -593,94 +532,11 @@ class Connection(asyncio.Protocol):
         if transport is not None and not transport.is_closing():
             transport.abort()
 
-    # -- explaining failures --------------------------------------------------------
-
-    def _facts(self, ex: Exchange) -> dict[str, Any]:
-        hint = None
-        if self.keep_alive_timeout is not None or self.keep_alive_max is not None:
-            parts = []
-            if self.keep_alive_timeout is not None:
-                parts.append(f"timeout={self.keep_alive_timeout}")
-            if self.keep_alive_max is not None:
-                parts.append(f"max={self.keep_alive_max}")
-            hint = ", ".join(parts)
-        return {
-            "reused": ex.reused,
-            "request_written": ex.request_written,
-            "response_bytes": ex.response_bytes,
-            "connection_age": self.loop.time() - self.created_at,
-            "idle_time": ex.idle_before,
-            "requests_served": self.requests_served,
-            "bytes_written": ex.bytes_written,
-            "connection_id": self.id,
-            "keep_alive_hint": hint,
-        }
-
-    def _describe(self, ex: Exchange, what: str) -> str:
-        age = self.loop.time() - self.created_at
-        if ex.reused:
-            conn = (
-                f"reused connection #{self.id} (idle {ex.idle_before:.3f} s before this request, "
-                f"{self.requests_served} requests served, age {age:.3f} s)"
-            )
-        else:
-            conn = f"new connection #{self.id}"
-        written = (
-            "after the request was written"
-            if ex.request_written
-            else "before the request was fully written"
-        )
-        got = (
-            f"{ex.response_bytes} response bytes received"
-            if ex.response_bytes
-            else "no response byte received"
-        )
-        text = f"{ex.method} {ex.url}: {what} on {conn} {written}; {got}"
-        hint = self._facts(ex)["keep_alive_hint"]
-        if hint:
-            text += f"; the server's Keep-Alive hint was {hint}"
-        cause = self._likely_cause(ex)
-        return f"{text}. {cause}" if cause else text
-
-    def _likely_cause(self, ex: Exchange) -> str | None:
-        """One plain sentence on why, where the facts point at a cause."""
-        if ex.response_bytes:
-            return "The server began answering, so it probably processed the request."
-        idle = ex.idle_before
-        timeout = self.keep_alive_timeout
-        if ex.reused and timeout is not None and idle >= timeout:
-            return (
-                f"The server closed a connection idle for {idle:.1f} s while its hint said "
-                f"timeout={timeout}: set max_idle_conn_duration below {timeout} s."
-            )
-        if ex.reused and idle >= 1.0:
-            return (
-                f"The server, or a proxy, load balancer or NAT on the way, likely dropped this "
-                f"connection after {idle:.1f} s idle: set max_idle_conn_duration below that."
-            )
-        if ex.reused:
-            return (
-                "The server closed a kept-alive connection just as it was reused; it may "
-                f"limit requests per connection (this one had served {self.requests_served})."
-            )
-        return (
-            "The server closed a new connection without answering: it may be overloaded, "
-            "restarting, or refusing the request."
-        )
-
     def __repr__(self) -> str:
         return (
             f"<Connection #{self.id} {self.origin} {self.state.name.lower()} "
             f"served={self.requests_served}>"
         )
-
-
-def _expiry(ex: Exchange) -> float:
-    """When the exchange times out if no byte arrives before then."""
-    when = ex.deadline if ex.deadline is not None else float("inf")
-    if ex.read_timeout is not None:
-        when = min(when, ex.last_read + ex.read_timeout)
-    return when
 
 
 def _is_408(data: bytes) -> bool:

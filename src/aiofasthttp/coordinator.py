@@ -13,8 +13,9 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
-from .connection import Connection, Exchange
+from .connection import Connection
 from .errors import ConnectionClosedError, HTTPError, RequestTimeout
+from .exchange import Exchange
 from .parser import ResponseHead
 from .response import BodyDecoder, Response, decoder_for
 from .retry import STALE, RetryPolicy

@@ -1,0 +1,79 @@
+"""One request/response exchange on a connection.
+
+An Exchange holds what belongs to one request rather than to the connection:
+its waiter, its body pieces and the facts for explaining a failure. A
+streamed body's unread pieces stay here after the connection has gone back to
+the pool and serves someone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+
+from .parser import ResponseHead
+
+
+class Exchange:
+    """One request and its response; see the module docstring."""
+
+    __slots__ = (
+        "body_done",
+        "body_error",
+        "body_size",
+        "body_waiter",
+        "bytes_written",
+        "chunks",
+        "deadline",
+        "head",
+        "idle_before",
+        "last_read",
+        "max_body_size",
+        "method",
+        "read_timeout",
+        "request_written",
+        "response_bytes",
+        "reused",
+        "streaming",
+        "timed",
+        "unread",
+        "url",
+        "waiter",
+    )
+
+    def __init__(self, waiter: asyncio.Future[ResponseHead], method: str, url: str) -> None:
+        self.waiter = waiter
+        self.method = method
+        self.url = url
+        self.streaming = False
+        self.head: ResponseHead | None = None
+        self.chunks: deque[bytes] = deque()
+        self.body_size = 0
+        self.max_body_size: int | None = None
+        self.body_waiter: asyncio.Future[None] | None = None
+        self.body_done = False
+        self.body_error: BaseException | None = None
+        self.unread = 0
+        self.reused = False
+        self.idle_before = 0.0
+        self.request_written = False
+        self.bytes_written = 0
+        self.response_bytes = 0
+        self.timed = False
+        self.read_timeout: float | None = None
+        self.deadline: float | None = None
+        self.last_read = 0.0
+
+    def wake_reader(self) -> None:
+        waiter = self.body_waiter
+        if waiter is not None:
+            self.body_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def expiry(self) -> float:
+        """When the exchange times out if no byte arrives before then."""
+        when = self.deadline if self.deadline is not None else float("inf")
+        if self.read_timeout is not None:
+            when = min(when, self.last_read + self.read_timeout)
+        return when
