@@ -19,9 +19,10 @@ from typing import Any
 from . import __version__
 from .connection import Connection
 from .coordinator import Attempt, RetryCoordinator
-from .errors import ClientClosedError, ConnectError, ConnectTimeout, TLSError
+from .errors import ClientClosedError, ConnectError, ConnectTimeout, TLSError, TooManyRedirects
 from .headers import HeadersLike
 from .pool import Pool, PoolLimits
+from .redirects import REDIRECT_STATUSES, next_hop
 from .request import (
     IDEMPOTENT_METHODS,
     Content,
@@ -42,6 +43,27 @@ from .trace import make_tracer
 
 _UNSET: Any = object()
 _HEAD_CACHE_SIZE = 1024
+
+
+class _Chain:
+    """A redirect chain in progress: the last request and what the next is built from."""
+
+    def __init__(
+        self,
+        request: Request,
+        headers: list[tuple[str, str]],
+        content: Content | None,
+        json: Any,
+        data: Any,
+        connection_close: bool,
+    ) -> None:
+        self.request = request
+        self.headers = headers
+        self.content = content
+        self.json = json
+        self.data = data
+        self.connection_close = connection_close
+        self.history: list[Response] = []
 
 
 class Client:
@@ -77,10 +99,14 @@ class Client:
         user_agent: str = f"aiofasthttp/{__version__}",
         decompress: bool = True,
         trace: Any = None,
+        follow_redirects: bool = False,
+        max_redirects: int = 10,
     ) -> None:
         if conn_pool_strategy not in ("lifo", "fifo"):
             raise ValueError("conn_pool_strategy must be 'lifo' or 'fifo'")
         self.base_url = base_url
+        self._follow_redirects = follow_redirects
+        self._max_redirects = max_redirects
         self._limits = PoolLimits(
             max_conns=max_conns_per_host,
             max_idle_duration=max_idle_conn_duration,
@@ -131,10 +157,20 @@ class Client:
         data: Any = None,
         timeout: float | None = _UNSET,
         connection_close: bool = False,
+        follow_redirects: bool | None = None,
     ) -> Response:
         """Send a request and read the whole response body."""
         request = self._build(method, url, params, headers, content, json, data, connection_close)
-        return await self._coordinator.fetch(request, self._deadline(timeout))
+        deadline = self._deadline(timeout)
+        resp = await self._coordinator.fetch(request, deadline)
+        if resp.status not in REDIRECT_STATUSES or not self._follows(follow_redirects):
+            return resp
+        chain = _Chain(request, header_items(headers), content, json, data, connection_close)
+        while resp.status in REDIRECT_STATUSES:
+            request = self._next_hop(chain, resp)
+            resp = await self._coordinator.fetch(request, deadline)
+        resp.history = chain.history
+        return resp
 
     @asynccontextmanager
     async def stream(
@@ -149,6 +185,7 @@ class Client:
         data: Any = None,
         timeout: float | None = _UNSET,
         connection_close: bool = False,
+        follow_redirects: bool | None = None,
     ) -> AsyncIterator[Response]:
         """Send a request; the body is read with ``async for chunk in resp.iter_bytes()``.
 
@@ -156,7 +193,16 @@ class Client:
         never returned to the pool with unread bytes.
         """
         request = self._build(method, url, params, headers, content, json, data, connection_close)
-        resp, conn, ex = await self._coordinator.run(request, self._deadline(timeout), True)
+        deadline = self._deadline(timeout)
+        resp, conn, ex = await self._coordinator.run(request, deadline, True)
+        if resp.status in REDIRECT_STATUSES and self._follows(follow_redirects):
+            chain = _Chain(request, header_items(headers), content, json, data, connection_close)
+            while resp.status in REDIRECT_STATUSES:
+                if conn is not None and ex is not None:
+                    conn.abandon(ex, "redirect body not read")
+                request = self._next_hop(chain, resp)
+                resp, conn, ex = await self._coordinator.run(request, deadline, True)
+            resp.history = chain.history
         try:
             yield resp
         finally:
@@ -228,6 +274,45 @@ class Client:
                 self._head_cache.clear()
             self._head_cache[(method, url)] = request
         return request
+
+    def _follows(self, per_request: bool | None) -> bool:
+        return self._follow_redirects if per_request is None else per_request
+
+    def _next_hop(self, chain: _Chain, resp: Response) -> Request:
+        """The request a redirect response asks for, counted against max_redirects."""
+        if len(chain.history) >= self._max_redirects:
+            raise TooManyRedirects(
+                f"{chain.request.method} {chain.request.url}: more than "
+                f"max_redirects={self._max_redirects} redirects"
+            )
+        last = chain.request
+        body = last.body
+        hop = next_hop(
+            resp.status,
+            resp.headers.get("location"),
+            last.method,
+            last.url,
+            chain.headers,
+            body.replayable,
+            body.data is not None or body.make_stream is not None,
+        )
+        chain.history.append(resp)
+        chain.headers = hop.headers
+        if not hop.keep_body:
+            chain.content = chain.json = chain.data = None
+        elif body.make_stream is not None:
+            chain.content = body.make_stream  # the replayable factory, not the original
+        chain.request = self._build(
+            hop.method,
+            hop.url,
+            None,
+            hop.headers,
+            chain.content,
+            chain.json,
+            chain.data,
+            chain.connection_close,
+        )
+        return chain.request
 
     def _deadline(self, timeout: float | None) -> float | None:
         if timeout is _UNSET:

@@ -193,7 +193,7 @@ class Connection(asyncio.Protocol):
 
     def discard(self) -> None:
         """Drop a connection the pool never took (its dial was cancelled): no pool event."""
-        self.state = State.CLOSED
+        self._event(Event.CLOSE)
         self.close_reason = "dial abandoned"
         self._close_transport()
 

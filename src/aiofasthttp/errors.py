@@ -179,6 +179,10 @@ class TooManyRedirects(HTTPError):
     """More redirects than ``max_redirects``."""
 
 
+class RedirectError(HTTPError):
+    """A redirect that cannot be followed (no Location, a body that cannot be resent)."""
+
+
 class RetriesExhausted(HTTPError):
     """Every attempt the retry policy allowed has failed.
 
@@ -207,6 +211,7 @@ __all__ = [
     "PoolTimeout",
     "ProtocolError",
     "ReadTimeout",
+    "RedirectError",
     "RequestTimeout",
     "ResponseTooLarge",
     "RetriesExhausted",

@@ -71,6 +71,7 @@ class Response:
         "_headers",
         "_raw_headers",
         "_stream",
+        "history",
         "http_version",
         "method",
         "reason",
@@ -96,6 +97,7 @@ class Response:
         self._headers: Headers | None = None
         self._content: bytes | None = None
         self._stream: Callable[[], AsyncIterator[bytes]] | None = None
+        self.history: list[Response] = []  # the redirect responses that led here
 
     @property
     def headers(self) -> Headers:
