@@ -9,8 +9,8 @@ unless asked (``timeout=``).
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl as ssllib
+import urllib.request
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from types import TracebackType
@@ -19,7 +19,8 @@ from typing import Any
 from . import __version__
 from .connection import Connection
 from .coordinator import Attempt, RetryCoordinator
-from .errors import ClientClosedError, ConnectError, ConnectTimeout, TLSError, TooManyRedirects
+from .dial import Dialer
+from .errors import ClientClosedError, TooManyRedirects
 from .headers import HeadersLike
 from .pool import Pool, PoolLimits
 from .redirects import REDIRECT_STATUSES, next_hop
@@ -27,14 +28,18 @@ from .request import (
     IDEMPOTENT_METHODS,
     Content,
     Origin,
+    Proxy,
     QueryParams,
     Request,
+    Route,
+    Target,
     add_params,
     check_method,
     encode_body,
     encode_head,
     header_items,
     join_url,
+    parse_proxy,
     resolve_url,
 )
 from .response import Response
@@ -101,11 +106,22 @@ class Client:
         trace: Any = None,
         follow_redirects: bool = False,
         max_redirects: int = 10,
+        proxy: str | None = None,
+        trust_env: bool = False,
     ) -> None:
         if conn_pool_strategy not in ("lifo", "fifo"):
             raise ValueError("conn_pool_strategy must be 'lifo' or 'fifo'")
         self.base_url = base_url
         self._follow_redirects = follow_redirects
+        self._proxy = parse_proxy(proxy) if proxy else None
+        self._trust_env = trust_env
+        self._env_proxies_raw: dict[str, str] = {}
+        self._env_proxies: dict[str, Proxy] = {}
+        if trust_env:
+            self._env_proxies_raw = urllib.request.getproxies_environment()
+            for scheme in ("http", "https"):
+                if scheme in self._env_proxies_raw:
+                    self._env_proxies[scheme] = parse_proxy(self._env_proxies_raw[scheme])
         self._max_redirects = max_redirects
         self._limits = PoolLimits(
             max_conns=max_conns_per_host,
@@ -115,12 +131,16 @@ class Client:
             max_wait=max_conn_wait_timeout,
             lifo=conn_pool_strategy == "lifo",
         )
-        self._connect_timeout = connect_timeout
         self._write_timeout = write_timeout
         self._timeout = timeout
         self._max_head_size = max_response_head_size
         self._tcp_keepalive = tcp_keepalive
-        self._uds = uds
+        self._dialer = Dialer(
+            connect_timeout=connect_timeout,
+            tls_context=self._tls_context,
+            make_connection=self._make_connection,
+            uds=uds,
+        )
         self._ssl_option = ssl
         self._ssl_context: ssllib.SSLContext | None = None
         default = [("User-Agent", user_agent), ("Accept", "*/*")]
@@ -131,7 +151,7 @@ class Client:
         self._default_headers = [(n, v) for n, v in default if n.lower() not in names] + user
         # Decided once: DEBUG logging must be on before the client is made to be traced.
         self._tracer = make_tracer(trace)
-        self._pools: dict[Origin, Pool] = {}
+        self._pools: dict[Route, Pool] = {}
         self._head_cache: dict[tuple[str, str], Request] = {}
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -264,11 +284,14 @@ class Client:
         target = resolve_url(full_url)
         items = header_items(headers)
         body = encode_body(content, json, data)
-        head = encode_head(method, target, self._default_headers, items, body, connection_close)
+        route, proxy = self._route(target)
+        head = encode_head(
+            method, target, self._default_headers, items, body, connection_close, proxy
+        )
         idempotent = method in IDEMPOTENT_METHODS or any(
             n.lower() == "idempotency-key" for n, _ in items
         )
-        request = Request(method, full_url, target.origin, head, body, idempotent)
+        request = Request(method, full_url, target.origin, head, body, idempotent, route)
         if plain:
             if len(self._head_cache) >= _HEAD_CACHE_SIZE:
                 self._head_cache.clear()
@@ -331,70 +354,51 @@ class Client:
     # -- pools and dialling -----------------------------------------------------------
 
     def _pool_for(self, request: Request) -> Pool:
-        pool = self._pools.get(request.origin)
+        route = request.route
+        pool = self._pools.get(route)
         if pool is None:
             if self._closed:
                 raise ClientClosedError("the client is closed; create a new Client")
-            pool = Pool(request.origin, self._limits, self._dial, self._get_loop(), self._tracer)
-            self._pools[request.origin] = pool
+            pool = Pool(
+                route.origin,
+                self._limits,
+                self._dialer.dial,
+                self._get_loop(),
+                self._tracer,
+                via=route.via,
+            )
+            self._pools[route] = pool
         return pool
 
-    async def _dial(self, pool: Pool) -> Connection:
-        loop = self._get_loop()
-        origin = pool.origin
-        made: list[Connection] = []
+    def _route(self, target: Target) -> tuple[Route, Proxy | None]:
+        """Where a request's connection goes, and the proxy its head must name, if any."""
+        proxy = self._proxy_for(target.origin)
+        if proxy is None:
+            return Route(target.origin), None
+        if target.origin.scheme == "http":
+            return Route(proxy.origin), proxy  # absolute-form request to the proxy
+        return Route(target.origin, proxy), None  # a CONNECT tunnel
 
-        def factory() -> Connection:
-            conn = Connection(
-                origin,
-                loop,
-                max_head_size=self._max_head_size,
-                write_timeout=self._write_timeout,
-                tcp_keepalive=self._tcp_keepalive,
-            )
-            made.append(conn)
-            return conn
+    def _proxy_for(self, origin: Origin) -> Proxy | None:
+        if self._proxy is not None:
+            return self._proxy
+        if not self._trust_env:
+            return None
+        found = self._env_proxies.get(origin.scheme)
+        # The stdlib's NO_PROXY matching; it is untyped in typeshed.
+        bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+        if found is None or bypass(origin.host, self._env_proxies_raw):
+            return None
+        return found
 
-        tls = self._tls_context() if origin.scheme == "https" else None
-        host = origin.host
-        try:
-            if self._uds is not None:
-                connect = loop.create_unix_connection(
-                    factory, self._uds, ssl=tls, server_hostname=host if tls else None
-                )
-            else:
-                connect = loop.create_connection(
-                    factory, host, origin.port, ssl=tls, server_hostname=host if tls else None
-                )
-            _, conn = await asyncio.wait_for(connect, self._connect_timeout)
-        except BaseException as exc:
-            for orphan in made:  # connected, but the dial was cancelled or timed out
-                orphan.discard()
-            error = self._dial_error(exc, origin)
-            if error is exc:
-                raise
-            raise error from exc
-        return conn
-
-    def _dial_error(self, exc: BaseException, origin: Origin) -> BaseException:
-        """The typed error for a failed dial; anything else (a cancellation) as it is."""
-        if isinstance(exc, asyncio.TimeoutError):
-            return ConnectTimeout(
-                f"connecting to {origin} took longer than connect_timeout="
-                f"{self._connect_timeout:g} s"
-            )
-        if isinstance(exc, ssllib.SSLCertVerificationError):
-            return TLSError(
-                f"the TLS certificate of {origin} did not verify: {exc.verify_message}; "
-                "pass ssl= a context that trusts it (ssl=False skips verification)"
-            )
-        if isinstance(exc, ssllib.SSLError):
-            return TLSError(f"TLS handshake with {origin} failed: {exc}")
-        if isinstance(exc, socket.gaierror):
-            return ConnectError(f"cannot resolve host {origin.host!r} of {origin}: {exc}")
-        if isinstance(exc, OSError):
-            return ConnectError(f"cannot connect to {origin}: {exc.strerror or exc}")
-        return exc
+    def _make_connection(self, origin: Origin, loop: asyncio.AbstractEventLoop) -> Connection:
+        return Connection(
+            origin,
+            loop,
+            max_head_size=self._max_head_size,
+            write_timeout=self._write_timeout,
+            tcp_keepalive=self._tcp_keepalive,
+        )
 
     def _tls_context(self) -> ssllib.SSLContext:
         if self._ssl_context is None:
@@ -415,9 +419,9 @@ class Client:
     def stats(self) -> dict[str, dict[str, Any]]:
         """Per origin: connections open, idle, active; created, reused, closed, expired, retries."""
         out = {}
-        for origin, pool in self._pools.items():
+        for route, pool in self._pools.items():
             s = pool.stats
-            out[str(origin)] = {
+            out[str(route)] = {
                 **pool.counts,
                 "created": s.created,
                 "reused": s.reused,

@@ -38,7 +38,7 @@ from typing import Any
 
 from .connection import QUIET_CHECK_AFTER, Connection
 from .errors import ClientClosedError, ConnectError, PoolTimeout
-from .request import Origin
+from .request import Origin, Proxy
 from .retry import RetryBudget
 from .trace import Tracer
 
@@ -90,8 +90,10 @@ class Pool:
         dial: Dialer,
         loop: asyncio.AbstractEventLoop,
         tracer: Tracer | None = None,
+        via: Proxy | None = None,
     ) -> None:
         self.origin = origin
+        self.via = via  # the proxy this pool's connections are tunnelled through
         self.limits = limits
         self.loop = loop
         self.stats = PoolStats()

@@ -44,6 +44,35 @@ class Origin(NamedTuple):
         return f"{self.scheme}://{host}:{self.port}"
 
 
+class Proxy(NamedTuple):
+    """An HTTP proxy: where it listens, and the Proxy-Authorization value for it."""
+
+    origin: Origin
+    authorization: str | None
+
+
+class Route(NamedTuple):
+    """How a connection is made: to ``origin`` directly, or tunnelled ``via`` a proxy.
+
+    A plain-http request through a proxy is routed to the proxy's own origin (the
+    request carries the absolute URL); an https one is tunnelled with CONNECT, so its
+    connections are the target's, made through the proxy. One pool per route.
+    """
+
+    origin: Origin
+    via: Proxy | None = None
+
+    def __str__(self) -> str:
+        return str(self.origin) if self.via is None else f"{self.origin} via {self.via.origin}"
+
+
+def parse_proxy(url: str) -> Proxy:
+    target = resolve_url(url)
+    if target.origin.scheme != "http":
+        raise InvalidURL(f"proxy URL {url!r}: only http:// proxies are supported")
+    return Proxy(target.origin, target.authorization)
+
+
 class Target(NamedTuple):
     """A parsed absolute URL: its origin, request-target, Host value, and auth."""
 
@@ -214,14 +243,22 @@ class _OneShot:
 class Request:
     """One request, ready to send: its head is encoded bytes."""
 
-    __slots__ = ("body", "head", "idempotent", "method", "origin", "url")
+    __slots__ = ("body", "head", "idempotent", "method", "origin", "route", "url")
 
     def __init__(
-        self, method: str, url: str, origin: Origin, head: bytes, body: Body, idempotent: bool
+        self,
+        method: str,
+        url: str,
+        origin: Origin,
+        head: bytes,
+        body: Body,
+        idempotent: bool,
+        route: Route | None = None,
     ) -> None:
         self.method = method
         self.url = url
         self.origin = origin
+        self.route = route if route is not None else Route(origin)
         self.head = head
         self.body = body
         self.idempotent = idempotent
@@ -241,10 +278,20 @@ def encode_head(
     headers: list[tuple[str, str]],
     body: Body,
     connection_close: bool,
+    proxy: Proxy | None = None,
 ) -> bytes:
-    """The request line and header block, ending with the blank line."""
+    """The request line and header block, ending with the blank line.
+
+    With ``proxy`` (plain http through a proxy) the request line carries the
+    absolute URL and the proxy's credentials go in Proxy-Authorization.
+    """
     user_names = {name.lower() for name, _ in headers}
-    lines = [f"{method} {target.target} HTTP/1.1"]
+    if proxy is None:
+        lines = [f"{method} {target.target} HTTP/1.1"]
+    else:
+        lines = [f"{method} {target.origin.scheme}://{target.host_header}{target.target} HTTP/1.1"]
+        if proxy.authorization and "proxy-authorization" not in user_names:
+            lines.append(f"Proxy-Authorization: {proxy.authorization}")
     if "host" not in user_names:
         lines.append(f"Host: {target.host_header}")
     lines.extend(f"{n}: {v}" for n, v in default_headers if n.lower() not in user_names)

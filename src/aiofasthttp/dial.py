@@ -1,0 +1,172 @@
+"""Dialling: opening a connection for a pool, directly, over a Unix socket, or via a proxy.
+
+Every OS, DNS, TLS and proxy failure is translated here into the client's own
+errors (ConnectError, ConnectTimeout, TLSError). A connection is handed to
+the pool only once fully made: if the dial is cancelled or times out after
+the transport came up, the half-made connection is discarded here, without
+touching the pool's counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl as ssllib
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from .connection import Connection
+from .errors import ConnectError, ConnectTimeout, ProtocolError, TLSError
+from .parser import ResponseHead, ResponseParser
+
+if TYPE_CHECKING:
+    from .pool import Pool
+    from .request import Origin, Proxy
+
+
+class Dialer:
+    def __init__(
+        self,
+        *,
+        connect_timeout: float | None,
+        tls_context: Callable[[], ssllib.SSLContext],
+        make_connection: Callable[[Origin, asyncio.AbstractEventLoop], Connection],
+        uds: str | None = None,
+    ) -> None:
+        self._connect_timeout = connect_timeout
+        self._tls_context = tls_context
+        self._make_connection = make_connection
+        self._uds = uds
+
+    async def dial(self, pool: Pool) -> Connection:
+        origin = pool.origin
+        loop = asyncio.get_running_loop()
+        made: list[Connection] = []
+
+        def factory() -> Connection:
+            conn = self._make_connection(origin, loop)
+            made.append(conn)
+            return conn
+
+        try:
+            if pool.via is not None:
+                coro = self._tunnel(loop, origin, pool.via, factory)
+            else:
+                coro = self._direct(loop, origin, factory)
+            return await asyncio.wait_for(coro, self._connect_timeout)
+        except BaseException as exc:
+            for orphan in made:  # connected, but the dial was cancelled or timed out
+                orphan.discard()
+            error = self._error(exc, origin)
+            if error is exc:
+                raise
+            raise error from exc
+
+    async def _direct(
+        self, loop: asyncio.AbstractEventLoop, origin: Origin, factory: Callable[[], Connection]
+    ) -> Connection:
+        tls = self._tls_context() if origin.scheme == "https" else None
+        hostname = origin.host if tls else None
+        if self._uds is not None:
+            _, conn = await loop.create_unix_connection(
+                factory, self._uds, ssl=tls, server_hostname=hostname
+            )
+        else:
+            _, conn = await loop.create_connection(
+                factory, origin.host, origin.port, ssl=tls, server_hostname=hostname
+            )
+        return conn
+
+    async def _tunnel(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        origin: Origin,
+        proxy: Proxy,
+        factory: Callable[[], Connection],
+    ) -> Connection:
+        """CONNECT through the proxy, then TLS to the origin inside the tunnel."""
+        transport, opener = await loop.create_connection(
+            lambda: _TunnelOpener(loop), proxy.origin.host, proxy.origin.port
+        )
+        try:
+            authority = (
+                f"[{origin.host}]:{origin.port}"
+                if ":" in origin.host
+                else (f"{origin.host}:{origin.port}")
+            )
+            lines = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}"]
+            if proxy.authorization:
+                lines.append(f"Proxy-Authorization: {proxy.authorization}")
+            transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+            head = await opener.answer
+            if not 200 <= head.status < 300:
+                raise ConnectError(
+                    f"the proxy {proxy.origin} refused to tunnel to {origin}: "
+                    f"{head.status} {head.reason.decode('latin-1')}"
+                    + ("; check the proxy's credentials" if head.status == 407 else "")
+                )
+            conn = factory()
+            tls = self._tls_context() if origin.scheme == "https" else None
+            if tls is None:
+                transport.set_protocol(conn)
+                conn.connection_made(transport)
+                return conn
+            tls_transport = await loop.start_tls(transport, conn, tls, server_hostname=origin.host)
+            assert tls_transport is not None
+            conn.connection_made(tls_transport)
+            return conn
+        except BaseException:
+            transport.abort()
+            raise
+
+    def _error(self, exc: BaseException, origin: Origin) -> BaseException:
+        """The typed error for a failed dial; anything else (a cancellation) as it is."""
+        if isinstance(exc, asyncio.TimeoutError):
+            return ConnectTimeout(
+                f"connecting to {origin} took longer than connect_timeout="
+                f"{self._connect_timeout:g} s"
+            )
+        if isinstance(exc, ssllib.SSLCertVerificationError):
+            return TLSError(
+                f"the TLS certificate of {origin} did not verify: {exc.verify_message}; "
+                "pass ssl= a context that trusts it (ssl=False skips verification)"
+            )
+        if isinstance(exc, ssllib.SSLError):
+            return TLSError(f"TLS handshake with {origin} failed: {exc}")
+        if isinstance(exc, socket.gaierror):
+            return ConnectError(f"cannot resolve host {origin.host!r} of {origin}: {exc}")
+        if isinstance(exc, OSError):
+            return ConnectError(f"cannot connect to {origin}: {exc.strerror or exc}")
+        return exc
+
+
+class _TunnelOpener(asyncio.Protocol):
+    """Reads the proxy's answer to CONNECT; nothing else crosses it."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.answer: asyncio.Future[ResponseHead] = loop.create_future()
+        self._parser = ResponseParser(self)
+        self._parser.expect(b"CONNECT")
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._parser.feed(data)
+        except ProtocolError as exc:
+            self._settle(exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._settle(ConnectError(f"the proxy closed the connection before answering: {exc}"))
+
+    def on_head(self, head: ResponseHead) -> None:
+        if not self.answer.done():
+            self.answer.set_result(head)
+
+    def on_body(self, chunk: bytes) -> None:
+        pass
+
+    def on_complete(self) -> None:
+        pass
+
+    def _settle(self, exc: BaseException) -> None:
+        if not self.answer.done():
+            self.answer.set_exception(exc)
