@@ -108,11 +108,14 @@ class Client:
         max_redirects: int = 10,
         proxy: str | None = None,
         trust_env: bool = False,
+        expect_continue_threshold: int | None = 1 << 20,
+        expect_continue_timeout: float = 1.0,
     ) -> None:
         if conn_pool_strategy not in ("lifo", "fifo"):
             raise ValueError("conn_pool_strategy must be 'lifo' or 'fifo'")
         self.base_url = base_url
         self._follow_redirects = follow_redirects
+        self._continue_above = expect_continue_threshold
         self._proxy = parse_proxy(proxy) if proxy else None
         self._trust_env = trust_env
         self._env_proxies_raw: dict[str, str] = {}
@@ -158,7 +161,7 @@ class Client:
         self._coordinator = RetryCoordinator(
             self._pool_for,
             coerce_policy(retry),
-            Attempt(read_timeout, max_response_body_size, decompress),
+            Attempt(read_timeout, max_response_body_size, decompress, expect_continue_timeout),
             self._now,
             self._tracer,
         )
@@ -285,8 +288,9 @@ class Client:
         items = header_items(headers)
         body = encode_body(content, json, data)
         route, proxy = self._route(target)
+        expect = self._continue_above is not None and len(body.data or b"") >= self._continue_above
         head = encode_head(
-            method, target, self._default_headers, items, body, connection_close, proxy
+            method, target, self._default_headers, items, body, connection_close, proxy, expect
         )
         idempotent = method in IDEMPOTENT_METHODS or any(
             n.lower() == "idempotency-key" for n, _ in items

@@ -281,6 +281,11 @@ class Connection(asyncio.Protocol):
         ex = self._ex
         assert ex is not None
         ex.head = head
+        if ex.withheld_body is not None:
+            # A final answer before "100 Continue": the body is never sent, and as the
+            # server may still expect it, the connection is not reused.
+            ex.withheld_body = None
+            ex.body_skipped = True
         self.keep_alive_timeout = head.keep_alive_timeout
         self.keep_alive_max = head.keep_alive_max
         if ex.streaming and not ex.waiter.done():
@@ -315,7 +320,7 @@ class Connection(asyncio.Protocol):
             ex.wake_reader()
         elif not ex.waiter.done():
             ex.waiter.set_result(ex.head)
-        if ex.head.keep_alive and not ex.head.upgrade:
+        if ex.head.keep_alive and not ex.head.upgrade and not ex.body_skipped:
             self._become_idle()
         else:
             self._event(Event.FINAL)
@@ -324,7 +329,18 @@ class Connection(asyncio.Protocol):
             self.listener.connection_closed(self, "response_close")
 
     def on_informational(self, head: ResponseHead) -> None:
-        pass  # 1xx interim heads carry nothing a caller of this client needs.
+        if head.status == 100 and self._ex is not None:
+            self._send_withheld(self._ex)
+        # Other 1xx heads (102, 103) carry nothing this client acts on.
+
+    def _send_withheld(self, ex: Exchange) -> None:
+        """Send a body held back for "Expect: 100-continue" (on 100, or on the timer)."""
+        body, ex.withheld_body = ex.withheld_body, None
+        if body is None or self._ex is not ex or self.transport is None:
+            return
+        self.transport.write(body)
+        ex.bytes_written += len(body)
+        ex.request_written = True
 
     def _become_idle(self) -> None:
         transport = self.transport
@@ -352,6 +368,7 @@ class Connection(asyncio.Protocol):
         deadline: float | None = None,
         max_body_size: int | None = None,
         reused: bool = False,
+        expect_continue: float | None = None,
     ) -> Exchange:
         """Start one exchange: write the request; ``exchange.waiter`` gives the head."""
         now = self.loop.time()
@@ -378,6 +395,14 @@ class Connection(asyncio.Protocol):
             return ex
         if body is None:
             transport.write(head)
+        elif expect_continue is not None:
+            # The head carries "Expect: 100-continue": the body waits for the 100, or
+            # for ``expect_continue`` seconds if the server says nothing.
+            transport.write(head)
+            ex.bytes_written = len(head)
+            ex.withheld_body = body
+            self.loop.call_later(expect_continue, self._send_withheld, ex)
+            return ex
         elif len(body) < _JOIN_BODY_BELOW:
             transport.write(head + body)
         else:

@@ -29,14 +29,19 @@ if TYPE_CHECKING:
 class Attempt:
     """What a single attempt needs from the client's settings."""
 
-    __slots__ = ("decompress", "max_body_size", "read_timeout")
+    __slots__ = ("continue_timeout", "decompress", "max_body_size", "read_timeout")
 
     def __init__(
-        self, read_timeout: float | None, max_body_size: int | None, decompress: bool
+        self,
+        read_timeout: float | None,
+        max_body_size: int | None,
+        decompress: bool,
+        continue_timeout: float = 1.0,
     ) -> None:
         self.read_timeout = read_timeout
         self.max_body_size = max_body_size
         self.decompress = decompress
+        self.continue_timeout = continue_timeout
 
 
 class _Attempts:
@@ -228,6 +233,7 @@ class RetryCoordinator:
             deadline=deadline,
             max_body_size=self._settings.max_body_size,
             reused=reused,
+            expect_continue=self._settings.continue_timeout if request.expect_continue else None,
         )
 
     def _finish(

@@ -21,6 +21,7 @@ class Exchange:
         "body_done",
         "body_error",
         "body_size",
+        "body_skipped",
         "body_waiter",
         "bytes_written",
         "chunks",
@@ -39,6 +40,7 @@ class Exchange:
         "unread",
         "url",
         "waiter",
+        "withheld_body",
     )
 
     def __init__(self, waiter: asyncio.Future[ResponseHead], method: str, url: str) -> None:
@@ -63,6 +65,8 @@ class Exchange:
         self.read_timeout: float | None = None
         self.deadline: float | None = None
         self.last_read = 0.0
+        self.withheld_body: bytes | None = None  # waiting for "100 Continue"
+        self.body_skipped = False  # the final answer came first; the body was never sent
 
     def wake_reader(self) -> None:
         waiter = self.body_waiter

@@ -243,7 +243,16 @@ class _OneShot:
 class Request:
     """One request, ready to send: its head is encoded bytes."""
 
-    __slots__ = ("body", "head", "idempotent", "method", "origin", "route", "url")
+    __slots__ = (
+        "body",
+        "expect_continue",
+        "head",
+        "idempotent",
+        "method",
+        "origin",
+        "route",
+        "url",
+    )
 
     def __init__(
         self,
@@ -259,6 +268,7 @@ class Request:
         self.url = url
         self.origin = origin
         self.route = route if route is not None else Route(origin)
+        self.expect_continue = b"\r\nexpect: 100-continue\r\n" in head.lower()
         self.head = head
         self.body = body
         self.idempotent = idempotent
@@ -279,6 +289,7 @@ def encode_head(
     body: Body,
     connection_close: bool,
     proxy: Proxy | None = None,
+    expect_continue: bool = False,
 ) -> bytes:
     """The request line and header block, ending with the blank line.
 
@@ -310,6 +321,8 @@ def encode_head(
         lines.append("Content-Length: 0")
     if connection_close and "connection" not in user_names:
         lines.append("Connection: close")
+    if expect_continue and "expect" not in user_names and body.data is not None:
+        lines.append("Expect: 100-continue")
     lines.append("\r\n")
     try:
         return "\r\n".join(lines).encode("latin-1")
