@@ -13,9 +13,10 @@ keep-alive response (head and every body byte) on a parser that lives as long
 as the connection would, and ends with the status, the header pairs as Python
 objects and the body pieces it was handed. The "status+body only" variants
 skip the headers (and the reason and version), to show what a client that
-never looks at them pays. Before anything is timed, two rounds of each
+never looks at them pays. Before anything is timed, three rounds of each
 contender are checked: status, every header pair, every body byte, and
-exactly one message completed per round.
+exactly one message completed per round. benchmarks/README.md has the details
+and the latest figures.
 """
 
 from __future__ import annotations
@@ -656,18 +657,27 @@ def _ratio_cell(ratios: list[float]) -> str:
 
 
 def table(contenders: Sequence[Contender], runs: list[Run]) -> list[str]:
-    """Markdown rows: median over runs of each run's median, and the ratio's median (range)."""
+    """Markdown: a row per case, a column per contender.
+
+    A cell is the median over runs of each run's median rate, then the median
+    over runs of the ratio to the httptools variant doing the same work.
+    """
     rows = [
-        "| case | fed | parser | median responses/s | vs httptools |",
-        "|---|---|---|---:|---:|",
+        "| case | fed | " + " | ".join(c.name for c in contenders) + " |",
+        "|---|---|" + "---:|" * len(contenders),
     ]
     for key in runs[0]:
+        cells = []
         for contender in contenders:
             ops = statistics.median(run[key][contender.name] for run in runs)
-            ratio = _ratio_cell(_ratios(runs, key, contender))
+            ratios = _ratios(runs, key, contender)
             if contender.name == contender.baseline:
-                ratio = "baseline"
-            rows.append(f"| {key[0]} | {key[1]} | {contender.name} | {_rate(ops)} | {ratio} |")
+                cells.append(f"{_rate(ops)}")
+            elif ratios:
+                cells.append(f"{_rate(ops)} ({statistics.median(ratios):.2f}x)")
+            else:
+                cells.append(f"{_rate(ops)} (n/a)")
+        rows.append(f"| {key[0]} | {key[1]} | " + " | ".join(cells) + " |")
     return rows
 
 
