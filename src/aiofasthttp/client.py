@@ -19,6 +19,7 @@ from typing import Any
 from . import __version__
 from .connection import Connection
 from .coordinator import Attempt, RetryCoordinator
+from .decoding import ACCEPT_ENCODING
 from .dial import Dialer
 from .errors import ClientClosedError, TooManyRedirects
 from .headers import HeadersLike
@@ -148,7 +149,7 @@ class Client:
         self._ssl_context: ssllib.SSLContext | None = None
         default = [("User-Agent", user_agent), ("Accept", "*/*")]
         if decompress:
-            default.append(("Accept-Encoding", "gzip, deflate"))
+            default.append(("Accept-Encoding", ACCEPT_ENCODING))
         user = header_items(headers)
         names = {n.lower() for n, _ in user}
         self._default_headers = [(n, v) for n, v in default if n.lower() not in names] + user

@@ -14,10 +14,11 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 from .connection import Connection
+from .decoding import Decoder, decoder_for
 from .errors import ConnectionClosedError, HTTPError, RequestTimeout
 from .exchange import Exchange
 from .parser import ResponseHead
-from .response import BodyDecoder, Response, decoder_for
+from .response import Response
 from .retry import STALE, RetryPolicy
 from .trace import Tracer
 
@@ -261,7 +262,7 @@ class RetryCoordinator:
 
 
 async def _stream_body(
-    conn: Connection, ex: Exchange, decoder: BodyDecoder | None
+    conn: Connection, ex: Exchange, decoder: Decoder | None
 ) -> AsyncIterator[bytes]:
     while True:
         chunk = await conn.read_body_chunk(ex)

@@ -4,59 +4,13 @@ from __future__ import annotations
 
 import json as jsonlib
 import re
-import zlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from .errors import HTTPStatusError, ProtocolError, ResponseTooLarge
+from .errors import HTTPStatusError
 from .headers import HeaderPairs, Headers
 
 _CHARSET = re.compile(r"""charset=["']?([\w.:-]+)""", re.I)
-
-
-class BodyDecoder:
-    """Undoes gzip or deflate content coding, chunk by chunk, within a size limit."""
-
-    def __init__(self, coding: str, limit: int | None) -> None:
-        # "deflate" is zlib-wrapped by the RFC, raw in some servers: sniffed at the first byte.
-        self._zlib: Any = zlib.decompressobj(16 + zlib.MAX_WBITS) if coding == "gzip" else None
-        self._coding = coding
-        self._limit = limit
-        self._size = 0
-
-    def decode(self, data: bytes) -> bytes:
-        if self._zlib is None:
-            raw = not data or (data[0] & 0x0F) != 8
-            self._zlib = zlib.decompressobj(-zlib.MAX_WBITS if raw else zlib.MAX_WBITS)
-        limit = self._limit
-        try:
-            if limit is None:
-                out = self._zlib.decompress(data)
-            else:
-                # Never inflate past the limit: a decompression bomb stops here.
-                out = self._zlib.decompress(data, limit - self._size + 1)
-        except zlib.error as exc:
-            raise ProtocolError(
-                f"invalid {self._coding} response body: {exc}", reason="invalid_content_coding"
-            ) from None
-        self._size += len(out)
-        if limit is not None and self._size > limit:
-            raise ResponseTooLarge(f"decoded response body larger than {limit} bytes")
-        return bytes(out)
-
-    def flush(self) -> bytes:
-        return bytes(self._zlib.flush()) if self._zlib is not None else b""
-
-
-def decoder_for(raw_headers: HeaderPairs, limit: int | None) -> BodyDecoder | None:
-    for name, value in raw_headers:
-        if len(name) == 16 and name.lower() == b"content-encoding":
-            coding = value.strip().lower()
-            if coding in (b"gzip", b"x-gzip"):
-                return BodyDecoder("gzip", limit)
-            if coding == b"deflate":
-                return BodyDecoder("deflate", limit)
-    return None
 
 
 class Response:
