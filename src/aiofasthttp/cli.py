@@ -1,0 +1,601 @@
+"""The command line: ``aiofasthttp URL`` fetches; ``aiofasthttp doctor URL`` diagnoses.
+
+``main(argv)`` parses, runs on a fresh event loop (uvloop when installed, or
+as ``--loop`` says) and returns the exit code; ``python -m aiofasthttp`` and
+the ``aiofasthttp`` script call it. The fetch command is one :class:`Client`:
+with ``--repeat`` it sends the same request again on that client, so with
+``-v`` the trace shows connections dialled, reused, closed by the server and
+retired, and every retry with its reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import json
+import sys
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import IO, Any, TextIO
+
+from . import __version__
+from .client import Client
+from .doctor import DoctorOptions, diagnose, render_json, render_text
+from .errors import (
+    ConnectError,
+    ConnectionClosedError,
+    HTTPError,
+    InvalidHeader,
+    InvalidURL,
+    ProtocolError,
+    TimeoutError,
+)
+from .response import Response
+from .retry import RetryPolicy
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_CONNECT = 3
+EXIT_TIMEOUT = 4
+EXIT_PROTOCOL = 5
+EXIT_CLOSED = 6
+EXIT_HTTP = 7
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES = f"""\
+exit codes:
+  {EXIT_OK}    success
+  {EXIT_FAILURE}    another failure (writing -o FILE, a body over a limit, ...)
+  {EXIT_USAGE}    usage error: a bad option, URL or header
+  {EXIT_CONNECT}    could not connect: refused, unreachable, DNS, TLS
+  {EXIT_TIMEOUT}    timeout: connect, read, write or --timeout
+  {EXIT_PROTOCOL}    protocol error: the response is not valid HTTP/1.x
+  {EXIT_CLOSED}    the connection closed before the response was complete
+  {EXIT_HTTP}    HTTP status 400-599, with --fail
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
+With --repeat, every request is sent; the exit code is the first failure's.
+"""
+
+# --retry N: replay up to N times, in the safe cases, on timeouts, and on these statuses.
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+
+class UsageError(Exception):
+    """Bad command-line input: exit code 2."""
+
+
+def exit_code(exc: BaseException) -> int:
+    """The exit code for an error a request or a probe raised."""
+    if isinstance(exc, TimeoutError):  # ConnectTimeout too: a timeout first
+        return EXIT_TIMEOUT
+    if isinstance(exc, ConnectError):
+        return EXIT_CONNECT
+    if isinstance(exc, ProtocolError):
+        return EXIT_PROTOCOL
+    if isinstance(exc, ConnectionClosedError):
+        return EXIT_CLOSED
+    if isinstance(exc, InvalidURL | InvalidHeader):
+        return EXIT_USAGE
+    return EXIT_FAILURE
+
+
+_ERROR_KIND = {
+    EXIT_TIMEOUT: "timeout",
+    EXIT_CONNECT: "cannot connect",
+    EXIT_PROTOCOL: "protocol error",
+    EXIT_CLOSED: "connection closed",
+    EXIT_USAGE: "usage error",
+    EXIT_FAILURE: "error",
+}
+
+
+# -- parsing ---------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse writing help and errors to the streams ``main`` was given."""
+
+    out: IO[bytes]
+    err: TextIO
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        if not message:
+            return
+        if file is sys.stderr:
+            self.err.write(message)
+        else:
+            self.out.write(message.encode())
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value >= 0:  # also refuses NaN
+        raise argparse.ArgumentTypeError(f"seconds must be 0 or more, not {text}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = _count(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {text}")
+    return value
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-H",
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="a request header; repeat for more",
+    )
+    parser.add_argument(
+        "-k", "--insecure", action="store_true", help="https: do not verify the certificate"
+    )
+    parser.add_argument(
+        "--loop",
+        choices=("auto", "asyncio", "uvloop"),
+        default="auto",
+        help="the event loop: uvloop when installed (auto), or asyncio's own",
+    )
+
+
+def fetch_parser() -> _Parser:
+    parser = _Parser(
+        prog="aiofasthttp",
+        description=(
+            "Send an HTTP/1.1 request with aiofasthttp and print the response body. "
+            "With -v, also the status line, the headers and every connection event. "
+            "See also: aiofasthttp doctor URL (why a server closes connections)."
+        ),
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("url", metavar="URL", help="http:// or https:// URL (default http://)")
+    parser.add_argument(
+        "-X", "--request", dest="method", metavar="METHOD", help="GET, or POST with a body"
+    )
+    _common(parser)
+    body = parser.add_mutually_exclusive_group()
+    body.add_argument(
+        "-d", "--data", metavar="DATA", help="request body; @FILE reads a file, @- stdin"
+    )
+    body.add_argument("--json", metavar="JSON", help="a JSON request body")
+    parser.add_argument("--timeout", type=_seconds, metavar="S", help="whole request, retries in")
+    parser.add_argument("--connect-timeout", type=_seconds, default=10.0, metavar="S")
+    parser.add_argument(
+        "--read-timeout", type=_seconds, default=60.0, metavar="S", help="silence while reading"
+    )
+    parser.add_argument(
+        "--retry",
+        type=_count,
+        metavar="N",
+        help="replay up to N times: when safe (see DESIGN.md), on timeouts, and on "
+        "429/502/503/504 (default: the client's policy, safe replays only; 0: none)",
+    )
+    parser.add_argument("--max-idle-conn-duration", type=_seconds, default=10.0, metavar="S")
+    parser.add_argument("--max-requests-per-conn", type=_positive, metavar="N")
+    parser.add_argument("-o", "--output", metavar="FILE", help="write the body to FILE")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="status, headers and connection events"
+    )
+    parser.add_argument(
+        "--repeat", type=_positive, default=1, metavar="N", help="send it N times, one client"
+    )
+    parser.add_argument(
+        "--interval", type=_seconds, default=0.0, metavar="S", help="wait between repeats"
+    )
+    parser.add_argument(
+        "--fail", action="store_true", help=f"exit {EXIT_HTTP} on HTTP 4xx/5xx, no body"
+    )
+    parser.add_argument("--version", action="version", version=f"aiofasthttp {__version__}")
+    return parser
+
+
+def doctor_parser() -> _Parser:
+    parser = _Parser(
+        prog="aiofasthttp doctor",
+        description=(
+            "Why does my client get 'connection closed'? Probes the server at URL: "
+            "keep-alive (HTTP/1.1 and 1.0), its Keep-Alive hint, the idle timeout it "
+            "applies, requests served per connection, FIN or RST, Connection: close; "
+            "then the client settings to use. Point it at a small resource. It takes "
+            "about twice the server's idle timeout (at most about 2 x --max-idle)."
+        ),
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("url", metavar="URL")
+    _common(parser)
+    parser.add_argument(
+        "--max-idle", type=_seconds, default=75.0, metavar="S", help="longest idle tried (75)"
+    )
+    parser.add_argument(
+        "--max-requests",
+        type=_positive,
+        default=1000,
+        metavar="N",
+        help="most requests tried on one connection (1000)",
+    )
+    parser.add_argument(
+        "--parallel", type=_positive, default=4, metavar="N", help="connections per bisection"
+    )
+    parser.add_argument(
+        "--timeout", type=_seconds, default=10.0, metavar="S", help="connect, and each response"
+    )
+    parser.add_argument("-X", "--request", dest="method", choices=("GET", "HEAD"), default="GET")
+    parser.add_argument("--json", action="store_true", help="the report as JSON")
+    return parser
+
+
+def _parse(parser: _Parser, argv: Sequence[str], out: IO[bytes], err: TextIO) -> Any:
+    parser.out, parser.err = out, err
+    return parser.parse_args(argv)
+
+
+def _headers(items: Sequence[str]) -> list[tuple[str, str]]:
+    headers = []
+    for item in items:
+        name, colon, value = item.partition(":")
+        if not colon or not name.strip():
+            raise UsageError(f"-H wants 'Name: value', not {item!r}")
+        headers.append((name.strip(), value.strip()))
+    return headers
+
+
+def _url(text: str) -> str:
+    return text if "://" in text else f"http://{text}"
+
+
+# -- fetch -----------------------------------------------------------------------
+
+
+@dataclass
+class FetchRequest:
+    method: str
+    url: str
+    headers: list[tuple[str, str]]
+    body: bytes | None
+
+
+def build_request(args: Any, stdin: IO[bytes] | None = None) -> FetchRequest:
+    headers = _headers(args.header)
+    names = {name.lower() for name, _ in headers}
+    body: bytes | None = None
+    if args.json is not None:
+        try:
+            json.loads(args.json)
+        except ValueError as exc:
+            raise UsageError(f"--json is not valid JSON: {exc}") from None
+        body = args.json.encode()
+        for name, value in (("Content-Type", "application/json"), ("Accept", "application/json")):
+            if name.lower() not in names:
+                headers.append((name, value))
+    elif args.data is not None:
+        body = _read_data(args.data, stdin)
+        if "content-type" not in names:
+            headers.append(("Content-Type", "application/x-www-form-urlencoded"))
+    method = (args.method or ("POST" if body is not None else "GET")).upper()
+    return FetchRequest(method, _url(args.url), headers, body)
+
+
+def _read_data(data: str, stdin: IO[bytes] | None) -> bytes:
+    if not data.startswith("@"):
+        return data.encode()
+    if data == "@-":
+        return (stdin or sys.stdin.buffer).read()
+    try:
+        with open(data[1:], "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise UsageError(f"-d {data}: {exc.strerror or exc}") from None
+
+
+def _retry(n: int | None) -> RetryPolicy | None:
+    if n is None:
+        return None  # the client's default policy
+    return RetryPolicy(attempts=n + 1, retry_timeouts=True, statuses=RETRY_STATUSES)
+
+
+class VerboseTrace:
+    """The client's trace hooks, printed curl -v style: ``*`` events, ``>`` sent, ``<`` got."""
+
+    def __init__(self, err: TextIO) -> None:
+        self.err = err
+        self.started = time.monotonic()
+        self.connection: int | None = None  # the connection of the request in flight
+        self.written: dict[int, int] = {}  # requests written per connection
+
+    def line(self, prefix: str, text: str) -> None:
+        self.err.write(f"{prefix} {text}\n")
+
+    def event(self, text: str) -> None:
+        self.line("*", f"[{time.monotonic() - self.started:7.3f}s] {text}")
+
+    # -- the hooks (see aiofasthttp.trace) --
+
+    def connection_dialled(self, *, origin: str, connection_id: int) -> None:
+        self.event(f"connection #{connection_id} dialled to {origin}")
+
+    def connection_reused(
+        self, *, origin: str, connection_id: int, idle_time: float, requests_served: int
+    ) -> None:
+        self.event(
+            f"connection #{connection_id} reused after {idle_time:.3f} s idle "
+            f"({_requests(requests_served)} served on it)"
+        )
+
+    def connection_closed_idle(
+        self, *, origin: str, connection_id: int, idle_time: float, requests_served: int
+    ) -> None:
+        self.event(
+            f"connection #{connection_id} closed by the server after {idle_time:.3f} s idle "
+            f"({_requests(requests_served)} served on it)"
+        )
+
+    def connection_expired(self, *, origin: str, connection_id: int, why: str) -> None:
+        what = {
+            "expired": "its idle or lifetime limit was reached",
+            "max_requests": "its request limit was reached",
+        }.get(why, why)
+        self.event(f"connection #{connection_id} retired by the client: {what}")
+
+    def request_written(
+        self, *, method: str, url: str, connection_id: int, bytes_written: int
+    ) -> None:
+        self.connection = connection_id
+        self.written[connection_id] = self.written.get(connection_id, 0) + 1
+        self.event(f"request written on connection #{connection_id} ({bytes_written} bytes)")
+
+    def retry_scheduled(
+        self, *, method: str, url: str, attempt: int, reason: str, delay: float, error: str
+    ) -> None:
+        failure = f": {error}" if error else ""
+        self.event(
+            f"attempt {attempt} failed ({reason}){failure}; attempt {attempt + 1} in {delay:.3f} s"
+        )
+
+    def gave_up(self, *, method: str, url: str, attempt: int, error: str) -> None:
+        self.event(f"gave up after attempt {attempt}")
+
+    # -- around each request --
+
+    def request(self, req: FetchRequest, number: int, repeat: int) -> None:
+        self.connection = None
+        of = f" (request {number} of {repeat})" if repeat > 1 else ""
+        self.line(">", f"{req.method} {req.url}{of}")
+        for name, value in req.headers:
+            self.line(">", f"{name}: {value}")
+        if req.body is not None:
+            self.line(">", f"[{len(req.body)} bytes of body]")
+
+    def response(self, resp: Response) -> None:
+        self.line("<", f"{resp.http_version} {resp.status} {resp.reason}")
+        for name, value in resp.raw_headers:
+            self.line("<", f"{name.decode('latin-1')}: {value.decode('latin-1')}")
+        self.err.write("<\n")
+
+    def response_done(self, resp: Response) -> None:
+        if self.connection is None or not _closes(resp):
+            return
+        served = _requests(self.written.get(self.connection, 0))
+        said = (
+            "said 'Connection: close'"
+            if resp.http_version == "HTTP/1.1"
+            else "answered HTTP/1.0 without keep-alive"
+        )
+        self.event(f"connection #{self.connection} closed: the server {said} after {served}")
+
+    def stats(self, client: Client) -> None:
+        for origin, s in client.stats().items():
+            learned = ""
+            if s["learned_idle_timeout"] is not None:
+                learned += f"; learned: idle timeout {s['learned_idle_timeout']:.3f} s"
+            if s["learned_max_requests"] is not None:
+                learned += f"{'; learned:' if not learned else ','} "
+                learned += f"{_requests(s['learned_max_requests'])} per connection"
+            self.event(
+                f"{origin}: {s['created']} connections dialled, {s['reused']} reused, "
+                f"{s['closed_by_server_idle']} closed by the server while idle, "
+                f"{s['expired']} expired, {s['retries']} retries{learned}"
+            )
+
+
+def _requests(n: int) -> str:
+    return f"{n} request{'' if n == 1 else 's'}"
+
+
+def _closes(resp: Response) -> bool:
+    tokens = {t.strip().lower() for t in ",".join(resp.headers.get_all("connection")).split(",")}
+    if "close" in tokens:
+        return True
+    return resp.http_version == "HTTP/1.0" and "keep-alive" not in tokens
+
+
+async def fetch(args: Any, req: FetchRequest, out: IO[bytes], err: TextIO) -> int:
+    trace = VerboseTrace(err) if args.verbose else None
+    client = Client(
+        connect_timeout=args.connect_timeout,
+        read_timeout=args.read_timeout,
+        timeout=args.timeout,
+        retry=_retry(args.retry),
+        max_idle_conn_duration=args.max_idle_conn_duration,
+        max_requests_per_conn=args.max_requests_per_conn,
+        ssl=False if args.insecure else None,
+        trace=trace,
+    )
+    first_failure = EXIT_OK
+    async with client:
+        for number in range(1, args.repeat + 1):
+            if number > 1 and args.interval:
+                await asyncio.sleep(args.interval)
+            code = await _fetch_once(client, args, req, number, out, err, trace)
+            first_failure = first_failure or code
+        if trace is not None:
+            trace.stats(client)
+    return first_failure
+
+
+async def _fetch_once(
+    client: Client,
+    args: Any,
+    req: FetchRequest,
+    number: int,
+    out: IO[bytes],
+    err: TextIO,
+    trace: VerboseTrace | None,
+) -> int:
+    if trace is not None:
+        trace.request(req, number, args.repeat)
+    try:
+        async with client.stream(
+            req.method, req.url, headers=req.headers, content=req.body
+        ) as resp:
+            if trace is not None:
+                trace.response(resp)
+            if args.fail and resp.status >= 400:
+                await resp.aread()  # read to the end, so the connection stays reusable
+                code = EXIT_HTTP
+                err.write(f"aiofasthttp: HTTP {resp.status} {resp.reason} for {req.method} ")
+                err.write(f"{req.url}\n")
+            else:
+                await _write_body(resp, args.output, out)
+                code = EXIT_OK
+        if trace is not None:
+            trace.response_done(resp)
+        return code
+    except HTTPError as exc:
+        code = exit_code(exc)
+        err.write(f"aiofasthttp: {_ERROR_KIND.get(code, 'error')}: {exc}\n")
+        return code
+    except OSError as exc:
+        err.write(f"aiofasthttp: cannot write {args.output}: {exc.strerror or exc}\n")
+        return EXIT_FAILURE
+
+
+async def _write_body(resp: Response, output: str | None, out: IO[bytes]) -> None:
+    if output is None or output == "-":
+        async for chunk in resp.iter_bytes():
+            out.write(chunk)
+        out.flush()
+        return
+    with _open_output(output) as f:
+        async for chunk in resp.iter_bytes():
+            f.write(chunk)
+
+
+def _open_output(path: str) -> IO[bytes]:
+    # A local file, opened once the head is in, and written chunk by chunk: for a
+    # command line, blocking on a local disk is fine (the loop serves nothing else).
+    return open(path, "wb")
+
+
+# -- doctor ----------------------------------------------------------------------
+
+
+async def doctor(args: Any, out: IO[bytes], err: TextIO) -> int:
+    options = DoctorOptions(
+        max_idle=args.max_idle,
+        max_requests=args.max_requests,
+        parallel=args.parallel,
+        timeout=args.timeout,
+        method=args.method,
+        headers=tuple(_headers(args.header)),
+        insecure=args.insecure,
+    )
+    url = _url(args.url)
+    if not args.json:
+        err.write(
+            f"aiofasthttp doctor: probing {url} (idle gaps up to {args.max_idle:g} s, "
+            f"up to {args.max_requests} requests on one connection)...\n"
+        )
+    try:
+        report = await diagnose(url, options)
+    except HTTPError as exc:
+        code = exit_code(exc)
+        err.write(f"aiofasthttp doctor: {_ERROR_KIND.get(code, 'error')}: {exc}\n")
+        return code
+    text = render_json(report) + "\n" if args.json else render_text(report)
+    out.write(text.encode())
+    out.flush()
+    return EXIT_OK
+
+
+# -- running -----------------------------------------------------------------------
+
+
+def new_loop(kind: str) -> asyncio.AbstractEventLoop:
+    """uvloop's loop when asked or (for ``auto``) installed, else asyncio's."""
+    if kind != "asyncio":
+        try:
+            uvloop = importlib.import_module("uvloop")
+        except ImportError:
+            if kind == "uvloop":
+                raise UsageError("--loop uvloop: uvloop is not installed") from None
+        else:
+            loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+            return loop
+    return asyncio.new_event_loop()
+
+
+def run(kind: str, make: Callable[[], Coroutine[Any, Any, int]]) -> int:
+    """Run ``make()`` on a new loop of ``kind``; Ctrl-C cancels it and exits 130."""
+    loop = new_loop(kind)
+    try:
+        task = loop.create_task(make())
+        try:
+            return loop.run_until_complete(task)
+        except KeyboardInterrupt:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                loop.run_until_complete(task)
+            return EXIT_INTERRUPTED
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    stdout: IO[bytes] | None = None,
+    stderr: TextIO | None = None,
+    stdin: IO[bytes] | None = None,
+) -> int:
+    """Run the command line; returns the exit code. Output goes to ``stdout`` (bytes)
+    and ``stderr`` (text), by default the process's."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    out = stdout if stdout is not None else sys.stdout.buffer
+    err = stderr if stderr is not None else sys.stderr
+    try:
+        if args[:1] == ["doctor"]:
+            opts = _parse(doctor_parser(), args[1:], out, err)
+            return run(opts.loop, lambda: doctor(opts, out, err))
+        opts = _parse(fetch_parser(), args, out, err)
+        req = build_request(opts, stdin)
+        return run(opts.loop, lambda: fetch(opts, req, out, err))
+    except SystemExit as exc:  # argparse: --help, --version, or a usage error
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    except UsageError as exc:
+        err.write(f"aiofasthttp: usage error: {exc}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED

@@ -1,0 +1,305 @@
+"""``aiofasthttp doctor``: what it finds about real servers, and how it brackets the idle timeout.
+
+Each scripted server closes connections its own way (FIN or RST, after an idle
+time or a number of requests, saying Connection: close or not); nginx runs with
+known ``keepalive_timeout`` and ``keepalive_requests``. The doctor's idle waits
+are its method of measurement; the tests pass a small ``max_idle`` to stay fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import socket
+import struct
+
+import pytest
+
+from aiofasthttp import cli
+from aiofasthttp.doctor import (
+    FIN,
+    MAX_ROUNDS,
+    RST,
+    SILENT,
+    Bracket,
+    DoctorOptions,
+    Report,
+    _Outcome,
+    diagnose,
+    first_gaps,
+    render_json,
+    render_text,
+    tolerance,
+)
+from servers import LOOPS, ConnInfo, Handler, free_port, nginx, read_request, run, serve
+
+
+def within_tolerance(measured: float | None, expected: float) -> bool:
+    return measured is not None and abs(measured - expected) <= max(0.25, 0.1 * expected)
+
+
+def doctor_main(argv: list[str]) -> tuple[int, str, str]:
+    out, err = io.BytesIO(), io.StringIO()
+    code = cli.main(["doctor", *argv], stdout=out, stderr=err)
+    return code, out.getvalue().decode(), err.getvalue()
+
+
+# -- scripted servers ---------------------------------------------------------------
+
+
+def keep_alive_server(
+    *,
+    idle: float | None = None,
+    reset: bool = False,
+    before_close: bytes = b"",
+    max_requests: int | None = None,
+    http10: bool = False,
+    announce: bool = False,
+    hint: str | None = None,
+) -> Handler:
+    """Answers "ok"; closes a connection idle ``idle`` s (with RST if ``reset``, after
+    sending ``before_close``), or after ``max_requests`` (saying so if ``announce``).
+    With ``http10`` it speaks HTTP/1.0 and keeps a connection only when asked;
+    ``hint`` is sent as a Keep-Alive header."""
+
+    async def handler(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, info: ConnInfo
+    ) -> None:
+        while True:
+            try:
+                req = await asyncio.wait_for(read_request(reader), idle)
+            except asyncio.TimeoutError:  # the server's idle timeout
+                if before_close:
+                    writer.write(before_close)
+                    await writer.drain()
+                if reset:
+                    sock = writer.get_extra_info("socket")
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                return  # serve() closes the socket: FIN, or RST with SO_LINGER 0
+            if req is None:
+                return
+            info.requests += 1
+            last = max_requests is not None and info.requests >= max_requests
+            keep = req.headers.get("connection", "").lower() == "keep-alive" if http10 else True
+            head = "HTTP/1.0 200 OK" if http10 else "HTTP/1.1 200 OK"
+            extra = ""
+            if http10 and keep:
+                extra = "Connection: keep-alive\r\n"
+            elif last and announce:
+                extra = "Connection: close\r\n"
+            if hint is not None:
+                extra += f"Keep-Alive: {hint}\r\n"
+            writer.write(f"{head}\r\nContent-Length: 2\r\n{extra}\r\nok".encode())
+            await writer.drain()
+            if last or not keep:
+                return
+
+    return handler
+
+
+def closing_server() -> Handler:
+    """Says Connection: close on every response, and closes."""
+
+    async def handler(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, info: ConnInfo
+    ) -> None:
+        if await read_request(reader) is not None:
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+            await writer.drain()
+
+    return handler
+
+
+# -- against nginx ----------------------------------------------------------------
+
+
+def test_nginx_idle_timeout_and_request_limit_through_the_command_line() -> None:
+    with nginx(keepalive_timeout="2s", keepalive_requests=7) as base:
+        code, out, err = doctor_main(["--max-idle", "5", "--json", f"{base}/small.txt"])
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["keeps_alive"] and report["http11"]["keeps_alive"]
+    assert report["server"].startswith("nginx")
+    idle = report["idle"]
+    assert within_tolerance(idle["seconds"], 2.0), idle
+    assert idle["close"] == FIN and idle["consistent"]
+    assert idle["served_after"] < 2.0 <= idle["closed_after"] + 0.05
+    requests = report["requests"]
+    assert requests["max_requests"] == 7
+    assert requests["announced"] is True and requests["close"] == FIN
+    settings = report["settings"]
+    assert 0 < settings["max_idle_conn_duration"] < idle["seconds"]
+    assert settings["max_requests_per_conn"] == 7
+    assert settings["fasthttp"]["MaxIdleConnDuration"].endswith("time.Millisecond")
+    assert "max_requests_per_conn=7" in settings["client"]
+    assert report["elapsed"] < 15
+
+
+# -- against scripted asyncio servers ------------------------------------------------------
+
+
+@pytest.mark.parametrize("loop_kind", LOOPS)
+def test_server_that_resets_idle_connections_is_reported_as_rst(loop_kind: str) -> None:
+    async def main() -> Report:
+        server_kind = keep_alive_server(idle=1.0, reset=True, hint="timeout=5, max=100")
+        async with serve(server_kind) as server:
+            options = DoctorOptions(max_idle=3.0, max_requests=30)
+            return await diagnose(server.url("/x"), options)
+
+    report = run(loop_kind, main)
+    assert isinstance(report, Report)
+    idle = report.idle
+    assert idle is not None
+    assert idle.close == RST
+    assert within_tolerance(idle.seconds, 1.0), idle
+    assert report.requests is not None and report.requests.max_requests is None
+    assert report.requests.bound == 30
+    text = render_text(report)
+    assert "reset with RST" in text and "no limit seen up to 30" in text
+    assert any("resets idle connections (RST)" in note for note in report.settings.notes)
+    assert any("Idempotency-Key" in note for note in report.settings.notes)
+    assert report.keep_alive_hint == "timeout=5, max=100"
+    assert any("hint says timeout=5 but it closes after 1.0" in n for n in report.settings.notes)
+
+
+def test_http10_only_server_keeps_alive_only_when_asked() -> None:
+    async def main() -> Report:
+        async with serve(keep_alive_server(idle=0.6, http10=True)) as server:
+            return await diagnose(server.url(), DoctorOptions(max_idle=2.0, max_requests=20))
+
+    report = run("asyncio", main)
+    assert isinstance(report, Report)
+    assert not report.http11.keeps_alive
+    assert report.http11.response_version == "HTTP/1.0" and not report.http11.says_keep_alive
+    assert report.http11.close == FIN
+    assert report.http10.keeps_alive and report.http10.connection_header == "keep-alive"
+    assert report.settings.headers == {"Connection": "keep-alive"}
+    assert "headers={'Connection': 'keep-alive'}" in report.settings.client_call()
+    assert report.idle is not None and within_tolerance(report.idle.seconds, 0.6)
+    data = json.loads(render_json(report))
+    assert data["http10"]["keeps_alive"] and not data["http11"]["keeps_alive"]
+
+
+def test_server_without_keep_alive_is_reported_and_not_probed_further() -> None:
+    async def main() -> tuple[int, str, str, int]:
+        async with serve(closing_server()) as server:
+            code, out, err = await asyncio.to_thread(
+                doctor_main, ["--loop", "asyncio", "--max-idle", "2", server.url()]
+            )
+            return code, out, err, server.connections
+
+    code, out, err, connections = run("asyncio", main)  # type: ignore[misc]
+    assert code == 0, err
+    assert "keep-alive, HTTP/1.1:    no (answered HTTP/1.1 200 with Connection: close" in out
+    assert "keep-alive, HTTP/1.0:    no" in out
+    assert "idle timeout:            not measured (no keep-alive)" in out
+    assert "does not keep connections alive" in out
+    assert connections == 2  # one request per version, no idle probes
+
+
+def test_silent_close_after_requests_and_408_before_idle_close() -> None:
+    server_kind = keep_alive_server(
+        idle=0.5, max_requests=3, before_close=b"HTTP/1.1 408 Request Timeout\r\n\r\n"
+    )
+
+    async def main() -> Report:
+        async with serve(server_kind) as server:
+            return await diagnose(server.url(), DoctorOptions(max_idle=2.0, max_requests=50))
+
+    report = run("asyncio", main)
+    assert isinstance(report, Report)
+    limit = report.requests
+    assert limit is not None
+    assert limit.max_requests == 3 and limit.announced is False and limit.close == FIN
+    idle = report.idle
+    assert idle is not None and within_tolerance(idle.seconds, 0.5)
+    assert idle.sent_before_close == "HTTP/1.1 408 Request Timeout"
+    settings = report.settings
+    assert settings.max_requests_per_conn == 3
+    assert any("without saying so" in n and "fasthttp" in n for n in settings.notes)
+
+
+def test_announced_request_limit() -> None:
+    async def main() -> Report:
+        async with serve(keep_alive_server(max_requests=4, announce=True)) as server:
+            return await diagnose(server.url(), DoctorOptions(max_idle=0.5, max_requests=50))
+
+    report = run("asyncio", main)
+    assert isinstance(report, Report)
+    assert report.requests is not None
+    assert report.requests.max_requests == 4 and report.requests.announced is True
+    assert report.idle is not None and report.idle.seconds is None  # nothing within 0.5 s
+    assert report.idle.served_after >= 0.5
+    assert any("says 'Connection: close'" in note for note in report.settings.notes)
+
+
+def test_connect_refused_exits_with_the_connect_code() -> None:
+    code, out, err = doctor_main(["--loop", "asyncio", f"http://127.0.0.1:{free_port()}/"])
+    assert code == cli.EXIT_CONNECT
+    assert out == "" and "cannot connect" in err
+
+
+def test_usage_error() -> None:
+    code, _, err = doctor_main(["--max-idle", "soon", "http://127.0.0.1:1/"])
+    assert code == cli.EXIT_USAGE and "--max-idle" in err
+
+
+# -- the bracket, without a server ------------------------------------------------------------
+
+
+def test_first_round_gaps_grow_by_doubling_up_to_max_idle() -> None:
+    assert first_gaps(5.0) == [0.3125, 0.625, 1.25, 2.5, 5.0]
+    assert first_gaps(75.0)[-1] == 75.0 and first_gaps(75.0)[0] >= 0.25
+    assert first_gaps(0.1) == [0.1]
+
+
+def model_round(gaps: list[float], timeout: float, watched: bool) -> list[_Outcome]:
+    """What probes of a server with this idle timeout report: served before it; after it,
+    closed as it happens (watched) or only found failed by the next request (silent)."""
+    return [
+        _Outcome(g, "served", g)
+        if g < timeout
+        else _Outcome(g, "closed", timeout, FIN)
+        if watched
+        else _Outcome(g, "failed", g, RST)
+        for g in gaps
+    ]
+
+
+@pytest.mark.parametrize("watched", [True, False], ids=["close-seen", "silent-drop"])
+@pytest.mark.parametrize("timeout", [0.3, 1.0, 2.0, 4.25, 7.9, 60.0])
+def test_bracket_finds_the_timeout_within_tolerance_in_few_rounds(
+    timeout: float, watched: bool
+) -> None:
+    bracket = Bracket(75.0)
+    gaps, rounds = first_gaps(75.0), 0
+    while gaps:
+        rounds += 1
+        assert rounds <= MAX_ROUNDS
+        bracket.add(model_round(gaps, timeout, watched))
+        gaps = bracket.next_gaps(4)
+    result = bracket.result(rounds, 0)
+    assert within_tolerance(result.seconds, timeout), result
+    assert result.close == (FIN if watched else SILENT)
+    assert result.served_after < timeout <= (result.closed_after or 0)
+    assert rounds <= (2 if watched else 4)
+
+
+def test_bracket_reports_no_timeout_when_max_idle_was_served() -> None:
+    bracket = Bracket(5.0)
+    bracket.add(model_round(first_gaps(5.0), 30.0, True))
+    assert bracket.next_gaps(4) == []
+    result = bracket.result(1, 5)
+    assert result.seconds is None and result.served_after == 5.0 and result.close is None
+
+
+def test_bracket_confirms_just_below_a_close_seen_as_it_came() -> None:
+    bracket = Bracket(8.0)
+    bracket.add([_Outcome(1.0, "served", 1.0), _Outcome(8.0, "closed", 3.0, RST)])
+    gaps = bracket.next_gaps(4)
+    assert all(3.0 - tolerance(3.0) < g < 3.0 for g in gaps)
+    bracket.add([_Outcome(2.9, "closed", 2.8, RST)])  # one closed sooner than a later one?
+    bracket.add([_Outcome(2.95, "served", 2.95)])
+    result = bracket.result(rounds=2, connections=4)
+    assert not result.consistent and result.seconds == pytest.approx(2.8)
