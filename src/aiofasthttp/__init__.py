@@ -9,4 +9,12 @@ from .headers import Headers
 from .response import Response
 from .retry import RetryPolicy
 
-__all__ = ["Client", "Headers", "Response", "RetryPolicy", "__version__", *_errors_all]
+__all__ = [
+    "Client",
+    "Headers",
+    "PipelineClient",
+    "Response",
+    "RetryPolicy",
+    "__version__",
+    *_errors_all,
+]

@@ -1,0 +1,72 @@
+"""Pipelining: many requests in flight on one connection; failures replay only the unanswered."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from aiofasthttp import ConnectionClosedError
+from aiofasthttp.pipeline import PipelineClient
+from servers import LOOPS, ConnInfo, read_request, response, run, serve
+
+pytestmark = pytest.mark.parametrize("loop_kind", LOOPS)
+
+
+def test_requests_are_pipelined_and_answered_in_order(loop_kind: str) -> None:
+    async def handler(reader, writer, info: ConnInfo) -> None:
+        # Read ten requests before answering any: only a pipelining client gets answers.
+        batch = [await read_request(reader) for _ in range(10)]
+        while True:
+            for req in batch:
+                assert req is not None
+                writer.write(response(f"{req.method} {req.target}".encode()))
+            await writer.drain()
+            req = await read_request(reader)
+            if req is None:
+                return
+            batch = [req]
+
+    async def main() -> None:
+        async with serve(handler) as srv, PipelineClient(srv.url(), max_pending_requests=32) as pc:
+            got = await asyncio.gather(*(pc.get(f"/n{i}") for i in range(300)))
+            assert [r.content for r in got] == [f"GET /n{i}".encode() for i in range(300)]
+            head = await pc.request("HEAD", "/h")
+            assert head.content == b"" and head.status == 200
+            assert srv.connections == 1
+
+    run(loop_kind, main)
+
+
+def test_failure_mid_pipeline_replays_only_unanswered_idempotent_requests(loop_kind: str) -> None:
+    async def handler(reader, writer, info: ConnInfo) -> None:
+        if info.index > 0:  # later connections behave
+            while (req := await read_request(reader)) is not None:
+                writer.write(response(f"{req.method} {req.target}".encode()))
+                await writer.drain()
+            return
+        reqs = [await read_request(reader) for _ in range(8)]
+        for req in reqs[:3]:
+            assert req is not None
+            writer.write(response(f"{req.method} {req.target}".encode()))
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")  # 4th: cut short
+        await writer.drain()
+
+    async def main() -> None:
+        async with serve(handler) as srv, PipelineClient(srv.url()) as pc:
+            calls = [pc.get(f"/g{i}") for i in range(6)] + [pc.post("/p6", content=b"x")]
+            calls.append(pc.get("/g7"))
+            results = await asyncio.gather(*calls, return_exceptions=True)
+            for i in range(3):
+                assert results[i].content == f"GET /g{i}".encode()
+            assert isinstance(results[3], ConnectionClosedError)  # its answer had begun
+            assert results[3].response_bytes > 0
+            for i in (4, 5, 7):
+                assert results[i].content == f"GET /g{i}".encode()  # replayed on a new one
+            assert isinstance(results[6], ConnectionClosedError)  # a POST is not replayed
+            assert results[6].response_bytes == 0 and "before this pipelined request" in str(
+                results[6]
+            )
+            assert pc.replays == 3 and srv.connections == 2
+
+    run(loop_kind, main)
