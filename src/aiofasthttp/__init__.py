@@ -6,6 +6,7 @@ from .client import Client
 from .errors import *  # noqa: F403
 from .errors import __all__ as _errors_all
 from .headers import Headers
+from .pipeline import PipelineClient
 from .response import Response
 from .retry import RetryPolicy
 
