@@ -1,0 +1,317 @@
+"""``python -m benchmarks``: measure aiofasthttp against its peers and a ceiling client.
+
+See benchmarks/README.md ("Client benchmark suite") for what is measured and
+how to read the table. ``--quick`` runs a small matrix in under two minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from . import chart, clients, report
+from .routes import ROUTES
+from .runner import MatrixPlan, Pinning, StalePlan, run_matrix, run_stale
+from .server import ROOT, ServerProcess
+
+ROUTE_NAMES = {name: f"{r.method} {r.path}" for name, r in ROUTES.items()}
+
+ALL_CLIENTS = list(clients.CLIENTS)
+ALL_LOOPS = ["asyncio", "uvloop"]
+
+FULL = {
+    "loops": ALL_LOOPS,
+    "concurrency": [1, 16, 64, 256],
+    "routes": list(ROUTES),
+    "requests": 20_000,
+    "repeat": 3,
+    "cap": 0.75,
+    "stale_bursts": 10,
+    "stale_burst": 1500,
+    "stale_cap": 20.0,
+}
+QUICK = {
+    "loops": ["uvloop"],
+    "concurrency": [1, 64],
+    "routes": ["small"],
+    "requests": 5_000,
+    "repeat": 3,
+    "cap": 1.0,
+    "stale_bursts": 6,
+    "stale_burst": 1000,
+    "stale_cap": 8.0,
+}
+
+
+def _csv(kind: type, choices: list[Any] | None = None):  # type: ignore[no-untyped-def]
+    def parse(text: str) -> list[Any]:
+        values = [kind(part.strip()) for part in text.split(",") if part.strip()]
+        bad = [v for v in values if choices is not None and v not in choices]
+        if bad or not values:
+            raise argparse.ArgumentTypeError(f"choose from {choices}, comma-separated")
+        return values
+
+    return parse
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="HTTP/1.1 client benchmark: aiofasthttp, aiohttp, httpx, aiosonic and a "
+        "ceiling client against an embedded uvloop+httptools server on loopback.",
+    )
+    p.add_argument("--quick", action="store_true", help="a small matrix, under 2 minutes")
+    p.add_argument("--clients", type=_csv(str, ALL_CLIENTS), default=ALL_CLIENTS)
+    p.add_argument("--loops", type=_csv(str, ALL_LOOPS))
+    p.add_argument("--concurrency", type=_csv(int))
+    p.add_argument("--routes", type=_csv(str, list(ROUTES)))
+    p.add_argument("--requests", type=int, help="requests per client, cell and round")
+    p.add_argument("--repeat", type=int, help="rounds per cell (the median is reported)")
+    p.add_argument("--cap", type=float, help="seconds a round may take before it is cut")
+    p.add_argument(
+        "--warmup-cap",
+        type=float,
+        default=0.3,
+        help="seconds after which the warm-up ends once every coroutine has had a response",
+    )
+    p.add_argument(
+        "--slow-cap",
+        type=float,
+        default=3.0,
+        help="seconds a round may take when the cap leaves it with too few responses",
+    )
+    p.add_argument("--no-stale", action="store_true", help="skip the stale-connection scenario")
+    p.add_argument("--stale-concurrency", type=int, default=16)
+    p.add_argument(
+        "--stale-routes",
+        type=_csv(str, list(ROUTES)),
+        default=["small", "post"],
+        help="routes of the stale scenario (GET is replayable, POST is not)",
+    )
+    p.add_argument("--stale-idle", type=float, default=0.2, help="server idle close (s)")
+    p.add_argument("--stale-max-requests", type=int, default=50, help="server closes after")
+    p.add_argument(
+        "--pin",
+        choices=("split", "none"),
+        default="split",
+        help="split: server on one CPU, clients on another (the default, with 2+ CPUs)",
+    )
+    p.add_argument("--json", type=Path, default=ROOT / "bench-results" / "results.json")
+    args = p.parse_args(argv)
+    preset = QUICK if args.quick else FULL
+    for name in ("loops", "concurrency", "routes", "requests", "repeat", "cap"):
+        if getattr(args, name) is None:
+            setattr(args, name, preset[name])
+    args.stale_bursts, args.stale_burst = preset["stale_bursts"], preset["stale_burst"]
+    args.stale_cap = preset["stale_cap"]
+    if args.requests < 1 or args.repeat < 1 or args.cap <= 0 or min(args.concurrency) < 1:
+        p.error("--requests, --repeat, --cap and --concurrency must be positive")
+    return args
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def parser_implementation() -> str | None:
+    try:
+        import aiofasthttp.parser
+
+        return str(aiofasthttp.parser.IMPLEMENTATION)
+    except Exception:
+        return None
+
+
+def machine_meta(args: argparse.Namespace, pinning: Pinning) -> dict[str, Any]:
+    names = [*ALL_CLIENTS, "uvloop"]
+    versions = {name: clients.version(name) for name in ALL_CLIENTS}
+    versions["uvloop"] = _dist_version("uvloop")
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "nproc": os.cpu_count(),
+        "cpu_model": cpu_model(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "versions": {n: versions.get(n) for n in names},
+        "aiofasthttp_parser": parser_implementation(),
+        "pinning": pinning.note,
+        "loadavg_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+    }
+
+
+def _dist_version(dist: str) -> str | None:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def header(meta: dict[str, Any], missing: list[str], notes: list[str]) -> str:
+    v = meta["versions"]
+    peers = ", ".join(f"{n} {v[n]}" for n in ALL_CLIENTS[1:] if v.get(n)) or "none"
+    lines = [
+        f"date {meta['date']}; {meta['nproc']} CPUs ({meta['cpu_model']}); "
+        f"Python {meta['python']}; uvloop {v.get('uvloop')}; httptools {v.get('ceiling')}",
+        f"clients: {peers}; aiofasthttp parser: {meta['aiofasthttp_parser']}",
+        f"pinning: {meta['pinning']}",
+    ]
+    load = meta.get("loadavg_at_start")
+    if load and load[0] >= 0.5:
+        lines.append(
+            f"note: load average {load[0]:.2f} at the start: other work shares these CPUs, "
+            "expect noisy figures"
+        )
+    lines += [f"not installed: {name} (pip install {name})" for name in missing]
+    lines += notes
+    return "\n".join(lines)
+
+
+def plans(args: argparse.Namespace, wanted: list[str]) -> tuple[MatrixPlan, StalePlan | None]:
+    matrix = MatrixPlan(
+        clients=wanted,
+        loops=args.loops,
+        concurrency=args.concurrency,
+        routes=args.routes,
+        requests=args.requests,
+        repeat=args.repeat,
+        cap=args.cap,
+        warmup_cap=args.warmup_cap,
+        slow_cap=max(args.slow_cap, args.cap),
+    )
+    if args.no_stale:
+        return matrix, None
+    stale = StalePlan(
+        clients=wanted,
+        loops=args.loops,
+        concurrency=args.stale_concurrency,
+        bursts=args.stale_bursts,
+        burst=args.stale_burst,
+        idle_close=args.stale_idle,
+        max_requests=args.stale_max_requests,
+        cap=max(args.cap, 2.0),
+        total_cap=args.stale_cap,
+        routes=args.stale_routes,
+    )
+    return matrix, stale
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)  # stop the server and worker by their handles
+    if not clients.installed("ceiling"):
+        sys.stderr.write('httptools is missing: run  python3 -m pip install -e ".[bench]"\n')
+        return 2
+    notes = []
+    if "uvloop" in args.loops and _dist_version("uvloop") is None:
+        args.loops = [lp for lp in args.loops if lp != "uvloop"]
+        notes.append("uvloop is not installed: the uvloop cells are skipped")
+    if not args.loops:
+        sys.stderr.write("no event loop left to measure\n")
+        return 2
+    missing = [name for name in args.clients if not clients.installed(name)]
+    wanted = [name for name in args.clients if name not in missing]
+    pinning = Pinning.detect(args.pin)
+    meta = machine_meta(args, pinning)
+    meta["not_installed"] = missing
+    print(header(meta, missing, notes), flush=True)
+    matrix, stale = plans(args, wanted)
+    records: list[dict[str, Any]] = []
+    stale_records: list[dict[str, Any]] = []
+    started = time.monotonic()
+    server_loop = "uvloop" if _dist_version("uvloop") else "asyncio"
+    status = 0
+    try:
+        if wanted:
+            with ServerProcess(cpu=pinning.server_cpu, loop=server_loop) as server:
+                run_matrix(matrix, pinning, server, records)
+        if stale is not None and wanted:
+            with ServerProcess(
+                cpu=pinning.server_cpu,
+                loop=server_loop,
+                idle_close=stale.idle_close,
+                max_requests=stale.max_requests,
+            ) as server:
+                run_stale(stale, pinning, server, stale_records)
+    except KeyboardInterrupt:
+        sys.stderr.write("\ninterrupted: reporting what was measured\n")
+        meta["interrupted"] = True
+        status = 130
+    meta["duration_s"] = round(time.monotonic() - started, 1)
+    finish(args, meta, matrix, stale, records, stale_records)
+    return status
+
+
+def finish(
+    args: argparse.Namespace,
+    meta: dict[str, Any],
+    matrix: MatrixPlan,
+    stale: StalePlan | None,
+    records: list[dict[str, Any]],
+    stale_records: list[dict[str, Any]],
+) -> None:
+    rows = report.build_rows(records, matrix.cap)
+    stale_rows = report.build_stale_rows(stale_records)
+    print(
+        f"\n{matrix.repeat} rounds per cell; a round: a fresh process, a warm-up, then "
+        f"{matrix.requests:,} responses or {matrix.cap:g} s (up to {matrix.slow_cap:g} s "
+        "for a slow client)"
+    )
+    print(report.text_table(rows))
+    caption = ""
+    if stale is not None and stale_rows:
+        caption = (
+            f"stale connections: the server closes a connection idle {stale.idle_close:g} s "
+            f"and after {stale.max_requests} requests, without Connection: close; "
+            f"{stale.bursts} bursts of {stale.burst} requests at concurrency "
+            f"{stale.concurrency}, gaps {min(stale.gaps()):g} to {max(stale.gaps()):g} s; "
+            f"routes: {', '.join(ROUTE_NAMES[r] for r in stale.routes)}"
+        )
+        print(report.stale_text_table(stale_rows, caption))
+    print(report.error_details(rows))
+    meta["stale_caption"] = caption
+    path: Path = args.json
+    raw = {"matrix": records, "stale": stale_records}
+    report.write_json(path, meta, rows, stale_rows, raw)
+    md = path.with_suffix(".md")
+    md.write_text(markdown(meta, rows, stale_rows, caption))
+    print(f"\nJSON: {path}\nMarkdown: {md}")
+    if chart.available() and rows:
+        png = path.with_suffix(".png")
+        title = f"{meta['date']}, {meta['nproc']} CPUs {meta['cpu_model']}, Python {meta['python']}"
+        chart.draw(png, rows, stale_rows, title)
+        print(f"chart: {png}")
+    else:
+        print('chart: skipped (matplotlib is not installed: pip install -e ".[chart]")')
+    print(f"duration: {meta['duration_s']:.0f} s")
+
+
+def markdown(meta: dict[str, Any], rows: list[Any], stale_rows: list[Any], caption: str) -> str:
+    parts = ["```", header(meta, meta.get("not_installed", []), []), "```", ""]
+    parts.append(report.markdown_table(rows))
+    if stale_rows:
+        parts += ["", caption, "", report.stale_markdown_table(stale_rows)]
+    return "\n".join(parts) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,289 @@
+"""Turn the workers' records into figures: the terminal table, Markdown, JSON.
+
+Per client and cell: requests/s as the median over the rounds with the min and
+max beside it, p50 and p99 latency (each the median over the rounds of that
+round's percentile), and the ratio of the median to aiohttp's and to the
+ceiling client's in the same cell. Only checked responses count: a round's
+errors are shown next to its figures, never folded into them.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .routes import ROUTES
+
+ROUTE_LABELS = {
+    "small": "GET /small (100 B)",
+    "64k": "GET /64k (64 KiB)",
+    "chunked": "GET /chunked (8 x 1 KiB chunks)",
+    "post": "POST /post (4 KiB body)",
+}
+
+
+@dataclass
+class Row:
+    loop: str
+    route: str
+    concurrency: int
+    client: str
+    rps: float | None = None  # median over rounds
+    rps_min: float | None = None
+    rps_max: float | None = None
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    ok: int = 0
+    errors: int = 0
+    rounds: int = 0
+    notes: list[str] = field(default_factory=list)
+    error_kinds: dict[str, int] = field(default_factory=dict)
+    vs_aiohttp: float | None = None
+    vs_ceiling: float | None = None
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def summarize(record: dict[str, Any], cap: float) -> Row:
+    row = Row(record["loop"], record["route"], record["concurrency"], record["client"])
+    runs = []
+    for result in record["rounds"]:
+        if result["status"] in ("timeout", "crashed"):
+            row.notes.append(result["status"])
+            kind = result["detail"][:200]
+            row.error_kinds[kind] = row.error_kinds.get(kind, 0) + 1
+            continue
+        if result["status"] == "hung":
+            row.notes.append("ignored cancellation")
+        runs.append(result["run"])
+        row.errors += result["warmup"]["errors"]
+        for kind, count in result["error_kinds"].items():
+            row.error_kinds[kind] = row.error_kinds.get(kind, 0) + count
+    rates = [run["rps"] for run in runs]
+    row.rounds = len(runs)
+    row.rps = _median(rates)
+    row.rps_min = min(rates, default=None)
+    row.rps_max = max(rates, default=None)
+    row.p50_ms = _median([r["p50_ms"] for r in runs if r["p50_ms"] is not None])
+    row.p99_ms = _median([r["p99_ms"] for r in runs if r["p99_ms"] is not None])
+    row.ok = sum(r["ok"] for r in runs)
+    row.errors += sum(r["errors"] for r in runs)
+    slow = max((r["elapsed"] for r in runs if r["capped"]), default=0.0)
+    if slow > cap * 1.2:
+        row.notes.append(f"slow: up to {slow:.1f} s per round")
+    stuck = sum(r["stuck"] for r in runs)
+    if stuck:
+        row.notes.append(f"{stuck} requests stuck")
+    if runs and row.ok == 0:
+        row.notes.append("no good response")
+    row.notes = sorted(set(row.notes))
+    return row
+
+
+def add_ratios(rows: list[Row]) -> None:
+    by_cell: dict[tuple[str, str, int], dict[str, Row]] = {}
+    for row in rows:
+        by_cell.setdefault((row.loop, row.route, row.concurrency), {})[row.client] = row
+    for cell in by_cell.values():
+        base, top = cell.get("aiohttp"), cell.get("ceiling")
+        for row in cell.values():
+            if row.rps is None:
+                continue
+            if base is not None and base.rps:
+                row.vs_aiohttp = row.rps / base.rps
+            if top is not None and top.rps:
+                row.vs_ceiling = row.rps / top.rps
+
+
+def build_rows(records: list[dict[str, Any]], cap: float) -> list[Row]:
+    """One row per client and cell; ``cap`` is the planned window, to flag longer ones."""
+    rows = [summarize(record, cap) for record in records if record["rounds"]]
+    add_ratios(rows)
+    return rows
+
+
+@dataclass
+class StaleRow:
+    loop: str
+    route: str
+    client: str
+    concurrency: int
+    rps: float | None = None
+    ok: int = 0
+    errors: int = 0
+    per_10k: float | None = None
+    notes: list[str] = field(default_factory=list)
+    error_kinds: dict[str, int] = field(default_factory=dict)
+    retries: int | None = None
+
+
+def build_stale_rows(records: list[dict[str, Any]]) -> list[StaleRow]:
+    rows = []
+    for record in records:
+        row = StaleRow(record["loop"], record["route"], record["client"], record["concurrency"])
+        if record["status"] in ("timeout", "crashed"):
+            row.notes.append(record["status"])
+            row.error_kinds = {record["detail"][:200]: 1}
+            rows.append(row)
+            continue
+        run = record["run"]
+        row.rps, row.ok, row.errors = run["rps"], run["ok"], run["errors"]
+        attempts = row.ok + row.errors
+        row.per_10k = row.errors * 10_000 / attempts if attempts else None
+        row.error_kinds = record["error_kinds"]
+        if run["capped"]:
+            row.notes.append("time cap")
+        if row.ok == 0:
+            row.notes.append("no good response")
+        if run["stuck"]:
+            row.notes.append(f"{run['stuck']} requests stuck")
+        if record["status"] == "hung":
+            row.notes.append("ignored cancellation")
+        stats = record.get("extra", {}).get("stats")
+        if stats:
+            row.retries = sum(origin.get("retries", 0) for origin in stats.values())
+        rows.append(row)
+    return rows
+
+
+# -- text ----------------------------------------------------------------------------------
+
+
+def _num(value: float | None, spec: str = ",.0f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _route(name: str) -> str:
+    route = ROUTES[name]
+    return f"{route.method} {route.path}"
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def _rate(row: Row) -> str:
+    if row.rps is None:
+        return "-"
+    return f"{row.rps:,.0f} ({row.rps_min:,.0f} to {row.rps_max:,.0f})"
+
+
+def _note(row: Row) -> str:
+    notes = list(row.notes)
+    if row.errors:
+        notes.append(f"{row.errors:,} errors")
+    return ", ".join(notes)
+
+
+def text_table(rows: list[Row]) -> str:
+    out = []
+    header = (
+        f"  {'client':<12}{'req/s median (min to max)':>30}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'x aiohttp':>11}{'x ceiling':>11}  notes"
+    )
+    cell = None
+    for row in rows:
+        key = (row.loop, row.route, row.concurrency)
+        if key != cell:
+            cell = key
+            out.append("")
+            out.append(f"{row.loop} | {ROUTE_LABELS[row.route]} | concurrency {row.concurrency}")
+            out.append(header)
+        out.append(
+            f"  {row.client:<12}{_rate(row):>30}{_num(row.p50_ms, '.2f'):>9}"
+            f"{_num(row.p99_ms, '.2f'):>9}{_ratio(row.vs_aiohttp):>11}"
+            f"{_ratio(row.vs_ceiling):>11}  {_note(row)}"
+        )
+    return "\n".join(out)
+
+
+def stale_text_table(rows: list[StaleRow], caption: str) -> str:
+    out = ["", caption]
+    out.append(
+        f"  {'client':<12}{'loop':<9}{'route':<13}{'req/s':>9}{'errors/10k':>12}{'requests':>10}"
+        "  notes"
+    )
+    for row in rows:
+        notes = list(row.notes)
+        if row.retries is not None:
+            notes.append(f"{row.retries} retries")
+        if row.error_kinds:
+            notes.append("e.g. " + next(iter(row.error_kinds))[:110])
+        out.append(
+            f"  {row.client:<12}{row.loop:<9}{_route(row.route):<13}{_num(row.rps):>9}"
+            f"{_num(row.per_10k, '.1f'):>12}"
+            f"{row.ok + row.errors:>10,}  {'; '.join(notes)}"
+        )
+    return "\n".join(out)
+
+
+def error_details(rows: list[Row]) -> str:
+    lines = []
+    for row in rows:
+        for kind, count in row.error_kinds.items():
+            lines.append(
+                f"  {row.loop} {row.route} c={row.concurrency} {row.client}: {count} x {kind}"
+            )
+    return "\nErrors seen:\n" + "\n".join(lines) if lines else ""
+
+
+# -- Markdown -----------------------------------------------------------------------------
+
+
+def markdown_table(rows: list[Row]) -> str:
+    out = [
+        "| loop | route | c | client | req/s median (min to max) | p50 ms | p99 ms "
+        "| x aiohttp | x ceiling | notes |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        out.append(
+            f"| {row.loop} | {row.route} | {row.concurrency} | {row.client} | {_rate(row)} "
+            f"| {_num(row.p50_ms, '.2f')} | {_num(row.p99_ms, '.2f')} "
+            f"| {_ratio(row.vs_aiohttp)} | {_ratio(row.vs_ceiling)} | {_note(row)} |"
+        )
+    return "\n".join(out)
+
+
+def stale_markdown_table(rows: list[StaleRow]) -> str:
+    out = [
+        "| loop | route | c | client | req/s | errors per 10k | requests | notes |",
+        "|---|---|---:|---|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        notes = list(row.notes)
+        if row.retries is not None:
+            notes.append(f"{row.retries} retries")
+        if row.error_kinds:
+            notes.append("e.g. " + next(iter(row.error_kinds)).replace("|", "/"))
+        out.append(
+            f"| {row.loop} | {_route(row.route)} | {row.concurrency} | {row.client} "
+            f"| {_num(row.rps)} "
+            f"| {_num(row.per_10k, '.1f')} | {row.ok + row.errors:,} | {'; '.join(notes)} |"
+        )
+    return "\n".join(out)
+
+
+# -- files ----------------------------------------------------------------------------------
+
+
+def write_json(
+    path: Path, meta: dict[str, Any], rows: list[Row], stale: list[StaleRow], raw: dict[str, Any]
+) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "meta": meta,
+        "routes": {
+            name: {"method": r.method, "path": r.path, "body_length": r.expect_length}
+            for name, r in ROUTES.items()
+        },
+        "results": [asdict(row) for row in rows],
+        "stale": [asdict(row) for row in stale],
+        "raw": raw,
+    }
+    path.write_text(json.dumps(doc, indent=1) + "\n")

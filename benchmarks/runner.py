@@ -1,0 +1,220 @@
+"""Walk the matrix: one fresh worker process per client, cell and round.
+
+The order is fair to a noisy machine: for each cell, round 1 runs every client
+once, then round 2, and so on, with the clients' order rotated each round, so
+a burst of outside load lands on one round of several clients rather than on
+every round of one. A worker that outlives its time budget is killed by its
+own handle and reported as timed out; the suite goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .closedloop import GRACE
+from .server import ROOT, ServerProcess
+
+STARTUP_ALLOWANCE = 20.0  # seconds for a worker to import its client and connect
+
+
+@dataclass
+class MatrixPlan:
+    clients: list[str]
+    loops: list[str]
+    concurrency: list[int]
+    routes: list[str]
+    requests: int
+    repeat: int
+    cap: float
+    warmup_cap: float
+    warmup_hard: float = 2.5
+    slow_cap: float = 3.0
+
+
+@dataclass
+class StalePlan:
+    clients: list[str]
+    loops: list[str]
+    concurrency: int
+    bursts: int
+    burst: int
+    idle_close: float
+    max_requests: int
+    cap: float  # per burst
+    total_cap: float  # per client, loop and route
+    routes: list[str] = field(default_factory=lambda: ["small"])
+
+    # The pauses after each burst, in units of the server's idle close: mostly past
+    # it (every idle connection is closed), some right at it (the close races the
+    # next request), one short of it (the connections are still good).
+    GAP_FACTORS = (1.5, 1.0, 2.0, 0.9, 1.25, 1.05)
+
+    def gaps(self) -> list[float]:
+        factors = self.GAP_FACTORS
+        return [round(self.idle_close * factors[i % len(factors)], 3) for i in range(self.bursts)]
+
+
+@dataclass
+class Pinning:
+    server_cpu: int | None
+    client_cpu: int | None
+    note: str
+
+    @classmethod
+    def detect(cls, mode: str = "split") -> Pinning:
+        if mode == "none":
+            return cls(None, None, "not pinned (--pin none): the OS scheduler places both")
+        if not hasattr(os, "sched_getaffinity"):
+            return cls(None, None, "no CPU pinning on this OS")
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            return cls(None, None, f"{len(cpus)} CPU available: server and client share it")
+        return cls(
+            cpus[0],
+            cpus[1],
+            f"server pinned to CPU {cpus[0]}, each client worker to CPU {cpus[1]}",
+        )
+
+
+@dataclass
+class Progress:
+    total: int
+    done: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def line(self, text: str) -> None:
+        self.done += 1
+        elapsed = time.monotonic() - self.started
+        eta = elapsed / self.done * (self.total - self.done)
+        sys.stderr.write(
+            f"[{self.done:>3}/{self.total}] {elapsed:5.0f}s (~{eta:4.0f}s left) {text}\n"
+        )
+        sys.stderr.flush()
+
+
+def run_worker(spec: dict[str, Any], budget: float) -> dict[str, Any]:
+    """Run one worker; its result, or a status saying how it failed."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.worker"],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(json.dumps(spec), timeout=budget)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return {"status": "timeout", "detail": f"no result within {budget:.0f} s; killed"}
+    finally:
+        if proc.poll() is None:  # Ctrl-C or another error while waiting
+            proc.kill()
+            proc.wait()
+    lines = out.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        tail = " | ".join(err.strip().splitlines()[-3:])
+        return {"status": "crashed", "detail": f"exit {proc.returncode}: {tail}"}
+    result: dict[str, Any] = json.loads(lines[-1])
+    result["status"] = "hung" if result["run"]["hung"] else "ok"
+    return result
+
+
+def _describe(result: dict[str, Any]) -> str:
+    if result["status"] not in ("ok", "hung"):
+        return f"{result['status'].upper()}: {result['detail']}"
+    run = result["run"]
+    text = f"{run['rps']:>9,.0f} req/s"
+    if run["p50_ms"] is not None:
+        text += f"  p50 {run['p50_ms']:6.2f} ms"
+    if run["capped"]:
+        text += f"  ({run['ok']:,} in the {run['elapsed']:.2f} s cap)"
+    errors = run["errors"] + result.get("warmup", {}).get("errors", 0)
+    if errors:
+        text += f"  {errors:,} ERRORS"
+    if run["stuck"]:
+        text += f"  {run['stuck']} STUCK"
+    if result["status"] == "hung":
+        text += "  HUNG"
+    return text
+
+
+def run_matrix(
+    plan: MatrixPlan, pinning: Pinning, server: ServerProcess, sink: list[dict[str, Any]]
+) -> None:
+    """Append one record per client and cell to ``sink`` (so Ctrl-C keeps what is done)."""
+    cells = [(lp, r, c) for lp in plan.loops for r in plan.routes for c in plan.concurrency]
+    progress = Progress(len(cells) * plan.repeat * len(plan.clients))
+    budget = STARTUP_ALLOWANCE + plan.warmup_hard + plan.slow_cap + 3 * GRACE
+    for loop, route, conc in cells:
+        records = {
+            name: {"loop": loop, "route": route, "concurrency": conc, "client": name, "rounds": []}
+            for name in plan.clients
+        }
+        sink.extend(records.values())
+        for round_no in range(plan.repeat):
+            shift = round_no % len(plan.clients)
+            for name in plan.clients[shift:] + plan.clients[:shift]:
+                if not server.alive():
+                    raise RuntimeError("the benchmark server died; see its messages above")
+                spec = {
+                    "mode": "closed",
+                    "client": name,
+                    "loop": loop,
+                    "base_url": server.base_url,
+                    "route": route,
+                    "concurrency": conc,
+                    "warmup": max(200, 2 * conc),
+                    "warmup_cap": plan.warmup_cap,
+                    "warmup_hard": plan.warmup_hard,
+                    "requests": plan.requests,
+                    "cap": plan.cap,
+                    "min_samples": max(100, conc),
+                    "slow_cap": plan.slow_cap,
+                    "cpu": pinning.client_cpu,
+                }
+                result = run_worker(spec, budget)
+                records[name]["rounds"].append(result)
+                label = f"{loop:<7} {route:<7} c={conc:<3} round {round_no + 1}/{plan.repeat}"
+                progress.line(f"{label} {name:<11} {_describe(result)}")
+
+
+def run_stale(
+    plan: StalePlan, pinning: Pinning, server: ServerProcess, sink: list[dict[str, Any]]
+) -> None:
+    progress = Progress(len(plan.loops) * len(plan.routes) * len(plan.clients))
+    gaps = plan.gaps()
+    budget = STARTUP_ALLOWANCE + plan.total_cap + plan.cap + max(gaps) + 3 * GRACE
+    for loop in plan.loops:
+        for route in plan.routes:
+            for name in plan.clients:
+                if not server.alive():
+                    raise RuntimeError("the stale-scenario server died; see its messages above")
+                spec = {
+                    "mode": "stale",
+                    "client": name,
+                    "loop": loop,
+                    "base_url": server.base_url,
+                    "route": route,
+                    "concurrency": plan.concurrency,
+                    "burst": plan.burst,
+                    "gaps": gaps,
+                    "cap": plan.cap,
+                    "total_cap": plan.total_cap,
+                    "cpu": pinning.client_cpu,
+                }
+                result = run_worker(spec, budget)
+                sink.append(
+                    {"loop": loop, "route": route, "client": name, "concurrency": plan.concurrency}
+                    | result
+                )
+                label = f"stale   {loop:<7} {route:<7} c={plan.concurrency:<3}"
+                progress.line(f"{label} {name:<11} {_describe(result)}")

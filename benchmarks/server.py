@@ -1,0 +1,270 @@
+"""The embedded HTTP/1.1 server the suite measures clients against.
+
+Run in its own process (``python -m benchmarks.server``): uvloop and httptools,
+keep-alive, responses pre-encoded and written in request order, so pipelined
+requests are answered correctly. It binds 127.0.0.1 on a free port and prints
+``PORT <n>`` on its first stdout line.
+
+The stale scenario starts it with ``--idle-close`` (close a connection idle that
+long) and ``--max-requests`` (close a connection after that many responses);
+either close is silent: no ``Connection: close`` warns the client, as with a
+load balancer or a server that retires connections on its own clock.
+
+The parent holds a :class:`ServerProcess` and stops the server by that handle.
+The server also exits by itself when its parent dies or after ``--lifetime``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .routes import BIG_BODY, CHUNK, CHUNK_COUNT, POST_BODY, SMALL_BODY
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _response(body: bytes, extra: bytes = b"") -> bytes:
+    head = b"HTTP/1.1 200 OK\r\nServer: bench\r\nContent-Type: text/plain\r\n" + extra
+    return head + b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+def _chunked(chunk: bytes, count: int) -> bytes:
+    piece = b"%x\r\n%s\r\n" % (len(chunk), chunk)
+    head = b"HTTP/1.1 200 OK\r\nServer: bench\r\nContent-Type: text/plain\r\n"
+    return head + b"Transfer-Encoding: chunked\r\n\r\n" + piece * count + b"0\r\n\r\n"
+
+
+GET_RESPONSES = {
+    b"/small": _response(SMALL_BODY),
+    b"/64k": _response(BIG_BODY, b"Content-Type: application/octet-stream\r\n"),
+    b"/chunked": _chunked(CHUNK, CHUNK_COUNT),
+}
+POST_OK = _response(SMALL_BODY)
+NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nServer: bench\r\nContent-Length: 0\r\n\r\n"
+BAD_BODY = b"HTTP/1.1 400 Bad Request\r\nServer: bench\r\nContent-Length: 0\r\n\r\n"
+BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+
+
+class ServerConfig:
+    __slots__ = ("idle_close", "max_requests")
+
+    def __init__(self, idle_close: float | None, max_requests: int | None) -> None:
+        self.idle_close = idle_close
+        self.max_requests = max_requests
+
+
+class HttpServerProtocol(asyncio.Protocol):
+    """One connection: httptools parses requests, each answered as it completes."""
+
+    def __init__(self, config: ServerConfig, loop: asyncio.AbstractEventLoop) -> None:
+        import httptools
+
+        self._parser = httptools.HttpRequestParser(self)
+        self._parser_error = httptools.HttpParserError
+        self._config = config
+        self._loop = loop
+        self._transport: Any = None
+        self._url = b""
+        self._body_len = 0
+        self._served = 0
+        self._idle_handle: asyncio.TimerHandle | None = None
+        self._closing = False
+
+    # -- transport events -------------------------------------------------------------
+
+    def connection_made(self, transport: Any) -> None:
+        self._transport = transport
+        self._arm_idle()
+
+    def data_received(self, data: bytes) -> None:
+        if self._idle_handle is not None:
+            self._idle_handle.cancel()
+            self._idle_handle = None
+        try:
+            self._parser.feed_data(data)
+        except self._parser_error:
+            self._write(BAD_REQUEST)
+            self._close()
+            return
+        self._arm_idle()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._closing = True
+        if self._idle_handle is not None:
+            self._idle_handle.cancel()
+            self._idle_handle = None
+
+    # -- httptools callbacks ------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._body_len = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_body(self, body: bytes) -> None:
+        self._body_len += len(body)
+
+    def on_message_complete(self) -> None:
+        if self._closing:  # pipelined after a close we decided: never answered
+            return
+        self._write(self._answer(self._parser.get_method()))
+        self._served += 1
+        limit = self._config.max_requests
+        if not self._parser.should_keep_alive() or (limit and self._served >= limit):
+            self._close()
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _answer(self, method: bytes) -> bytes:
+        path = self._url.split(b"?", 1)[0]
+        if method == b"POST":
+            if path != b"/post":
+                return NOT_FOUND
+            return POST_OK if self._body_len == len(POST_BODY) else BAD_BODY
+        return GET_RESPONSES.get(path, NOT_FOUND)
+
+    def _write(self, data: bytes) -> None:
+        if not self._closing:
+            self._transport.write(data)
+
+    def _close(self) -> None:
+        self._closing = True
+        self._transport.close()
+
+    def _arm_idle(self) -> None:
+        idle = self._config.idle_close
+        if idle and not self._closing:
+            self._idle_handle = self._loop.call_later(idle, self._close)
+
+
+# -- the server process -----------------------------------------------------------------
+
+
+def _pin(cpu: int | None) -> None:
+    if cpu is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {cpu})
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    loop = asyncio.get_running_loop()
+    config = ServerConfig(args.idle_close, args.max_requests)
+    server = await loop.create_server(
+        lambda: HttpServerProtocol(config, loop), args.host, args.port, backlog=2048
+    )
+    port = server.sockets[0].getsockname()[1]
+    print(f"PORT {port}", flush=True)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    parent = os.getppid()
+    deadline = time.monotonic() + args.lifetime
+    while not stop.is_set() and time.monotonic() < deadline and os.getppid() == parent:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)
+    server.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.server")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--idle-close", type=float, default=None, help="seconds")
+    parser.add_argument("--max-requests", type=int, default=None)
+    parser.add_argument("--cpu", type=int, default=None, help="pin to this CPU")
+    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    parser.add_argument("--lifetime", type=float, default=3 * 3600.0, help="exit after (s)")
+    args = parser.parse_args(argv)
+    _pin(args.cpu)
+    if args.loop == "uvloop":
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    else:
+        loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(_serve(args))
+    finally:
+        loop.close()
+
+
+# -- the parent's handle ----------------------------------------------------------------
+
+
+class ServerProcess:
+    """Start the server in a subprocess; stop it by its own handle, never by name."""
+
+    def __init__(
+        self,
+        *,
+        idle_close: float | None = None,
+        max_requests: int | None = None,
+        cpu: int | None = None,
+        loop: str = "uvloop",
+    ) -> None:
+        self.argv = [sys.executable, "-m", "benchmarks.server", "--loop", loop]
+        if idle_close:
+            self.argv += ["--idle-close", str(idle_close)]
+        if max_requests:
+            self.argv += ["--max-requests", str(max_requests)]
+        if cpu is not None:
+            self.argv += ["--cpu", str(cpu)]
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 15.0) -> ServerProcess:
+        # A new session: Ctrl-C reaches only the parent, which stops us in order.
+        self.proc = subprocess.Popen(
+            self.argv, cwd=ROOT, stdout=subprocess.PIPE, start_new_session=True
+        )
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        line = self.proc.stdout.readline() if ready else b""
+        if not line.startswith(b"PORT "):
+            self.stop()
+            raise RuntimeError(f"the benchmark server did not start: {self.argv} said {line!r}")
+        self.port = int(line.split()[1])
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        proc = self.proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        if proc.stdout is not None:
+            proc.stdout.close()
+        self.proc = None
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+if __name__ == "__main__":
+    main()

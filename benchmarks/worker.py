@@ -1,0 +1,103 @@
+"""One measurement in a fresh process: one client, one event loop, one cell.
+
+``python -m benchmarks.worker`` reads a JSON spec on stdin and prints one JSON
+result line on stdout. The parent starts a new worker for every client, cell
+and round, so no loop, pool or import leaks from one measurement to the next.
+How a run is timed and checked is in closedloop.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import sys
+import time
+from typing import Any
+
+from .clients import Adapter, open_adapter
+from .closedloop import GRACE, SteadyPlan, burst, describe, merge_bursts, steady
+from .routes import ROUTES
+
+
+async def measure(spec: dict[str, Any], adapter: Adapter) -> dict[str, Any]:
+    route = ROUTES[spec["route"]]
+    conc = spec["concurrency"]
+    plan = SteadyPlan(
+        warmup=spec["warmup"],
+        warmup_cap=spec["warmup_cap"],
+        warmup_hard=spec["warmup_hard"],
+        requests=spec["requests"],
+        cap=spec["cap"],
+        min_samples=spec["min_samples"],
+        slow_cap=spec["slow_cap"],
+    )
+    gc.collect()
+    return await steady(adapter.call_for(route), route.expect_length, conc, plan)
+
+
+async def stale(spec: dict[str, Any], adapter: Adapter) -> dict[str, Any]:
+    """Bursts separated by gaps, so the server's idle close and its request limit both bite."""
+    route = ROUTES[spec["route"]]
+    call = adapter.call_for(route)
+    bursts: list[dict[str, Any]] = []
+    deadline = time.monotonic() + spec["total_cap"]
+    for gap in spec["gaps"]:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        cap = min(spec["cap"], left)
+        result = await burst(call, route.expect_length, spec["concurrency"], spec["burst"], cap)
+        bursts.append(result)
+        if result["run"]["hung"]:
+            break
+        await asyncio.sleep(gap)
+    return {**merge_bursts(bursts), "bursts": len(bursts)}
+
+
+async def main_async(spec: dict[str, Any]) -> dict[str, Any]:
+    adapter = open_adapter(spec["client"], spec["base_url"], spec["concurrency"])
+    try:
+        result = await (stale if spec["mode"] == "stale" else measure)(spec, adapter)
+        result["extra"] = adapter.extra()
+    finally:
+        try:
+            await asyncio.wait_for(adapter.aclose(), GRACE)
+        except Exception as exc:
+            sys.stderr.write(f"closing {spec['client']} failed: {describe(exc)}\n")
+    return result
+
+
+def new_loop(name: str) -> asyncio.AbstractEventLoop:
+    if name == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
+def run_on_loop(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    loop = new_loop(name)
+    asyncio.set_event_loop(loop)
+    try:
+        return loop.run_until_complete(main_async(spec))
+    finally:
+        for task in asyncio.all_tasks(loop):
+            task.cancel()
+        loop.close()
+
+
+def main() -> None:
+    spec = json.loads(sys.stdin.read())
+    if spec.get("cpu") is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {spec["cpu"]})
+    result = run_on_loop(spec["loop"], spec)
+    sys.stdout.write(json.dumps(result) + "\n")
+    sys.stdout.flush()
+    if result["run"]["hung"]:
+        os._exit(0)  # tasks that ignored cancellation: do not wait for them at exit
+
+
+if __name__ == "__main__":
+    main()
