@@ -359,11 +359,12 @@ class VerboseTrace:
         self.event(f"connection #{connection_id} retired by the client: {what}")
 
     def request_written(
-        self, *, method: str, url: str, connection_id: int, bytes_written: int
+        self, *, method: str, url: str, connection_id: int, bytes_written: int, reused: bool
     ) -> None:
         self.connection = connection_id
         self.written[connection_id] = self.written.get(connection_id, 0) + 1
-        self.event(f"request written on connection #{connection_id} ({bytes_written} bytes)")
+        kind = "reused" if reused else "new"
+        self.event(f"request written on {kind} connection #{connection_id} ({bytes_written} bytes)")
 
     def retry_scheduled(
         self, *, method: str, url: str, attempt: int, reason: str, delay: float, error: str

@@ -207,13 +207,17 @@ class RetryCoordinator:
             if request.body.make_stream is not None:
                 await conn.write_chunked(ex, request.body.make_stream())
             self._trace(
-                "request_written", request, connection_id=conn.id, bytes_written=ex.bytes_written
+                "request_written",
+                request,
+                connection_id=conn.id,
+                bytes_written=ex.bytes_written,
+                reused=reused,
             )
             head = await ex.waiter
         except BaseException:
             conn.abandon(ex, "request cancelled or failed while in flight")
             raise
-        self._trace("head_received", request, status=head.status)
+        self._trace("head_received", request, status=head.status, connection_id=conn.id)
         return self._finish(request, conn, ex, head, streaming)
 
     def _send(

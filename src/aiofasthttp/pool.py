@@ -263,6 +263,15 @@ class Pool:
         self._request_limits.pop(conn.id, None)
         reasons = self.stats.close_reasons
         reasons[why] = reasons.get(why, 0) + 1
+        if self.tracer is not None:
+            self.tracer(
+                "connection_closed",
+                origin=str(self.origin),
+                connection_id=conn.id,
+                why=why,
+                requests_served=conn.requests_served,
+                age=self.loop.time() - conn.created_at,
+            )
         self._hand_over()
 
     # -- bookkeeping, no awaits ------------------------------------------------------------

@@ -18,6 +18,7 @@ EVENTS = (
     "connection_reused",
     "connection_closed_idle",
     "connection_expired",
+    "connection_closed",
     "request_written",
     "head_received",
     "retry_scheduled",
@@ -36,10 +37,13 @@ class Trace(Protocol):
         self, *, origin: str, connection_id: int, idle_time: float, requests_served: int
     ) -> None: ...
     def connection_expired(self, *, origin: str, connection_id: int, why: str) -> None: ...
-    def request_written(
-        self, *, method: str, url: str, connection_id: int, bytes_written: int
+    def connection_closed(
+        self, *, origin: str, connection_id: int, why: str, requests_served: int, age: float
     ) -> None: ...
-    def head_received(self, *, method: str, url: str, status: int) -> None: ...
+    def request_written(
+        self, *, method: str, url: str, connection_id: int, bytes_written: int, reused: bool
+    ) -> None: ...
+    def head_received(self, *, method: str, url: str, status: int, connection_id: int) -> None: ...
     def retry_scheduled(
         self, *, method: str, url: str, attempt: int, reason: str, delay: float, error: str
     ) -> None: ...
