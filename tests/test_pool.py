@@ -214,3 +214,30 @@ def test_keep_alive_max_hint_limits_requests(loop_kind: str) -> None:
             assert s["created"] == 3 and s["retries"] == 0
 
     run(loop_kind, main)
+
+
+def test_a_short_learned_idle_timeout_still_allows_reuse(loop_kind: str) -> None:
+    idle_limit = 0.2
+
+    async def handler(reader, writer, info: ConnInfo) -> None:
+        while True:
+            try:
+                req = await asyncio.wait_for(read_request(reader), idle_limit)
+            except asyncio.TimeoutError:
+                return
+            if req is None:
+                return
+            writer.write(response(b"ok"))
+            await writer.drain()
+
+    async def main() -> None:
+        async with serve(handler) as srv, Client() as client:
+            await client.get(srv.url())
+            await wait_until(lambda: stats_of(client)["closed_by_server_idle"] == 1, 5)
+            for _ in range(50):
+                await client.get(srv.url())
+            s = stats_of(client)
+            # Retired 0.1 s after going idle, not at once: back-to-back requests reuse it.
+            assert s["reused"] >= 45 and s["created"] <= 3
+
+    run(loop_kind, main)

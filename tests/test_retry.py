@@ -90,7 +90,8 @@ def test_replay_table() -> None:
     assert p.replay_reason(post, ConnectError("refused"), 1) == CONNECT
     assert p.replay_reason(post, TLSError("bad cert"), 1) is None
     unsent = closed(reused=True, request_written=False)
-    assert p.replay_reason(post, unsent, 1) == NOT_SENT
+    assert p.replay_reason(post, unsent, 1) == STALE  # at once, on a new connection
+    assert p.replay_reason(post, closed(reused=False, request_written=False), 1) == NOT_SENT
     stale = closed(reused=True, request_written=True)
     assert p.replay_reason(get, stale, 1) == STALE
     assert p.replay_reason(post, stale, 1) is None

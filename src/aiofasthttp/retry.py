@@ -87,7 +87,8 @@ class RetryPolicy:
             if error.response_bytes:
                 return None  # the server was answering: it processed the request
             if not error.request_written:
-                return NOT_SENT
+                # Found closed before it was written: a stale connection if reused.
+                return STALE if error.reused else NOT_SENT
             if self.is_idempotent(request):
                 return STALE if error.reused else NOT_SENT
             return None
