@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import chart, clients, report
+from . import chart, clients, gateway, report
 from .routes import ROUTES
 from .runner import MatrixPlan, Pinning, StalePlan, run_matrix, run_stale
 from .server import ROOT, ServerProcess
@@ -88,6 +88,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="seconds a round may take when the cap leaves it with too few responses",
     )
     p.add_argument("--no-stale", action="store_true", help="skip the stale-connection scenario")
+    p.add_argument("--no-gateway", action="store_true", help="skip the gateway scenario")
     p.add_argument("--stale-concurrency", type=int, default=16)
     p.add_argument(
         "--stale-routes",
@@ -252,6 +253,12 @@ def main(argv: list[str] | None = None) -> int:
                 max_requests=stale.max_requests,
             ) as server:
                 run_stale(stale, pinning, server, stale_records)
+        if not args.no_gateway and clients.installed("aiohttp"):
+            print("gateway scenario (examples/gateway.py, aiofasthttp vs aiohttp upstream)")
+            requests = 2000 if args.quick else 5000
+            result = gateway.run(requests, 64, 3, 32)
+            meta["gateway"] = result
+            print(gateway.report(result, 64), flush=True)
     except KeyboardInterrupt:
         sys.stderr.write("\ninterrupted: reporting what was measured\n")
         meta["interrupted"] = True
