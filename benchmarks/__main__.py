@@ -89,6 +89,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--no-stale", action="store_true", help="skip the stale-connection scenario")
     p.add_argument("--no-gateway", action="store_true", help="skip the gateway scenario")
+    p.add_argument("--no-pipeline", action="store_true", help="skip the pipelining scenario")
     p.add_argument("--stale-concurrency", type=int, default=16)
     p.add_argument(
         "--stale-routes",
@@ -259,6 +260,11 @@ def main(argv: list[str] | None = None) -> int:
             result = gateway.run(requests, 64, 3, 32)
             meta["gateway"] = result
             print(gateway.report(result, 64), flush=True)
+        if not args.no_pipeline and "aiofasthttp" in wanted:
+            print("pipelining scenario (PipelineClient next to the plain Client)")
+            piped = pipeline.run(5000 if args.quick else 20000, 64, 3, 2)
+            meta["pipeline"] = piped
+            print(pipeline.report(piped, 64, 2), flush=True)
     except KeyboardInterrupt:
         sys.stderr.write("\ninterrupted: reporting what was measured\n")
         meta["interrupted"] = True
