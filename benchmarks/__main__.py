@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import chart, clients, gateway, report
+from . import chart, clients, gateway, pipeline, report
 from .routes import ROUTES
 from .runner import MatrixPlan, Pinning, StalePlan, run_matrix, run_stale
 from .server import ROOT, ServerProcess
