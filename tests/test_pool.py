@@ -241,3 +241,17 @@ def test_a_short_learned_idle_timeout_still_allows_reuse(loop_kind: str) -> None
             assert s["reused"] >= 45 and s["created"] <= 3
 
     run(loop_kind, main)
+
+
+def test_idle_limit_counts_from_the_last_use_not_the_first(loop_kind: str) -> None:
+    async def main() -> None:
+        async with serve(echo_handler()) as srv, Client(max_idle_conn_duration=0.3) as client:
+            loop = asyncio.get_running_loop()
+            until = loop.time() + 1.0
+            while loop.time() < until:  # busy for 1 s, never idle for 0.3 s
+                await client.get(srv.url())
+                await asyncio.sleep(0.05)
+            s = stats_of(client)
+            assert s["created"] == 1 and s["expired"] == 0
+
+    run(loop_kind, main)

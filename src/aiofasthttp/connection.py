@@ -132,6 +132,7 @@ class Connection(asyncio.Protocol):
         self.created_at = loop.time()
         self.idle_since = self.created_at
         self.requests_served = 0
+        self.retire_at = float("inf")  # the end of its lifetime (max_conn_duration)
         self.expires_at = float("inf")  # set by the pool each time it goes idle
         self.keep_alive_timeout: int | None = None  # the server's Keep-Alive hint
         self.keep_alive_max: int | None = None

@@ -191,7 +191,7 @@ class Pool:
         jitter = 1.0 - random.random() * JITTER
         lifetime = self.limits.max_conn_duration
         if lifetime:
-            conn.expires_at = conn.created_at + lifetime * jitter
+            conn.retire_at = conn.expires_at = conn.created_at + lifetime * jitter
         max_requests = self.limits.max_requests_per_conn
         if max_requests:
             self._request_limits[conn.id] = max(1, round(max_requests * jitter))
@@ -252,7 +252,7 @@ class Pool:
         if max_requests is not None and conn.requests_served >= max_requests:
             self._retire(conn, "max_requests")
             return
-        conn.expires_at = min(conn.expires_at, self._idle_deadline(conn))
+        conn.expires_at = min(conn.retire_at, self._idle_deadline(conn))
         self._to_idle(conn)
         self._hand_over()
 
@@ -310,14 +310,14 @@ class Pool:
             self._schedule_reaper(conn.expires_at)
 
     def _idle_deadline(self, conn: Connection) -> float:
-        limits = []
-        if self.limits.max_idle_duration is not None:
-            limits.append(self.limits.max_idle_duration)
+        """When a connection going idle now must be retired, if still idle."""
+        idle = self.limits.max_idle_duration
+        longest = idle if idle is not None else float("inf")
         if conn.keep_alive_timeout is not None:
-            limits.append(_early(float(conn.keep_alive_timeout)))
+            longest = min(longest, _early(float(conn.keep_alive_timeout)))
         if self.stats.learned_idle_timeout is not None:
-            limits.append(_early(self.stats.learned_idle_timeout))
-        return self.loop.time() + min(limits) if limits else float("inf")
+            longest = min(longest, _early(self.stats.learned_idle_timeout))
+        return self.loop.time() + longest
 
     def _note_server_close(self, conn: Connection, now: float) -> None:
         """Learn from a server closing an idle connection: when, and after how many requests."""
