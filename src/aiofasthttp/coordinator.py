@@ -78,7 +78,7 @@ class RetryCoordinator:
         """A buffered request. With an idle connection at hand, the first attempt
         runs inline: no pool await, no extra coroutine frame."""
         pool = self._pool_for(request)
-        pool.retry_budget.record_request(self._time())
+        pool.retry_budget.record_request(pool.loop.time())
         conn = None
         if request.body.make_stream is None and self._tracer is None:
             conn = pool.acquire_nowait()

@@ -147,7 +147,7 @@ class RetryBudget:
     Time is passed in, so this stays free of any event loop.
     """
 
-    __slots__ = ("_buckets", "floor_per_second", "ratio", "window")
+    __slots__ = ("_buckets", "_current", "_current_end", "floor_per_second", "ratio", "window")
 
     def __init__(
         self, ratio: float = 0.2, floor_per_second: float = 10.0, window: int = 10
@@ -156,18 +156,24 @@ class RetryBudget:
         self.floor_per_second = floor_per_second
         self.window = window
         self._buckets: list[list[int]] = []  # [second, requests, retries], oldest first
+        self._current: list[int] = [0, 0, 0]
+        self._current_end = float("-inf")  # the current bucket takes times before this
 
     def _bucket(self, now: float) -> list[int]:
+        if self._current_end > now >= self._current_end - 1:
+            return self._current
         second = int(now)
         buckets = self._buckets
         if not buckets or buckets[-1][0] != second:
             buckets.append([second, 0, 0])
             while buckets[0][0] <= second - self.window:
                 del buckets[0]
-        return buckets[-1]
+        self._current = buckets[-1]
+        self._current_end = second + 1
+        return self._current
 
     def record_request(self, now: float) -> None:
-        self._bucket(now)[1] += 1
+        self._bucket(now)[1] += 1  # per request: one comparison, one increment
 
     def try_retry(self, now: float) -> bool:
         """Spend one retry if the budget allows it."""
