@@ -158,15 +158,19 @@ class Pool:
 
     async def dial_fresh(self, deadline: float | None = None) -> Connection:
         """A newly dialled connection, never an idle one (for replays)."""
-        self._check_open()
-        if self._total < self.limits.max_conns:
-            self._total += 1
-        else:
+        while True:
+            self._check_open()
+            if self._total < self.limits.max_conns:
+                self._total += 1
+                return await self._dial_new()
             got = await self._wait(deadline)
-            if got is not None:
-                self._total += 1  # keep the slot when this one closes
+            if got is None:
+                return await self._dial_new()  # the slot promised to this waiter
+            if not got.is_closed:
+                self._total += 1  # keep its slot when it closes
                 got.close("making room for a fresh connection")
-        return await self._dial_new()
+                return await self._dial_new()
+            # Handed over but closed meanwhile: its slot went to the pool; wait again.
 
     async def _dial_new(self) -> Connection:
         """Dial into a slot already counted in ``_total``."""
