@@ -8,8 +8,14 @@ pure-Python twin (its docstring lists them); a difference between the two is
 a bug. What differs is how the bytes are handled:
 
 - A head is scanned in C over a ``const unsigned char*`` with byte-class
-  tables, one line at a time, as the twin does (so errors are found at the
-  same line and reported at the same offset, however the input is split).
+  tables, one line at a time, as the twin does. Errors follow the twin's
+  rule (its docstring, "Which error is reported"): the earliest offending
+  byte wins, however the input is split. A complete line is first checked
+  with the fast whole-line tests; only when one fails does ``_scan_line``
+  walk it from the start to name the first faulty byte, or to find none (then
+  the line is at fault as a whole, reported at its start). A partial line is
+  checked with the same ``_scan_line``, resumed where the previous feed's
+  check stopped, so a line dripping in byte by byte is scanned once.
 - Header fields are not Python objects while the head is read: each is a
   ``Span`` (offset, length of name and value) into the head's bytes. The
   framing fields (Content-Length, Transfer-Encoding, Connection,
@@ -171,6 +177,157 @@ ctypedef struct Span:
     Py_ssize_t name_len
     Py_ssize_t value      # offset; or, when value_len < 0, an index into the folded list
     Py_ssize_t value_len
+
+
+# -- the left-to-right fault scan (the twin's _scan) ----------------------------
+
+cdef enum Kind:
+    K_STATUS
+    K_FIELD         # a field line after another: it may be a fold (leading SP or HTAB)
+    K_FIRST_FIELD   # the first field line of a head or trailers: no fold
+    K_CHUNK_SIZE
+    K_CHUNK_END
+
+cdef enum Fault:
+    F_NONE
+    F_BARE_CR
+    F_BARE_LF
+    F_STATUS
+    F_REASON
+    F_NAME
+    F_VALUE
+    F_CHUNK_SIZE
+    F_CHUNK
+
+# Field-line states: at the first byte, in the name, in the value.
+cdef enum:
+    FS_START
+    FS_NAME
+    FS_VALUE
+
+# Chunk-size line states: size[ BWS ; BWS name[ BWS = BWS (token | "quoted")]]...
+cdef enum:
+    CS_START       # before the first hex digit
+    CS_SIZE        # in the size (may end here)
+    CS_BWS         # whitespace after the size or a value, before ";"
+    CS_SEMI        # after ";", before the name
+    CS_NAME        # in a name (may end here)
+    CS_AFTER_NAME  # whitespace after a name, before "=" or ";"
+    CS_EQ          # after "=", before the value
+    CS_TOKEN       # in a token value (may end here)
+    CS_QUOTED      # in a quoted value
+    CS_QPAIR       # after a backslash in a quoted value
+    CS_QEND        # after the closing quote (may end here)
+
+ctypedef struct Scan:
+    Py_ssize_t at  # line[:at] holds no faulty byte: the scan resumes here
+    int state      # the grammar state at ``at``
+
+
+cdef inline bint _status_byte_ok(Py_ssize_t i, uchar c) noexcept:
+    """Whether ``c`` may be byte ``i`` of ``HTTP/1.[01] DDD[ reason]``."""
+    cdef const char* http = b"HTTP/1."
+    if i >= 13:
+        return CLASS[c] & C_TEXT
+    if i < 7:
+        return c == <uchar>http[i]
+    if i == 7:
+        return c == b"0" or c == b"1"
+    if i == 8 or i == 12:
+        return c == b" "
+    if i == 9:
+        return b"1" <= c <= b"9"
+    return CLASS[c] & C_DIGIT
+
+
+cdef inline int _chunk_step(int state, uchar c) noexcept:
+    """The chunk-size line state after byte ``c``, or -1 when ``c`` breaks the grammar."""
+    cdef uchar cls = CLASS[c]
+    if state == CS_QUOTED:
+        if c == b'"':
+            return CS_QEND
+        if c == b"\\":
+            return CS_QPAIR
+        return CS_QUOTED if cls & C_QDTEXT else -1
+    if state == CS_QPAIR:
+        return CS_QUOTED if cls & C_QPAIR else -1
+    if state == CS_START:
+        return CS_SIZE if cls & C_HEX else -1
+    if state == CS_EQ:
+        if cls & C_TOKEN:
+            return CS_TOKEN
+        if c == b'"':
+            return CS_QUOTED
+        return CS_EQ if cls & C_WS else -1
+    if state == CS_SEMI:
+        if cls & C_TOKEN:
+            return CS_NAME
+        return CS_SEMI if cls & C_WS else -1
+    # CS_SIZE, CS_BWS, CS_NAME, CS_AFTER_NAME, CS_TOKEN, CS_QEND
+    if c == b";":
+        return CS_SEMI
+    if state == CS_SIZE and cls & C_HEX:
+        return CS_SIZE
+    if state == CS_NAME and cls & C_TOKEN:
+        return CS_NAME
+    if state == CS_TOKEN and cls & C_TOKEN:
+        return CS_TOKEN
+    if state == CS_NAME or state == CS_AFTER_NAME:
+        if c == b"=":
+            return CS_EQ
+        return CS_AFTER_NAME if cls & C_WS else -1
+    return CS_BWS if cls & C_WS else -1
+
+
+cdef Fault _scan_line(Kind kind, const uchar* s, Py_ssize_t end, Scan* scan) noexcept:
+    """Scan ``s[scan.at:end]`` for the first byte that breaks the line's grammar.
+
+    On a fault ``scan.at`` is its index. Without one, ``s[:scan.at]`` is clean
+    and ``scan.at`` is where to resume: ``end``, or a CR at ``end - 1`` that the
+    next byte will decide, or the CR of the line's CRLF.
+    """
+    cdef Py_ssize_t i = scan.at
+    cdef int state = scan.state, after
+    cdef uchar c
+    cdef Fault fault = F_NONE
+    while i < end:
+        c = s[i]
+        if c == b"\r":
+            if i + 1 < end and s[i + 1] != b"\n":
+                fault = F_BARE_CR
+            break
+        if c == b"\n":
+            fault = F_BARE_LF
+            break
+        if kind == K_FIELD or kind == K_FIRST_FIELD:
+            if state == FS_VALUE:
+                if not CLASS[c] & C_TEXT:
+                    fault = F_VALUE
+                    break
+            elif CLASS[c] & C_TOKEN:
+                state = FS_NAME
+            elif c == b":" or (state == FS_START and kind == K_FIELD and CLASS[c] & C_WS):
+                state = FS_VALUE  # the colon, or the start of a fold
+            else:
+                fault = F_NAME
+                break
+        elif kind == K_STATUS:
+            if not _status_byte_ok(i, c):
+                fault = F_STATUS if i < 13 else F_REASON
+                break
+        elif kind == K_CHUNK_SIZE:
+            after = _chunk_step(state, c)
+            if after < 0:
+                fault = F_CHUNK_SIZE
+                break
+            state = after
+        else:  # K_CHUNK_END: only CRLF may follow chunk data
+            fault = F_CHUNK
+            break
+        i += 1
+    scan.at = i
+    scan.state = state
+    return fault
 
 
 # Recently made names and (name, value) pairs, by a hash of their content. A
@@ -377,9 +534,11 @@ cdef class ResponseParser:
     cdef Py_ssize_t _line_start   # where the unfinished line starts in _buf
     cdef Py_ssize_t _line_offset  # stream offset of the current line
     cdef Py_ssize_t _head_size    # bytes of complete lines in this head (or trailers)
+    cdef Scan _progress           # how far the unfinished line was found clean
 
     # The head (or trailers) being read.
     cdef bint _head_started       # the status line was read
+    cdef bint _after_interim      # a 1xx head came; the final head is still owed
     cdef int _status
     cdef int _minor
     cdef Py_ssize_t _reason_len   # the reason starts at offset 13 of the section
@@ -443,7 +602,7 @@ cdef class ResponseParser:
     def in_message(self):
         """True while a response has begun and is not complete."""
         if self._state == HEAD:
-            return self._buf_len > self._line_start or self._head_started
+            return self._buf_len > self._line_start or self._head_started or self._after_interim
         return self._state not in (CLOSED, UPGRADED, FAILED)
 
     @property
@@ -475,18 +634,19 @@ cdef class ResponseParser:
     def feed_eof(self):
         """The peer closed the connection: end a close-delimited body, or fail."""
         cdef State state = self._state
+        cdef bint head_started = self._buf_len > self._line_start or self._head_started
         if state == BODY_UNTIL_CLOSE:
             self._state = CLOSED
             self._complete()
             return
         if state == CLOSED or state == UPGRADED or state == FAILED:
             return
-        if state == HEAD and self._buf_len == self._line_start and not self._head_started:
+        if state == HEAD and not head_started and not self._after_interim:
             self._state = CLOSED
             return
         self._state = FAILED
         if state == HEAD:
-            where = "in the response head"
+            where = "in the response head" if head_started else "before the final response"
         elif state == BODY_LENGTH:
             where = f"with {self._remaining} bytes of the Content-Length body unread"
         elif state == TRAILERS:
@@ -542,8 +702,7 @@ cdef class ResponseParser:
             if lf < 0:
                 break
             self._line_offset = self._offset + pos
-            self._check_line_end(lf, p[pos + lf - 1] if lf else 0, self._line_offset + lf,
-                                 self.max_head_size - self._head_size)
+            self._check_line_end(p + pos, lf, self.max_head_size - self._head_size)
             self._head_size += lf + 1
             r = self._section_line(p + start, pos - start, lf - 1)
             pos += lf + 1
@@ -561,38 +720,33 @@ cdef class ResponseParser:
         cdef Py_ssize_t partial = end - pos
         if partial:
             self._line_offset = self._offset + pos
-            if partial > self.max_head_size - self._head_size:
-                self._line_over_limit()
+            self._progress = Scan(0, 0)
+            self._check_partial(p + pos, partial, self.max_head_size - self._head_size)
         self._buf_len = 0
         self._append(p + start, end - start)
         self._line_start = pos - start
-        if partial:
-            self._check_partial_line(self._buf + self._line_start, partial, 0)
         return 0
 
     cdef Py_ssize_t _lines_buffered(self, const uchar* p, Py_ssize_t pos,
                                     Py_ssize_t end) except -1:
         """Lines appended to the section carried over from earlier feeds."""
-        cdef Py_ssize_t carried, lf, n
-        cdef uchar last
+        cdef Py_ssize_t carried, lf, n, limit
         cdef int r
         while pos < end:
             carried = self._buf_len - self._line_start
             if not carried:
                 self._line_offset = self._offset + pos
+                self._progress = Scan(0, 0)
+            limit = self.max_head_size - self._head_size
             lf = _find(p + pos, end - pos, b"\n")
             if lf < 0:
-                if carried + end - pos > self.max_head_size - self._head_size:
-                    self._line_over_limit()
-                self._append(p + pos, end - pos)
-                self._check_partial_line(self._buf + self._line_start, carried + end - pos,
-                                         carried)
+                self._append_capped(p + pos, end - pos, carried, limit)
+                self._check_partial(self._buf + self._line_start, self._buf_len - self._line_start,
+                                    limit)
                 return end
             n = carried + lf  # the line, with its CR
-            last = p[pos + lf - 1] if lf else (self._buf[self._buf_len - 1] if carried else 0)
-            self._check_line_end(n, last, self._offset + pos + lf,
-                                 self.max_head_size - self._head_size)
-            self._append(p + pos, lf + 1)
+            self._append_capped(p + pos, lf + 1, carried, limit)
+            self._check_line_end(self._buf + self._line_start, n, limit)
             self._head_size += n + 1
             pos += lf + 1
             r = self._section_line(self._buf, self._line_start, n - 1)
@@ -604,18 +758,82 @@ cdef class ResponseParser:
                 return self._end_section_buffered(pos)
         return pos
 
-    cdef int _check_line_end(self, Py_ssize_t n, uchar last, Py_ssize_t lf_offset,
-                             Py_ssize_t limit) except -1:
-        """A line of ``n`` bytes (CR included) ended at an LF: limit, then CRLF."""
+    cdef int _check_line_end(self, const uchar* s, Py_ssize_t n, Py_ssize_t limit) except -1:
+        """The line ``s[:n]`` (CR included) ended at the LF ``s[n]``: limit, then CRLF.
+
+        Past the limit only ``s[:limit + 1]`` need be there.
+        """
         if n + 1 > limit:
+            self._first_fault(s, n + 1, limit)
             self._line_over_limit()
-        if n == 0 or last != b"\r":
-            raise ProtocolError(
-                "line ends with a bare LF; CRLF is required",
-                reason="bare_lf",
-                offset=lf_offset,
-            )
+        if n == 0 or s[n - 1] != b"\r":
+            self._first_fault(s, n + 1, n + 1)
+            self._raise_fault(F_BARE_LF, s, n)  # not reached: the scan finds the LF
         return 0
+
+    cdef Kind _kind(self) noexcept:
+        """The kind of line the parser reads now (for _scan_line)."""
+        if self._state == HEAD and not self._head_started:
+            return K_STATUS
+        if self._state == HEAD or self._state == TRAILERS:
+            return K_FIELD if self._nspans else K_FIRST_FIELD
+        return K_CHUNK_SIZE if self._state == CHUNK_SIZE else K_CHUNK_END
+
+    cdef int _check_partial(self, const uchar* s, Py_ssize_t n, Py_ssize_t limit) except -1:
+        """Fail early on the unfinished line ``s[:n]``, before its LF arrives.
+
+        The scan resumes where the previous feed's stopped (``_progress``).
+        Past ``limit`` the line fails with the limit's error, unless a byte
+        before the limit was at fault; ``s`` may stop at ``limit + 1`` bytes.
+        """
+        cdef Fault fault = _scan_line(self._kind(), s, n if n <= limit else limit + 1,
+                                      &self._progress)
+        if fault != F_NONE and self._progress.at < limit:
+            self._raise_fault(fault, s, self._progress.at)
+        if n > limit:
+            self._line_over_limit()
+        return 0
+
+    cdef int _first_fault(self, const uchar* s, Py_ssize_t end, Py_ssize_t before) except -1:
+        """Raise the first faulty byte of the line ``s[:end]`` (its end included), if before
+        ``before``.
+
+        Called only when a fast whole-line check failed; when it returns, no
+        byte is at fault and the caller raises the line's own fault.
+        """
+        cdef Scan scan = Scan(0, 0)
+        cdef Fault fault = _scan_line(self._kind(), s, end if end <= before else before + 1,
+                                      &scan)
+        if fault != F_NONE and scan.at < before:
+            self._raise_fault(fault, s, scan.at)
+        return 0
+
+    cdef int _raise_fault(self, Fault fault, const uchar* s, Py_ssize_t at) except -1:
+        """Raise the error for the faulty byte ``s[at]`` of the current line (the twin's
+        ``_fault``)."""
+        cdef str byte = repr(_b(s + at, 1))
+        if fault == F_BARE_CR:
+            reason, message = "bare_cr", "bare CR inside a line; CRLF is required"
+        elif fault == F_BARE_LF:
+            reason, message = "bare_lf", "line ends with a bare LF; CRLF is required"
+        elif fault == F_STATUS:
+            reason, message = "invalid_status_line", f"invalid status line {_show(s, at + 1)}"
+        elif fault == F_REASON:
+            reason, message = "invalid_reason", f"control character {byte} in the reason phrase"
+        elif fault == F_NAME:
+            reason = "invalid_header_name"
+            if at == 0 and CLASS[s[0]] & C_WS:
+                message = "whitespace at the start of the first field line: nothing to fold into"
+            else:
+                message = f"invalid character {byte} in a header name"
+        elif fault == F_VALUE:
+            reason = "invalid_header_value"
+            message = f"invalid character {byte} in a header value"
+        elif fault == F_CHUNK_SIZE:
+            reason, message = "invalid_chunk_size", f"invalid chunk-size line {_show(s, at + 1)}"
+        else:
+            reason, message = "invalid_chunk", "chunk data not followed by CRLF"
+        raise ProtocolError(message, reason=reason, offset=self._line_offset + at)
 
     cdef int _line_over_limit(self) except -1:
         if self._state == CHUNK_SIZE or self._state == CHUNK_DATA_END:
@@ -645,7 +863,7 @@ cdef class ResponseParser:
         return LINE_MORE
 
     cdef int _status_line(self, const uchar* s, Py_ssize_t n) except -1:
-        """``HTTP/1.x NNN[ reason]``; it always starts its section."""
+        """``HTTP/1.x NNN[ reason]``; it always starts its section. ``s[n:n + 2]`` is CRLF."""
         if not (
             n >= 12
             and memcmp(s, b"HTTP/1.", 7) == 0
@@ -656,17 +874,15 @@ cdef class ResponseParser:
             and CLASS[s[11]] & C_DIGIT
             and (n == 12 or s[12] == b" ")
         ):
-            raise ProtocolError(
+            self._first_fault(s, n + 2, n + 2)
+            raise ProtocolError(  # it ends too early
                 f"invalid status line {_show(s, n)}",
                 reason="invalid_status_line",
                 offset=self._line_offset,
             )
         if n > 13 and not _all_text(s + 13, n - 13):
-            raise ProtocolError(
-                "control character in the reason phrase",
-                reason="invalid_reason",
-                offset=self._line_offset,
-            )
+            self._first_fault(s, n + 2, n + 2)
+            self._raise_fault(F_REASON, s, 13)  # not reached
         self._status = (s[9] - 48) * 100 + (s[10] - 48) * 10 + (s[11] - 48)
         self._minor = s[7] - 48
         self._reason_len = n - 13 if n > 13 else 0
@@ -674,7 +890,10 @@ cdef class ResponseParser:
         return 0
 
     cdef int _field_line(self, const uchar* base, Py_ssize_t at, Py_ssize_t n) except -1:
-        """``name: value``, or a continuation (obsolete folding) of the previous one."""
+        """``name: value``, or a continuation (obsolete folding) of the previous one.
+
+        ``base[at + n:at + n + 2]`` is the line's CRLF.
+        """
         cdef const uchar* s = base + at
         cdef Py_ssize_t colon = 0, start, stop
         if CLASS[s[0]] & C_WS:
@@ -682,13 +901,11 @@ cdef class ResponseParser:
         while colon < n and CLASS[s[colon]] & C_TOKEN:
             colon += 1
         if colon == 0 or colon == n or s[colon] != b":":
-            self._bad_name(s, n)
+            self._first_fault(s, n + 2, n + 2)
+            self._bad_name(s, n)  # no colon, or no name
         if not _all_text(s + colon + 1, n - colon - 1):
-            raise ProtocolError(
-                f"invalid character in the value of header {_b(s, colon).decode('latin-1')!r}",
-                reason="invalid_header_value",
-                offset=self._line_offset + colon + 1,
-            )
+            self._first_fault(s, n + 2, n + 2)
+            self._raise_fault(F_VALUE, s, colon + 1)  # not reached
         if self._nspans >= self.max_headers:
             raise TooManyHeaders(
                 f"more than {self.max_headers} header fields", offset=self._line_offset
@@ -729,12 +946,11 @@ cdef class ResponseParser:
         cdef Span* last
         cdef const uchar* name
         cdef Py_ssize_t start, stop
-        if not self._nspans:
-            raise ProtocolError(
-                "whitespace at the start of the first header line",
-                reason="invalid_header_name",
-                offset=self._line_offset,
-            )
+        if not _all(s, n, C_TEXT):
+            self._first_fault(s, n + 2, n + 2)
+            self._raise_fault(F_VALUE, s, 0)  # not reached
+        if not self._nspans:  # the whitespace itself is the faulty byte
+            self._raise_fault(F_NAME, s, 0)
         last = &self._spans[self._nspans - 1]
         name = base + last.name
         if _is_name(name, last.name_len, b"content-length") or _is_name(
@@ -743,12 +959,6 @@ cdef class ResponseParser:
             raise ProtocolError(
                 f"obsolete line folding in {_b(name, last.name_len).decode('latin-1')}",
                 reason="folded_framing_header",
-                offset=self._line_offset,
-            )
-        if not _all(s, n, C_TEXT):
-            raise ProtocolError(
-                "invalid character in a folded header value",
-                reason="invalid_header_value",
                 offset=self._line_offset,
             )
         start = _skip_ws(s, 0, n)
@@ -884,8 +1094,8 @@ cdef class ResponseParser:
     cdef void _keep_alive_hint(self, const uchar* v, Py_ssize_t n) noexcept:
         """``timeout=N`` and ``max=N`` anywhere in a Keep-Alive value; the last one wins.
 
-        The twin's ``(?i)\\s*(timeout|max)\\s*=\\s*"?([0-9]{1,9})``, found left to
-        right without overlap: at most nine digits are read.
+        The twin's ``(?i)\\s*(timeout|max)\\s*=\\s*"?([0-9]+)``, found left to right
+        without overlap; a number of more than nine digits is ignored, not cut short.
         """
         cdef Py_ssize_t i = 0, j = 0, digits
         cdef long value
@@ -904,71 +1114,19 @@ cdef class ResponseParser:
                         j += 1
                     value = 0
                     digits = 0
-                    while j < n and digits < 9 and CLASS[v[j]] & C_DIGIT:
-                        value = value * 10 + (v[j] - 48)
+                    while j < n and CLASS[v[j]] & C_DIGIT:
+                        if digits < 9:
+                            value = value * 10 + (v[j] - 48)
                         digits += 1
                         j += 1
                     if digits:
-                        if kind == 1:
+                        if digits <= 9 and kind == 1:
                             self._ka_timeout = value
-                        else:
+                        elif digits <= 9:
                             self._ka_max = value
                         i = j
                         continue
             i += 1
-
-    # -- checks on an unfinished line -----------------------------------------
-
-    cdef int _check_partial_line(self, const uchar* s, Py_ssize_t n,
-                                 Py_ssize_t checked) except -1:
-        """Fail early on a line that cannot become valid, before its CRLF arrives.
-
-        ``s[:checked]`` passed this check at the end of the previous feed, so
-        a line dripping in byte by byte is not rescanned from its start each
-        time: the per-byte scans start at ``done``, one byte back (that byte
-        may have been a CR, left out of what was checked).
-        """
-        cdef Py_ssize_t done = checked - 1 if checked else 0
-        cdef Py_ssize_t cr = _find(s + done, n - done, b"\r"), colon, name_len, at
-        cdef bint bad_value
-        if cr >= 0:
-            cr += done
-        if 0 <= cr < n - 1:
-            raise ProtocolError(
-                "bare CR inside a line", reason="bare_cr", offset=self._line_offset + cr
-            )
-        if self._state == HEAD and not self._head_started:
-            if not (n == 1 and s[0] == b"\r") and not _status_prefix_ok(s, n):
-                raise ProtocolError(
-                    f"invalid status line {_show(s, n)}",
-                    reason="invalid_status_line",
-                    offset=self._line_offset,
-                )
-            return 0
-        if cr >= 0:
-            n = cr
-        if not n:
-            return 0
-        if CLASS[s[0]] & C_WS:
-            if self._state == HEAD and not self._nspans:
-                raise ProtocolError(
-                    "whitespace at the start of the first header line",
-                    reason="invalid_header_name",
-                    offset=self._line_offset,
-                )
-            return 0
-        colon = _find(s, n, b":")
-        name_len = n if colon < 0 else colon
-        at = colon + 1 if colon + 1 > done else done
-        bad_value = colon >= 0 and not _all(s + at, n - at, C_TEXT)
-        at = done if done < name_len else name_len
-        if bad_value or colon == 0 or not _all(s + at, name_len - at, C_TOKEN):
-            raise ProtocolError(
-                f"invalid header line {_show(s, n)}",
-                reason="invalid_header_value" if bad_value else "invalid_header_name",
-                offset=self._line_offset,
-            )
-        return 0
 
     # -- the end of a section -------------------------------------------------
 
@@ -1033,7 +1191,8 @@ cdef class ResponseParser:
         cdef unsigned long long length = self._cl
         cdef long ka_timeout = self._ka_timeout, ka_max = self._ka_max
         self._reset_head()
-        if status < 200 and status != 101:
+        self._after_interim = status < 200 and status != 101
+        if self._after_interim:
             if self._on_informational is not None:
                 self._on_informational(head)
             return pos
@@ -1141,45 +1300,44 @@ cdef class ResponseParser:
         """One chunk-size line, or the CRLF after a chunk's data."""
         cdef Py_ssize_t carried = self._buf_len
         cdef Py_ssize_t lf = _find(p + pos, end - pos, b"\n")
-        cdef Py_ssize_t n
+        cdef Py_ssize_t n, limit = self.max_chunk_line_size
         cdef const uchar* line
         if not carried:
             self._line_offset = self._offset + pos
+            self._progress = Scan(0, 0)
         if lf < 0:
-            if carried + end - pos > self.max_chunk_line_size:
-                self._line_over_limit()
-            self._append(p + pos, end - pos)
-            self._check_partial_chunk_line(self._buf, self._buf_len)
+            self._append_capped(p + pos, end - pos, carried, limit)
+            self._check_partial(self._buf, self._buf_len, limit)
             return end
         n = carried + lf  # the line, with its CR
-        self._check_line_end(n, p[pos + lf - 1] if lf else self._buf[carried - 1] if carried else 0,
-                             self._offset + pos + lf, self.max_chunk_line_size)
         if carried:
-            self._append(p + pos, lf)
+            self._append_capped(p + pos, lf + 1, carried, limit)
             line = self._buf
             self._buf_len = 0
         else:
             line = p + pos
+        self._check_line_end(line, n, limit)
         if self._state == CHUNK_DATA_END:
             if n > 1:
-                raise ProtocolError(
-                    "chunk data not followed by CRLF",
-                    reason="invalid_chunk",
-                    offset=self._line_offset,
-                )
+                self._first_fault(line, n + 1, n + 1)
+                self._raise_fault(F_CHUNK, line, 0)  # not reached
             self._state = CHUNK_SIZE
         else:
             self._chunk_size(line, n - 1)
         return pos + lf + 1
 
     cdef int _chunk_size(self, const uchar* s, Py_ssize_t n) except -1:
-        """``size[;ext[=value]]...``: start the chunk's data, or the trailers."""
+        """``size[;ext[=value]]...``: start the chunk's data, or the trailers.
+
+        ``s[n:n + 2]`` is the line's CRLF.
+        """
         cdef Py_ssize_t i = 0, first
         cdef unsigned long long size = 0
         while i < n and CLASS[s[i]] & C_HEX:
             i += 1
         if i == 0 or not _chunk_ext_ok(s, i, n):
-            raise ProtocolError(
+            self._first_fault(s, n + 2, n + 2)
+            raise ProtocolError(  # it ends too early
                 f"invalid chunk-size line {_show(s, n)}",
                 reason="invalid_chunk_size",
                 offset=self._line_offset,
@@ -1202,19 +1360,6 @@ cdef class ResponseParser:
             self._state = CHUNK_DATA
         return 0
 
-    cdef int _check_partial_chunk_line(self, const uchar* s, Py_ssize_t n) except -1:
-        if self._state == CHUNK_DATA_END:
-            if n == 1 and s[0] == b"\r":
-                return 0
-            reason = "invalid_chunk"
-        elif CLASS[s[0]] & C_HEX:
-            return 0
-        else:
-            reason = "invalid_chunk_size"
-        raise ProtocolError(
-            f"invalid chunk framing {_show(s, n)}", reason=reason, offset=self._line_offset
-        )
-
     # -- the carry buffer -------------------------------------------------------
 
     cdef int _append(self, const uchar* s, Py_ssize_t n) except -1:
@@ -1233,6 +1378,12 @@ cdef class ResponseParser:
         self._buf_len = need
         return 0
 
+    cdef int _append_capped(self, const uchar* s, Py_ssize_t n, Py_ssize_t carried,
+                            Py_ssize_t limit) except -1:
+        """Append the next ``n`` bytes of a line that has ``carried`` bytes so far, but
+        only up to ``limit + 1`` in all: past that the line fails anyway."""
+        return self._append(s, n if carried + n <= limit + 1 else limit + 1 - carried)
+
 
 # -- helpers without parser state ----------------------------------------------
 
@@ -1245,33 +1396,6 @@ cdef inline unsigned int _hex_value(uchar c) noexcept:
     if c <= b"9":
         return c - 48
     return (c | 0x20) - 87
-
-
-cdef bint _status_prefix_ok(const uchar* s, Py_ssize_t n) noexcept:
-    """Whether ``s[:n]`` can still grow into a valid status line."""
-    cdef const char* http = b"HTTP/"
-    cdef Py_ssize_t i
-    cdef uchar c
-    cdef bint ok
-    for i in range(n if n < 13 else 13):
-        c = s[i]
-        if i < 5:
-            ok = c == <uchar>http[i]
-        elif i == 5:
-            ok = c == b"1"
-        elif i == 6:
-            ok = c == b"."
-        elif i == 7:
-            ok = c == b"0" or c == b"1"
-        elif i == 8:
-            ok = c == b" "
-        elif i == 12:
-            ok = c == b" " or c == b"\r"
-        else:
-            ok = CLASS[c] & C_DIGIT
-        if not ok:
-            return False
-    return True
 
 
 cdef bint _chunk_ext_ok(const uchar* s, Py_ssize_t i, Py_ssize_t n) noexcept:

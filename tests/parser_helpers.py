@@ -50,7 +50,7 @@ def snapshot(head: Any) -> Head:
     return Head(
         status=head.status,
         reason=bytes(head.reason),
-        version=tuple(head.version),  # type: ignore[arg-type]
+        version=tuple(head.version),
         headers=_pairs(head.headers) or (),
         keep_alive=head.keep_alive,
         chunked=head.chunked,
@@ -128,9 +128,13 @@ class Outcome:
     def error_type(self) -> str | None:
         return None if self.error is None else type(self.error).__name__
 
+    @property
+    def offset(self) -> int | None:
+        return None if self.error is None else self.error.offset
+
     def key(self) -> tuple[Any, ...]:
-        """What must not depend on how the input was split."""
-        return (self.events, self.error_type, self.reason)
+        """What must not depend on how the input was split: events and the error, offset too."""
+        return (self.events, self.error_type, self.reason, self.offset)
 
 
 def pieces_at(data: bytes, cuts: Iterable[int]) -> list[bytes]:

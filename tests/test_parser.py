@@ -106,46 +106,51 @@ def test_head_fields_have_the_documented_types(parser_impl: ModuleType) -> None:
     assert head.trailers is None
 
 
-@pytest.mark.parametrize(
-    "line",
-    [
-        b"HTTP/2.0 200 OK",
-        b"HTTP/1.2 200 OK",
-        b"HTTP/0.9 200 OK",
-        b"HTTP/1 200 OK",
-        b"HTTP/11.1 200 OK",
-        b"HTTP/1.01 200 OK",
-        b"HTTP/01.1 200 OK",
-        b"http/1.1 200 OK",
-        b"HTP/1.1 200 OK",
-        b"RTSP/1.0 200 OK",
-        b"ICE/1.0 200 OK",
-        b"HTTP/1.1 20 OK",
-        b"HTTP/1.1 2000 OK",
-        b"HTTP/1.1 099 OK",
-        b"HTTP/1.1 2x0 OK",
-        b"HTTP/1.1 -20 OK",
-        b"HTTP/1.1  200 OK",
-        b"HTTP/1.1\t200 OK",
-        b"HTTP/1.1 200OK",
-        b"HTTP/1.1",
-        b"HTTP/1.1 ",
-        b" HTTP/1.1 200 OK",
-        b"garbage",
-        b"\x00\x01\x02",
-    ],
-)
-def test_invalid_status_line(parser_impl: ModuleType, line: bytes) -> None:
+# (status line, index of the byte reported): the first byte that breaks
+# "HTTP/1.[01] DDD[ reason]", or 0 (the line's start) for a line that ends too early.
+INVALID_STATUS_LINES = [
+    (b"HTTP/2.0 200 OK", 5),
+    (b"HTTP/1.2 200 OK", 7),
+    (b"HTTP/0.9 200 OK", 5),
+    (b"HTTP/1 200 OK", 6),
+    (b"HTTP/11.1 200 OK", 6),
+    (b"HTTP/1.01 200 OK", 8),
+    (b"HTTP/01.1 200 OK", 5),
+    (b"http/1.1 200 OK", 0),
+    (b"HTP/1.1 200 OK", 2),
+    (b"RTSP/1.0 200 OK", 0),
+    (b"ICE/1.0 200 OK", 0),
+    (b"HTTP/1.1 20 OK", 11),
+    (b"HTTP/1.1 2000 OK", 12),
+    (b"HTTP/1.1 099 OK", 9),
+    (b"HTTP/1.1 2x0 OK", 10),
+    (b"HTTP/1.1 -20 OK", 9),
+    (b"HTTP/1.1  200 OK", 9),
+    (b"HTTP/1.1\t200 OK", 8),
+    (b"HTTP/1.1 200OK", 12),
+    (b"HTTP/1.1\x88200", 8),
+    (b"HTTP/1.1", 0),
+    (b"HTTP/1.1 ", 0),
+    (b"HTTP/1.1 20", 0),
+    (b" HTTP/1.1 200 OK", 0),
+    (b"garbage", 0),
+    (b"\x00\x01\x02", 0),
+]
+
+
+@pytest.mark.parametrize(("line", "at"), INVALID_STATUS_LINES, ids=repr)
+def test_invalid_status_line_is_reported_at_the_first_bad_byte(
+    parser_impl: ModuleType, line: bytes, at: int
+) -> None:
     for pieces in ([line + b"\r\n\r\n"], byte_by_byte(line + b"\r\n\r\n")):
         err = error_of(parser_impl, pieces)
         assert type(err) is ProtocolError
-        assert err.reason == "invalid_status_line"
-        assert err.offset == 0
+        assert (err.reason, err.offset) == ("invalid_status_line", at)
 
 
 def test_status_line_error_offset_counts_skipped_blank_lines(parser_impl: ModuleType) -> None:
     err = error_of(parser_impl, b"\r\n\r\nHTTP/2 200 OK\r\n\r\n")
-    assert (err.reason, err.offset) == ("invalid_status_line", 4)
+    assert (err.reason, err.offset) == ("invalid_status_line", len(b"\r\n\r\nHTTP/"))
 
 
 def test_blank_lines_before_the_status_line_are_skipped(parser_impl: ModuleType) -> None:
@@ -155,9 +160,10 @@ def test_blank_lines_before_the_status_line_are_skipped(parser_impl: ModuleType)
 
 @pytest.mark.parametrize("bad", [b"\x00", b"\x01", b"\x7f", b"\x1b"])
 def test_control_character_in_reason_is_an_error(parser_impl: ModuleType, bad: bytes) -> None:
-    err = error_of(parser_impl, b"HTTP/1.1 200 O" + bad + b"K\r\n\r\n")
-    assert err.reason == "invalid_reason"
-    assert err.offset == 0
+    data = b"HTTP/1.1 200 O" + bad + b"K\r\n\r\n"
+    for pieces in ([data], byte_by_byte(data)):
+        err = error_of(parser_impl, pieces)
+        assert (err.reason, err.offset) == ("invalid_reason", len(b"HTTP/1.1 200 O"))
 
 
 # -- header fields --------------------------------------------------------------
@@ -206,48 +212,75 @@ def test_every_token_character_is_allowed_in_a_name(parser_impl: ModuleType) -> 
     assert head.headers[0] == (name, b"v")
 
 
-@pytest.mark.parametrize(
-    "line",
-    [
-        b"Fo@o: v",
-        b"Fo o: v",
-        b"Foo\x01: v",
-        b"Foo\x7f: v",
-        b'Fo"o: v',
-        b"Fo(o): v",
-        b"Foo/bar: v",
-        b"F\xc3\xa9e: v",
-        b": v",
-        b"Foo",
-        b"Foo : v",
-        b"Foo\t: v",
-        b"Foo\x00: v",
-    ],
-)
-def test_invalid_header_name_is_reported_at_the_line_start(
-    parser_impl: ModuleType, line: bytes
+# (field line, index of the byte reported): the first non-token byte before the
+# colon, or 0 (the line's start) for a line without a colon or without a name.
+INVALID_FIELD_NAMES = [
+    (b"Fo@o: v", 2),
+    (b"Fo o: v", 2),
+    (b"Foo\x01: v", 3),
+    (b"Foo\x7f: v", 3),
+    (b'Fo"o: v', 2),
+    (b"Fo(o): v", 2),
+    (b"Foo/bar: v", 3),
+    (b"F\xc3\xa9e: v", 1),
+    (b": v", 0),
+    (b"Foo", 0),
+    (b"Foo : v", 3),
+    (b"Foo\t: v", 3),
+    (b"Foo\x00: v", 3),
+    (b"Foo bar", 3),
+]
+
+
+@pytest.mark.parametrize(("line", "at"), INVALID_FIELD_NAMES, ids=repr)
+def test_invalid_header_name_is_reported_at_the_first_bad_byte(
+    parser_impl: ModuleType, line: bytes, at: int
 ) -> None:
+    start = len(STATUS_200 + b"Ok: 1\r\n")
     data = STATUS_200 + b"Ok: 1\r\n" + line + b"\r\nContent-Length: 0\r\n\r\n"
     for pieces in ([data], byte_by_byte(data)):
         err = error_of(parser_impl, pieces)
         assert type(err) is ProtocolError
-        assert err.reason == "invalid_header_name"
-        assert err.offset == len(STATUS_200) + len(b"Ok: 1\r\n")
+        assert (err.reason, err.offset) == ("invalid_header_name", start + at)
 
 
 @pytest.mark.parametrize("bad", [b"\x00", b"\x01", b"\x08", b"\x0b", b"\x0c", b"\x1f", b"\x7f"])
 def test_control_character_in_value_is_an_error(parser_impl: ModuleType, bad: bytes) -> None:
-    err = error_of(parser_impl, STATUS_200 + b"Foo: a" + bad + b"b\r\n\r\n")
-    assert type(err) is ProtocolError
-    assert err.reason == "invalid_header_value"
-    assert len(STATUS_200) <= err.offset <= len(STATUS_200) + len(b"Foo: a")
+    data = STATUS_200 + b"Foo: a" + bad + b"b\r\n\r\n"
+    for pieces in ([data], byte_by_byte(data)):
+        err = error_of(parser_impl, pieces)
+        assert type(err) is ProtocolError
+        assert (err.reason, err.offset) == ("invalid_header_value", len(STATUS_200 + b"Foo: a"))
 
 
-def test_cr_inside_a_value_is_an_error(parser_impl: ModuleType) -> None:
-    err = error_of(parser_impl, STATUS_200 + b"Foo: a\rb\r\nContent-Length: 0\r\n\r\n")
-    assert type(err) is ProtocolError
-    # "Foo: a\rb" is a bad value or a bare CR; the split tests require one answer.
-    assert err.reason in ("invalid_header_value", "bare_cr")
+def test_cr_inside_a_value_is_a_bare_cr(parser_impl: ModuleType) -> None:
+    data = STATUS_200 + b"Foo: a\rb\r\nContent-Length: 0\r\n\r\n"
+    for pieces in ([data], byte_by_byte(data)):
+        err = error_of(parser_impl, pieces)
+        assert type(err) is ProtocolError
+        assert (err.reason, err.offset) == ("bare_cr", len(STATUS_200 + b"Foo: a"))
+
+
+@pytest.mark.parametrize(
+    ("line", "reason", "at"),
+    [
+        (b"Fo@o: a\n", "invalid_header_name", 2),  # before the bare LF
+        (b"Foo: a\x00b\n", "invalid_header_value", 6),  # before the bare LF
+        (b"Foo: a\rb\x00\r\n", "bare_cr", 6),  # before the control byte
+        (b"Foo: a\x00b\rc\r\n", "invalid_header_value", 6),  # before the bare CR
+        (b"F o: a\x00\r\n", "invalid_header_name", 1),  # the name before the value
+        (b": a\x00\r\n", "invalid_header_value", 3),  # a bad byte before the empty name
+        (b"Foo\r\r\n", "bare_cr", 3),  # the first CR is not followed by LF
+    ],
+    ids=repr,
+)
+def test_the_earliest_bad_byte_of_a_line_is_reported(
+    parser_impl: ModuleType, line: bytes, reason: str, at: int
+) -> None:
+    data = STATUS_200 + line + b"Content-Length: 0\r\n\r\n"
+    for pieces in ([data], byte_by_byte(data)):
+        err = error_of(parser_impl, pieces)
+        assert (err.reason, err.offset) == (reason, len(STATUS_200) + at)
 
 
 def test_lf_inside_a_value_is_a_bare_lf(parser_impl: ModuleType) -> None:
@@ -289,10 +322,18 @@ def test_obs_fold_in_a_framing_header_is_an_error(parser_impl: ModuleType, name:
 
 
 def test_obs_fold_right_after_the_status_line_is_an_error(parser_impl: ModuleType) -> None:
-    for pieces in ([STATUS_200 + b" Foo: a\r\n\r\n"], byte_by_byte(STATUS_200 + b" Foo: a\r\n")):
+    # The whitespace that starts the first field line is its bad byte: found before the LF.
+    for pieces in ([STATUS_200 + b" Foo: a\r\n\r\n"], byte_by_byte(STATUS_200 + b" Foo")):
         err = error_of(parser_impl, pieces)
         assert err.reason == "invalid_header_name"
         assert err.offset == len(STATUS_200)
+
+
+def test_obs_fold_as_the_first_trailer_is_an_error(parser_impl: ModuleType) -> None:
+    head = STATUS_200 + b"Transfer-Encoding: chunked\r\n\r\n0\r\n"
+    for pieces in ([head + b"\tX: 1\r\n\r\n"], byte_by_byte(head + b"\tX")):
+        err = error_of(parser_impl, pieces)
+        assert (err.reason, err.offset) == ("invalid_header_name", len(head))
 
 
 # -- framing (RFC 9112 section 6.3) -------------------------------------------
@@ -415,16 +456,32 @@ def test_largest_chunk_size_is_accepted(parser_impl: ModuleType) -> None:
 
 
 @pytest.mark.parametrize(
-    "line",
-    [b"", b"zz", b"-5", b"5 ", b" 5", b"5;", b"5;=x", b"5 x", b'5;a="b', b"0x5", b"5\t"],
+    ("line", "at"),
+    [
+        (b"", 0),
+        (b"zz", 0),
+        (b"-5", 0),
+        (b"5 ", 0),  # ends too early: reported at its start
+        (b" 5", 0),
+        (b"5;", 0),
+        (b"5;=x", 2),
+        (b"5 x", 2),
+        (b'5;a="b', 0),
+        (b'5;a="b\x01"', 6),
+        (b"5;a=b c", 6),
+        (b"0x5", 1),
+        (b"5\t", 0),
+        (b"10000000000000000", 0),  # too large: reported at its start
+    ],
     ids=repr,
 )
-def test_invalid_chunk_size_line(parser_impl: ModuleType, line: bytes) -> None:
+def test_invalid_chunk_size_line(parser_impl: ModuleType, line: bytes, at: int) -> None:
     head = STATUS_200 + b"Transfer-Encoding: chunked\r\n\r\n"
-    err = error_of(parser_impl, head + line + b"\r\nhello\r\n0\r\n\r\n")
-    assert type(err) is ProtocolError
-    assert err.reason == "invalid_chunk_size"
-    assert err.offset == len(head)
+    data = head + line + b"\r\nhello\r\n0\r\n\r\n"
+    for pieces in ([data], byte_by_byte(data)):
+        err = error_of(parser_impl, pieces)
+        assert type(err) is ProtocolError
+        assert (err.reason, err.offset) == ("invalid_chunk_size", len(head) + at)
 
 
 def test_chunk_data_must_end_with_crlf(parser_impl: ModuleType) -> None:
@@ -617,6 +674,34 @@ def test_interim_response_does_not_use_up_the_expected_method(parser_impl: Modul
     ]
 
 
+@pytest.mark.parametrize(
+    "interim",
+    [b"HTTP/1.1 100 Continue\r\n\r\n", b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"],
+    ids=["100", "103"],
+)
+def test_after_an_interim_head_the_final_response_is_still_owed(
+    parser_impl: ModuleType, interim: bytes
+) -> None:
+    sink = Recorder()
+    parser = parser_impl.ResponseParser(sink)
+    parser.feed(interim)
+    assert [kind for kind, _ in sink.events] == ["informational"]
+    assert parser.in_message
+    parser.feed(interim)  # another interim head changes nothing
+    assert parser.in_message
+    parser.feed(b"HTTP/1.1 204 No Content\r\n\r\n")
+    assert not parser.in_message
+    parser.feed_eof()
+    assert sink.completed == 1
+
+
+def test_eof_after_an_interim_head_is_incomplete_response(parser_impl: ModuleType) -> None:
+    data = b"HTTP/1.1 100 Continue\r\n\r\n"
+    err = error_of(parser_impl, data, eof=True)
+    assert type(err) is IncompleteResponse
+    assert (err.reason, err.offset) == ("incomplete_response", len(data))
+
+
 # -- keep-alive -----------------------------------------------------------------
 
 
@@ -659,6 +744,11 @@ def test_keep_alive(
         (b"Keep-Alive: max=0\r\n", None, 0),
         (b"Keep-Alive: foo=bar\r\n", None, None),
         (b"", None, None),
+        (b"Keep-Alive: timeout=123456789, max=000000001\r\n", 123456789, 1),
+        # A number longer than nine digits is ignored, not cut to its first nine.
+        (b"Keep-Alive: timeout=12345678901\r\n", None, None),
+        (b"Keep-Alive: timeout=0000000005, max=7\r\n", None, 7),
+        (b"Keep-Alive: timeout=5, timeout=12345678901, max=99999999999\r\n", 5, None),
     ],
 )
 def test_keep_alive_hints_are_numbers(
@@ -669,16 +759,11 @@ def test_keep_alive_hints_are_numbers(
     assert head.keep_alive_max == maximum
 
 
-@pytest.mark.xfail(
-    reason="parser bug: a Keep-Alive number longer than 9 digits is cut to its first 9 "
-    "(regex [0-9]{1,9} in _pyparser._KEEP_ALIVE_PARAM)",
-    strict=True,
-)
-def test_keep_alive_hint_too_long_is_not_truncated(parser_impl: ModuleType) -> None:
+def test_keep_alive_hint_too_long_is_ignored_not_truncated(parser_impl: ModuleType) -> None:
     head = only_head(
         parser_impl, STATUS_200 + b"Keep-Alive: timeout=12345678901\r\nContent-Length: 0\r\n\r\n"
     )
-    assert head.keep_alive_timeout in (None, 12345678901)
+    assert head.keep_alive_timeout is None
 
 
 def test_data_after_a_closing_response_is_an_error(parser_impl: ModuleType) -> None:
@@ -873,7 +958,7 @@ def test_error_offsets_are_stream_offsets(parser_impl: ModuleType) -> None:
     first = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"
     second = b"HTTP/1.1 200 OK\r\nGood: 1\r\n"
     err = error_of(parser_impl, [first[:10], first[10:] + second[:5], second[5:], b"Bad@: x\r\n"])
-    assert (err.reason, err.offset) == ("invalid_header_name", len(first + second))
+    assert (err.reason, err.offset) == ("invalid_header_name", len(first + second + b"Bad"))
 
 
 def test_bare_lf_offset_is_the_lf(parser_impl: ModuleType) -> None:
@@ -917,6 +1002,9 @@ def test_after_an_error_the_parser_takes_no_more_input(parser_impl: ModuleType) 
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n",
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: 1\r\n",
         b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1",
+        b"HTTP/1.1 100 Continue\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+        b"HTTP/1.1 103 Early Hints\r\nLink: <x>\r\n\r\n",
     ],
 )
 def test_eof_inside_a_message_is_incomplete_response(parser_impl: ModuleType, data: bytes) -> None:
@@ -1104,19 +1192,17 @@ HOSTILE = {
         STATUS_200 + b"Transfer-Encoding: chunked\r\n\r\n0\r\nX: 1\n\r\n",
         "bare_lf",
     ),
-    "bare-cr-after-status-line": (
-        b"HTTP/1.1 200 OK\rContent-Length: 0\r\n\r\n",
-        ("bare_cr", "invalid_reason"),
-    ),
-    "bare-cr-between-headers": (
-        STATUS_200 + b"A: 1\rB: 2\r\n\r\n",
-        ("bare_cr", "invalid_header_value"),
-    ),
-    "bare-cr-cr-lf": (STATUS_200 + b"A: 1\r\r\n\r\n", ("bare_cr", "invalid_header_value")),
-    "bare-cr-in-name": (STATUS_200 + b"A\rB: 1\r\n\r\n", ("bare_cr", "invalid_header_name")),
+    "bare-cr-after-status-line": (b"HTTP/1.1 200 OK\rContent-Length: 0\r\n\r\n", "bare_cr"),
+    "bare-cr-between-headers": (STATUS_200 + b"A: 1\rB: 2\r\n\r\n", "bare_cr"),
+    "bare-cr-cr-lf": (STATUS_200 + b"A: 1\r\r\n\r\n", "bare_cr"),
+    "bare-cr-in-name": (STATUS_200 + b"A\rB: 1\r\n\r\n", "bare_cr"),
     "bare-cr-chunk-size": (
         STATUS_200 + b"Transfer-Encoding: chunked\r\n\r\n2\rhi\r\n",
-        "invalid_chunk_size",
+        "bare_cr",
+    ),
+    "bare-cr-after-chunk": (
+        STATUS_200 + b"Transfer-Encoding: chunked\r\n\r\n2\r\nhi\rX\r\n",
+        "bare_cr",
     ),
     "nul-in-value": (STATUS_200 + b"X-Nul: a\x00b\r\n\r\n", "invalid_header_value"),
     "nul-in-name": (STATUS_200 + b"X-N\x00ul: ab\r\n\r\n", "invalid_header_name"),
@@ -1159,16 +1245,11 @@ HOSTILE = {
 
 
 @pytest.mark.parametrize(("data", "reason"), HOSTILE.values(), ids=HOSTILE.keys())
-def test_hostile_input_is_a_typed_error(
-    parser_impl: ModuleType, data: bytes, reason: str | tuple[str, ...]
-) -> None:
-    # A bare CR may be named after the CR or after the field it spoils; the
-    # split tests require the same name however the bytes arrive.
-    reasons = reason if isinstance(reason, tuple) else (reason,)
+def test_hostile_input_is_a_typed_error(parser_impl: ModuleType, data: bytes, reason: str) -> None:
     for pieces in ([data], [data[i : i + 1000] for i in range(0, len(data), 1000)]):
         outcome = run(parser_impl, pieces, eof=True)
         assert isinstance(outcome.error, ProtocolError), outcome.events
-        assert outcome.reason in reasons
+        assert outcome.reason == reason
         assert 0 <= outcome.error.offset <= len(data)
         with pytest.raises(ProtocolError) as info:
             outcome.parser.feed(b"HTTP/1.1 200 OK\r\n\r\n")

@@ -3,7 +3,13 @@
 Each message below is fed whole, then split in two at every byte position,
 then one byte at a time, then at seeded random cut points; every way must give
 the same events (heads, body bytes, completions, trailers), the same error
-type and reason, the same upgraded bytes and the same ``in_message``.
+type, reason and offset, the same upgraded bytes and the same ``in_message``.
+Fed whole, an error case must give its stated reason at its stated offset.
+
+An error is the earliest offending byte, at its own offset (see "Which error
+is reported" in ``aiofasthttp._pyparser``), whether its line is complete or
+not; a fault of a line as a whole is reported at the line's start. Last,
+fuzzed inputs at fuzzed splits must agree with the same input fed whole.
 """
 
 from __future__ import annotations
@@ -14,8 +20,9 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
 
-from parser_helpers import Outcome, byte_by_byte, pieces_at, run
+from parser_helpers import Outcome, byte_by_byte, fuzz_runs, pieces_at, run
 
 S200 = b"HTTP/1.1 200 OK\r\n"
 CHUNKED = b"Transfer-Encoding: chunked\r\n"
@@ -28,8 +35,9 @@ class Case:
     methods: tuple[bytes, ...] = ()
     eof: bool = False
     limits: dict[str, int] = field(default_factory=dict)
-    # The reason the whole feed must end with (or any of several), None for success.
-    error: str | tuple[str, ...] | None = None
+    # The reason and stream offset of the error the whole feed must end with, None for success.
+    error: str | None = None
+    offset: int | None = None
 
 
 CASES = [
@@ -114,6 +122,14 @@ CASES = [
         eof=True,
     ),
     Case(
+        "interim-only-still-in-message",
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n",
+    ),
+    Case(
+        "keep-alive-number-too-long",
+        S200 + b"Keep-Alive: timeout=12345678901, max=7\r\nContent-Length: 0\r\n\r\n",
+    ),
+    Case(
         "connection-close-then-eof",
         S200 + b"Connection: close\r\nContent-Length: 4\r\n\r\nbyes",
         eof=True,
@@ -123,83 +139,233 @@ CASES = [
         "bad-header-in-second-response",
         S200 + b"Content-Length: 2\r\n\r\nok" + S200 + b"Good: 1\r\nBad Name: 2\r\n\r\n",
         error="invalid_header_name",
+        offset=len(S200 + b"Content-Length: 2\r\n\r\nok" + S200 + b"Good: 1\r\nBad"),
     ),
-    Case("bare-lf", b"HTTP/1.1 200 OK\nContent-Length: 0\n\n", error="bare_lf"),
+    Case(
+        "bare-lf",
+        b"HTTP/1.1 200 OK\nContent-Length: 0\n\n",
+        error="bare_lf",
+        offset=len(b"HTTP/1.1 200 OK"),
+    ),
     Case(
         "conflicting-content-length",
         S200 + b"Content-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
         error="conflicting_content_length",
+        offset=len(S200 + b"Content-Length: 3\r\n"),
     ),
     Case(
         "data-after-close",
         S200 + b"Connection: close\r\nContent-Length: 1\r\n\r\nx" + S200 + b"\r\n",
         error="data_after_close",
+        offset=len(S200 + b"Connection: close\r\nContent-Length: 1\r\n\r\nx"),
     ),
     Case(
         "chunk-data-too-long",
         S200 + CHUNKED + b"\r\n3\r\nabcdef\r\n0\r\n\r\n",
         error="invalid_chunk",
+        offset=len(S200 + CHUNKED + b"\r\n3\r\nabc"),
     ),
     Case(
         "chunk-size-overflow",
         S200 + CHUNKED + b"\r\n1\r\na\r\n10000000000000000\r\n",
         error="invalid_chunk_size",
+        offset=len(S200 + CHUNKED + b"\r\n1\r\na\r\n"),
     ),
     Case(
         "chunked-identity",
         S200 + b"Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n",
         error="invalid_transfer_encoding",
+        offset=len(S200),
     ),
     Case(
         "head-too-large",
         S200 + b"X-Long: " + b"v" * 80 + b"\r\n\r\n",
         limits={"max_head_size": 64},
         error="head_too_large",
+        offset=len(S200),
     ),
     Case(
         "too-many-headers",
         S200 + b"A: 1\r\nB: 2\r\nC: 3\r\n\r\n",
         limits={"max_headers": 2},
         error="too_many_headers",
+        offset=len(S200 + b"A: 1\r\nB: 2\r\n"),
     ),
     Case(
         "chunk-line-too-long",
         S200 + CHUNKED + b"\r\n1;" + b"e" * 40 + b"\r\nx\r\n0\r\n\r\n",
         limits={"max_chunk_line_size": 32},
         error="chunk_line_too_long",
+        offset=len(S200 + CHUNKED + b"\r\n"),
     ),
     Case(
         "eof-in-body",
         S200 + b"Content-Length: 10\r\n\r\nshort",
         eof=True,
         error="incomplete_response",
+        offset=len(S200 + b"Content-Length: 10\r\n\r\nshort"),
     ),
-    Case("invalid-status-line", b"HTTP/1.1 2OO OK\r\n\r\n", error="invalid_status_line"),
-    Case("nul-in-value", S200 + b"X: a\x00b\r\n\r\n", error="invalid_header_value"),
     Case(
-        "bare-cr-in-value",
-        S200 + b"X: a\rb\r\nContent-Length: 0\r\n\r\n",
-        error=("bare_cr", "invalid_header_value"),
+        "eof-after-interim-head",
+        b"HTTP/1.1 100 Continue\r\n\r\n",
+        eof=True,
+        error="incomplete_response",
+        offset=len(b"HTTP/1.1 100 Continue\r\n\r\n"),
+    ),
+    # -- the earliest offending byte wins, at its own offset ---------------------
+    # The five that depended on the split before (whole feed vs one byte at a time):
+    Case(
+        "bare-cr-in-value",  # was invalid_header_value@19 whole, bare_cr@21 byte by byte
+        b"HTTP/1.1 200 OK\r\nX: a\rb\r\nContent-Length: 0\r\n\r\n",
+        error="bare_cr",
+        offset=21,
+    ),
+    Case(
+        "bare-cr-after-reason",  # was invalid_reason@0 whole, bare_cr@15 byte by byte
+        b"HTTP/1.1 200 OK\rFoo: a\r\n\r\n",
+        error="bare_cr",
+        offset=15,
+    ),
+    Case(
+        "bad-name-then-bare-lf",  # was bare_lf@24 whole, invalid_header_name@17 byte by byte
+        b"HTTP/1.1 200 OK\r\nFo@o: a\n",
+        error="invalid_header_name",
+        offset=19,
+    ),
+    Case(
+        "bad-status-byte-then-bare-lf",  # was bare_lf whole, invalid_status_line byte by byte
+        b"HTTP/1.1\x88200\n",
+        error="invalid_status_line",
+        offset=8,
+    ),
+    Case(
+        "nul-in-value",  # was invalid_header_value@21 whole, @17 byte by byte
+        b"HTTP/1.1 200 OK\r\nFoo: a\x00b\r\n\r\n",
+        error="invalid_header_value",
+        offset=23,
     ),
     Case(
         "bad-name-and-bare-lf",
         S200 + b"Fo@o: a\nContent-Length: 0\r\n\r\n",
-        error=("bare_lf", "invalid_header_name"),
+        error="invalid_header_name",
+        offset=len(S200 + b"Fo"),
+    ),
+    Case(
+        "control-byte-before-bare-cr",
+        S200 + b"X: a\x01\rb\r\n\r\n",
+        error="invalid_header_value",
+        offset=len(S200 + b"X: a"),
+    ),
+    Case("invalid-status-line", b"HTTP/1.1 2OO OK\r\n\r\n", error="invalid_status_line", offset=10),
+    Case("status-line-ends-early", b"HTTP/1.1 20\r\n\r\n", error="invalid_status_line", offset=0),
+    Case("reason-control-byte", b"HTTP/1.1 200 O\x7fK\r\n\r\n", error="invalid_reason", offset=14),
+    Case("field-without-colon", S200 + b"Foo\r\n\r\n", error="invalid_header_name", offset=17),
+    Case(
+        "empty-name-bad-value",
+        S200 + b": a\x00\r\n\r\n",
+        error="invalid_header_value",
+        offset=len(S200 + b": a"),
+    ),
+    Case("fold-first-field", S200 + b" Foo: a\r\n\r\n", error="invalid_header_name", offset=17),
+    Case(
+        "fold-framing-field",
+        S200 + b"Content-Length: 1\r\n 0\r\n\r\n",
+        error="folded_framing_header",
+        offset=len(S200 + b"Content-Length: 1\r\n"),
+    ),
+    Case(
+        "bare-cr-in-chunk-size",
+        S200 + CHUNKED + b"\r\n2\rhi\r\n0\r\n\r\n",
+        error="bare_cr",
+        offset=len(S200 + CHUNKED + b"\r\n2"),
+    ),
+    Case(
+        "bad-byte-in-chunk-extension",
+        S200 + CHUNKED + b"\r\n5;a=b c\r\nhello\r\n0\r\n\r\n",
+        error="invalid_chunk_size",
+        offset=len(S200 + CHUNKED + b"\r\n5;a=b "),
+    ),
+    Case(
+        "unterminated-quote-in-chunk-extension",
+        S200 + CHUNKED + b'\r\n5;a="b\r\nhello\r\n0\r\n\r\n',
+        error="invalid_chunk_size",
+        offset=len(S200 + CHUNKED + b"\r\n"),
+    ),
+    Case(
+        "bare-lf-after-chunk-data",
+        S200 + CHUNKED + b"\r\n2\r\nhi\n0\r\n\r\n",
+        error="bare_lf",
+        offset=len(S200 + CHUNKED + b"\r\n2\r\nhi"),
+    ),
+    Case(
+        "bare-cr-after-chunk-data",
+        S200 + CHUNKED + b"\r\n2\r\nhi\rX\r\n0\r\n\r\n",
+        error="bare_cr",
+        offset=len(S200 + CHUNKED + b"\r\n2\r\nhi"),
+    ),
+    Case(
+        "nul-in-trailer",
+        S200 + CHUNKED + b"\r\n0\r\nX: a\x00\r\n\r\n",
+        error="invalid_header_value",
+        offset=len(S200 + CHUNKED + b"\r\n0\r\nX: a"),
+    ),
+    Case(
+        "fold-first-trailer",
+        S200 + CHUNKED + b"\r\n0\r\n\tX: 1\r\n\r\n",
+        error="invalid_header_name",
+        offset=len(S200 + CHUNKED + b"\r\n0\r\n"),
+    ),
+    # A byte before a size limit is judged first; past the limit the limit's error wins.
+    Case(
+        "bad-byte-before-head-limit",
+        S200 + b"X: a\x00" + b"v" * 80 + b"\r\n\r\n",
+        limits={"max_head_size": 64},
+        error="invalid_header_value",
+        offset=len(S200 + b"X: a"),
+    ),
+    Case(
+        "bad-byte-past-head-limit",
+        S200 + b"X: " + b"v" * 60 + b"\x00\r\n\r\n",
+        limits={"max_head_size": 64},
+        error="head_too_large",
+        offset=len(S200),
+    ),
+    Case(
+        "bare-cr-as-the-last-byte-within-head-limit",  # the line may have 47 bytes here
+        S200 + b"X: " + b"v" * 43 + b"\rvvvv\r\n\r\n",
+        limits={"max_head_size": 64},
+        error="bare_cr",
+        offset=len(S200 + b"X: " + b"v" * 43),
+    ),
+    Case(
+        "lf-past-head-limit",
+        S200 + b"X: " + b"v" * 43 + b"\r\n\r\n",
+        limits={"max_head_size": 64},
+        error="head_too_large",
+        offset=len(S200),
+    ),
+    Case(
+        "bad-byte-before-chunk-line-limit",
+        S200 + CHUNKED + b"\r\n1;a\x01bcdefgh\r\nx\r\n0\r\n\r\n",
+        limits={"max_chunk_line_size": 8},
+        error="invalid_chunk_size",
+        offset=len(S200 + CHUNKED + b"\r\n1;a"),
+    ),
+    Case(
+        "bad-byte-past-chunk-line-limit",
+        S200 + CHUNKED + b"\r\n1;abcdefgh\x01\r\nx\r\n0\r\n\r\n",
+        limits={"max_chunk_line_size": 8},
+        error="chunk_line_too_long",
+        offset=len(S200 + CHUNKED + b"\r\n"),
+    ),
+    Case(
+        "bad-byte-in-a-field-past-the-count",
+        S200 + b"A: 1\r\nB: 2\r\nC: \x00\r\n\r\n",
+        limits={"max_headers": 2},
+        error="invalid_header_value",
+        offset=len(S200 + b"A: 1\r\nB: 2\r\nC: "),
     ),
 ]
-
-# Genuine parser bugs found by these tests: {case id: {implementation: reason}}.
-# Both come from one cause: a line still waiting for its LF is checked byte by
-# byte as it grows, a complete line is checked for its line end first and its
-# content second, and the two paths name a bad line differently.
-_SPLIT_REASON_BUG = (
-    "parser bug: the error reason depends on where the input is split (a line checked "
-    "while incomplete is named differently from the same line checked whole)"
-)
-KNOWN_BUGS: dict[str, dict[str, str]] = {
-    "bare-cr-in-value": {"python": _SPLIT_REASON_BUG, "c": _SPLIT_REASON_BUG},
-    "bad-name-and-bare-lf": {"python": _SPLIT_REASON_BUG, "c": _SPLIT_REASON_BUG},
-}
 
 
 def outcome_key(outcome: Outcome) -> tuple[Any, ...]:
@@ -212,16 +378,6 @@ def parse(impl: ModuleType, case: Case, pieces: list[bytes]) -> tuple[Any, ...]:
     return outcome_key(run(impl, pieces, methods=case.methods, eof=case.eof, **case.limits))
 
 
-def impl_id(impl: ModuleType) -> str:
-    return "c" if impl.__name__.endswith("_cparser") else "python"
-
-
-def mark_known_bug(request: pytest.FixtureRequest, impl: ModuleType, case: Case) -> None:
-    bug = KNOWN_BUGS.get(case.id, {}).get(impl_id(impl))
-    if bug:
-        request.applymarker(pytest.mark.xfail(reason=bug, strict=True))
-
-
 @pytest.fixture(params=CASES, ids=[case.id for case in CASES])
 def case(request: pytest.FixtureRequest) -> Case:
     return request.param  # type: ignore[no-any-return]
@@ -229,34 +385,43 @@ def case(request: pytest.FixtureRequest) -> Case:
 
 def test_whole_feed_is_as_expected(parser_impl: ModuleType, case: Case) -> None:
     outcome = run(parser_impl, case.data, methods=case.methods, eof=case.eof, **case.limits)
-    if isinstance(case.error, tuple):
-        assert outcome.reason in case.error
-    else:
-        assert outcome.reason == case.error
+    assert (outcome.reason, outcome.offset) == (case.error, case.offset)
     if case.error is None:
         assert any(kind in ("head", "informational") for kind, _ in outcome.events)
 
 
-def test_every_split_point(
-    request: pytest.FixtureRequest, parser_impl: ModuleType, case: Case
-) -> None:
-    mark_known_bug(request, parser_impl, case)
+def test_every_split_point(parser_impl: ModuleType, case: Case) -> None:
     whole = parse(parser_impl, case, [case.data])
     for cut in range(len(case.data) + 1):
         split = parse(parser_impl, case, [case.data[:cut], case.data[cut:]])
         assert split == whole, f"split at byte {cut}"
 
 
-def test_byte_by_byte(request: pytest.FixtureRequest, parser_impl: ModuleType, case: Case) -> None:
-    mark_known_bug(request, parser_impl, case)
+def test_byte_by_byte(parser_impl: ModuleType, case: Case) -> None:
     whole = parse(parser_impl, case, [case.data])
     assert parse(parser_impl, case, byte_by_byte(case.data)) == whole
 
 
-def test_random_splits(request: pytest.FixtureRequest, parser_impl: ModuleType, case: Case) -> None:
-    mark_known_bug(request, parser_impl, case)
+def test_random_splits(parser_impl: ModuleType, case: Case) -> None:
     whole = parse(parser_impl, case, [case.data])
     rng = random.Random(case.id)
     for _ in range(30):
         cuts = [rng.randint(0, len(case.data)) for _ in range(rng.randint(2, 8))]
         assert parse(parser_impl, case, pieces_at(case.data, cuts)) == whole, f"cuts {cuts}"
+
+
+def test_case_ids_are_unique() -> None:
+    assert len({case.id for case in CASES}) == len(CASES)
+
+
+@pytest.mark.filterwarnings("ignore:mypy_extensions.TypedDict:DeprecationWarning")
+@settings(derandomize=True, database=None, deadline=None, max_examples=600)
+@given(fuzz_run=fuzz_runs())
+def test_fuzzed_input_at_fuzzed_splits_is_as_fed_whole(
+    parser_impl: ModuleType, fuzz_run: tuple[list[bytes], list[bytes], bool, dict[str, int]]
+) -> None:
+    pieces, methods, eof, limits = fuzz_run
+    data = b"".join(pieces)
+    whole = outcome_key(run(parser_impl, data, methods=methods, eof=eof, **limits))
+    for split in (pieces, byte_by_byte(data)):
+        assert outcome_key(run(parser_impl, split, methods=methods, eof=eof, **limits)) == whole

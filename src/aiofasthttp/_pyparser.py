@@ -13,7 +13,36 @@ still waiting for its CRLF is checked as far as it goes. When the blank line
 arrives the framing is decided once (RFC 9112 section 6.3) and the whole head
 goes to ``sink.on_head`` as one object. The *body* phase is one of:
 content-length, chunked (size line, data, CRLF, ..., trailers) or until-close.
-1xx interim heads go to ``sink.on_informational`` and the next head follows.
+1xx interim heads go to ``sink.on_informational`` and the next head follows;
+until the final head has come the parser is still in a message (``in_message``
+is true and ``feed_eof()`` raises IncompleteResponse).
+
+Which error is reported
+-----------------------
+The earliest offending byte wins, however the input is split. Each line (the
+status line, header and trailer lines, chunk-size lines, the CRLF after chunk
+data) is scanned left to right, complete or still partial, and the first byte
+that breaks the grammar is reported at its own stream offset, named by what it
+is and where it is:
+
+- a CR not followed by LF: ``bare_cr``; an LF not preceded by CR: ``bare_lf``;
+- a byte that breaks ``HTTP/1.[01] DDD[ reason]``: ``invalid_status_line``; a
+  control byte in the reason phrase: ``invalid_reason``;
+- a non-token byte (whitespace included) before the colon of a field line:
+  ``invalid_header_name``; a control byte other than HTAB in a value:
+  ``invalid_header_value``;
+- a byte that breaks ``size[;ext[=value]]...``: ``invalid_chunk_size``;
+  anything but CRLF after chunk data: ``invalid_chunk``.
+
+A partial line is checked with the same scan, up to the bytes it has (a CR at
+its end waits for the next byte), so a fault is found as early as possible and
+named the same way whatever the split. Faults of a line as a whole are found
+only when the line is complete, and only if no byte of it was at fault; they
+are reported at the line's start: a field line without a colon or with an
+empty name, a status or chunk-size line that ends too early, a chunk size too
+large, Content-Length and Transfer-Encoding values, obsolete folding where it
+is not allowed. A line past a size limit fails with the limit's error at the
+line's start, unless a byte before the limit was at fault.
 
 Choices where the RFC lets a recipient choose (the compiled parser makes the
 same ones; tests/test_parser*.py hold both to them):
@@ -68,7 +97,8 @@ _CHUNK_LINE = re.compile(
     + _QUOTED
     + rb"))?)*)"
 )
-_KEEP_ALIVE_PARAM = re.compile(rb"(?i)\s*(timeout|max)\s*=\s*\"?([0-9]{1,9})")
+_KEEP_ALIVE_PARAM = re.compile(rb"(?i)\s*(timeout|max)\s*=\s*\"?([0-9]+)")
+_KEEP_ALIVE_DIGITS = 9  # a longer number is ignored, not cut short
 
 # Parser phases.
 _HEAD = 0
@@ -86,24 +116,171 @@ _HTTP_10 = (1, 0)
 _HTTP_11 = (1, 1)
 
 
-def _status_prefix_ok(line: bytes) -> bool:
-    """Whether ``line`` can still grow into a valid status line."""
-    for i, c in enumerate(line[:13]):
-        if i < 5:
-            ok = c == b"HTTP/"[i]
-        elif i == 5:
-            ok = c == 0x31  # 1
-        elif i == 6:
-            ok = c == 0x2E  # .
-        elif i == 7:
-            ok = c in (0x30, 0x31)
-        elif i == 8 or i == 12:
-            ok = c == 0x20 or (i == 12 and c == 0x0D)
-        else:
-            ok = 0x30 <= c <= 0x39
-        if not ok:
-            return False
-    return True
+# -- the left-to-right fault scan ------------------------------------------------
+#
+# One scanner per line kind finds the first byte that breaks the line's grammar.
+# It runs on a partial line as its bytes come (resuming where it stopped) and,
+# only when the cheap whole-line checks fail, on a complete line to name the
+# fault; both see the same bytes in the same order, so the split cannot matter.
+
+_K_STATUS = 0
+_K_FIELD = 1  # a field line after another: it may be a fold (leading SP or HTAB)
+_K_FIRST_FIELD = 2  # the first field line of a head or trailers: no fold
+_K_CHUNK_SIZE = 3
+_K_CHUNK_END = 4
+
+# Field-line states: at the first byte, in the name, in the value.
+_F_START = 0
+_F_NAME = 1
+_F_VALUE = 2
+
+# Chunk-size line states: size[ BWS ; BWS name[ BWS = BWS (token | "quoted")]]...
+_C_START = 0  # before the first hex digit
+_C_SIZE = 1  # in the size (may end here)
+_C_BWS = 2  # whitespace after the size or a value, before ";"
+_C_SEMI = 3  # after ";", before the name
+_C_NAME = 4  # in a name (may end here)
+_C_AFTER_NAME = 5  # whitespace after a name, before "=" or ";"
+_C_EQ = 6  # after "=", before the value
+_C_TOKEN = 7  # in a token value (may end here)
+_C_QUOTED = 8  # in a quoted value
+_C_QPAIR = 9  # after a backslash in a quoted value
+_C_QEND = 10  # after the closing quote (may end here)
+
+_TEXT_RUN = re.compile(rb"[\t\x20-\x7e\x80-\xff]+")
+_TOKEN_RUN = re.compile(_TOKEN)
+_TOKEN_SET = frozenset(_TOKEN_CHARS)
+_WS_SET = frozenset(b" \t")
+_HEX_SET = frozenset(_HEX_CHARS)
+_QDTEXT_SET = frozenset(
+    b"\t \x21" + bytes(range(0x23, 0x5C)) + bytes(range(0x5D, 0x7F)) + bytes(range(0x80, 0x100))
+)
+_QPAIR_SET = frozenset(_TEXT_CHARS)
+# What each byte of "HTTP/1.x DDD " may be; the reason phrase follows.
+_STATUS_TEMPLATE = tuple(
+    frozenset(allowed)
+    for allowed in (
+        *(bytes([c]) for c in b"HTTP/1."),
+        b"01",
+        b" ",
+        b"123456789",
+        b"0123456789",
+        b"0123456789",
+        b" ",
+    )
+)
+
+
+def _chunk_step(state: int, c: int) -> int:
+    """The chunk-size line state after byte ``c``, or -1 when ``c`` breaks the grammar."""
+    if state == _C_QUOTED:
+        if c == 0x22:
+            return _C_QEND
+        if c == 0x5C:
+            return _C_QPAIR
+        return _C_QUOTED if c in _QDTEXT_SET else -1
+    if state == _C_QPAIR:
+        return _C_QUOTED if c in _QPAIR_SET else -1
+    if state == _C_START:
+        return _C_SIZE if c in _HEX_SET else -1
+    if state == _C_EQ:
+        if c in _TOKEN_SET:
+            return _C_TOKEN
+        if c == 0x22:
+            return _C_QUOTED
+        return _C_EQ if c in _WS_SET else -1
+    if state == _C_SEMI:
+        if c in _TOKEN_SET:
+            return _C_NAME
+        return _C_SEMI if c in _WS_SET else -1
+    # _C_SIZE, _C_BWS, _C_NAME, _C_AFTER_NAME, _C_TOKEN, _C_QEND
+    if c == 0x3B:
+        return _C_SEMI
+    if state == _C_SIZE and c in _HEX_SET:
+        return _C_SIZE
+    if state == _C_NAME and c in _TOKEN_SET:
+        return _C_NAME
+    if state == _C_TOKEN and c in _TOKEN_SET:
+        return _C_TOKEN
+    if state in (_C_NAME, _C_AFTER_NAME):
+        if c == 0x3D:
+            return _C_EQ
+        return _C_AFTER_NAME if c in _WS_SET else -1
+    return _C_BWS if c in _WS_SET else -1
+
+
+def _scan(kind: int, line: bytes, at: int, state: int, end: int) -> tuple[int, int, str | None]:
+    """Scan ``line[at:end]`` (``state`` is the grammar state at ``at``) for a faulty byte.
+
+    Returns ``(index, state, reason)``. With a reason, the byte at ``index`` is
+    the first fault. Without one, ``line[:index]`` is clean and ``index`` is
+    where to resume: ``end``, or a CR at ``end - 1`` that the next byte will
+    decide, or the CR of the line's CRLF.
+    """
+    i = at
+    while i < end:
+        c = line[i]
+        if c == 0x0D:
+            if i + 1 < end and line[i + 1] != 0x0A:
+                return i, state, "bare_cr"
+            break
+        if c == 0x0A:
+            return i, state, "bare_lf"
+        if kind in (_K_FIELD, _K_FIRST_FIELD):
+            if state == _F_VALUE:
+                m = _TEXT_RUN.match(line, i, end)
+                if m is None:
+                    return i, state, "invalid_header_value"
+                i = m.end()
+                continue
+            m = _TOKEN_RUN.match(line, i, end)
+            if m is not None:
+                state = _F_NAME
+                i = m.end()
+                continue
+            if c == 0x3A or (state == _F_START and kind == _K_FIELD and c in _WS_SET):
+                state = _F_VALUE  # the colon, or the start of a fold
+            else:
+                return i, state, "invalid_header_name"
+        elif kind == _K_STATUS:
+            if i >= 13:
+                m = _TEXT_RUN.match(line, i, end)
+                if m is None:
+                    return i, state, "invalid_reason"
+                i = m.end()
+                continue
+            if c not in _STATUS_TEMPLATE[i]:
+                return i, state, "invalid_status_line"
+        elif kind == _K_CHUNK_SIZE:
+            after = _chunk_step(state, c)
+            if after < 0:
+                return i, state, "invalid_chunk_size"
+            state = after
+        else:  # _K_CHUNK_END: only CRLF may follow chunk data
+            return i, state, "invalid_chunk"
+        i += 1
+    return i, state, None
+
+
+def _fault_message(reason: str, line: bytes, at: int) -> str:
+    byte = line[at : at + 1]
+    if reason == "bare_cr":
+        return "bare CR inside a line; CRLF is required"
+    if reason == "bare_lf":
+        return "line ends with a bare LF; CRLF is required"
+    if reason == "invalid_status_line":
+        return f"invalid status line {line[: at + 1][:40]!r}"
+    if reason == "invalid_reason":
+        return f"control character {byte!r} in the reason phrase"
+    if reason == "invalid_header_name":
+        if at == 0 and byte in (b" ", b"\t"):
+            return "whitespace at the start of the first field line: nothing to fold into"
+        return f"invalid character {byte!r} in a header name"
+    if reason == "invalid_header_value":
+        return f"invalid character {byte!r} in a header value"
+    if reason == "invalid_chunk_size":
+        return f"invalid chunk-size line {line[: at + 1][:40]!r}"
+    return "chunk data not followed by CRLF"
 
 
 class ResponseHead:
@@ -189,6 +366,9 @@ class ResponseParser:
         self._offset = 0  # stream offset of the first byte of the current feed
         self._line = b""  # an unfinished line carried over between feeds
         self._line_offset = 0  # stream offset where self._line starts
+        self._scan_at = 0  # self._line[:_scan_at] holds no fault (see _scan)
+        self._scan_state = 0  # the grammar state at _scan_at
+        self._after_interim = False  # a 1xx head came; the final head is still owed
         self._head_size = 0
         self._head: ResponseHead | None = None
         self._framing = _Framing()
@@ -210,7 +390,7 @@ class ResponseParser:
     def in_message(self) -> bool:
         """True while a response has begun and is not complete."""
         if self._state == _HEAD:
-            return bool(self._line) or self._head is not None
+            return bool(self._line) or self._head is not None or self._after_interim
         return self._state not in (_CLOSED, _UPGRADED, _FAILED)
 
     @property
@@ -248,12 +428,13 @@ class ResponseParser:
             return
         if state in (_CLOSED, _UPGRADED, _FAILED):
             return
-        if state == _HEAD and not self._line and self._head is None:
+        if state == _HEAD and not self.in_message:
             self._state = _CLOSED
             return
         self._state = _FAILED
+        head_started = self._line or self._head is not None
         where = {
-            _HEAD: "in the response head",
+            _HEAD: "in the response head" if head_started else "before the final response",
             _BODY_LENGTH: f"with {self._remaining} bytes of the Content-Length body unread",
             _TRAILERS: "in the chunked body's trailers",
         }.get(state, "inside the chunked body")
@@ -291,15 +472,16 @@ class ResponseParser:
         """Take one CRLF-terminated line starting at ``pos`` (carried part included).
 
         Returns ``(line_without_crlf, new_pos)``, or ``(None, len(data))`` when
-        the line is not complete yet (it is kept for the next feed).
+        the line is not complete yet (it is kept for the next feed, scanned as
+        far as it goes). ``limit`` is how long the line may be, LF included.
         """
         lf = data.find(b"\n", pos)
         if lf < 0:
             if not self._line:
                 self._line_offset = self._offset + pos
+                self._scan_at = self._scan_state = 0
             self._line += data[pos:]
-            if len(self._line) > limit:
-                self._line_over_limit()
+            self._check_partial_line(limit)
             return None, len(data)
         if self._line:
             line = self._line + data[pos:lf]
@@ -308,22 +490,64 @@ class ResponseParser:
             line = data[pos:lf]
             self._line_offset = self._offset + pos
         if len(line) + 1 > limit:
-            self._line_over_limit()
+            raise self._first_fault(line + b"\n", limit) or self._over_limit()
         if not line or line[-1] != 0x0D:
-            raise ProtocolError(
-                "line ends with a bare LF; CRLF is required",
-                reason="bare_lf",
-                offset=self._offset + lf,
-            )
+            raise self._first_fault(line + b"\n") or self._fault("bare_lf", line, len(line))
         return line[:-1], lf + 1
 
-    def _line_over_limit(self) -> None:
+    def _check_partial_line(self, limit: int) -> None:
+        """Fail early on a line that cannot become valid, before its LF arrives.
+
+        The scan resumes where the previous feed's stopped; past ``limit`` the
+        line fails with the limit's error, unless a byte before it was at fault.
+        """
+        line = self._line
+        at, state, reason = _scan(
+            self._kind(), line, self._scan_at, self._scan_state, min(len(line), limit + 1)
+        )
+        if reason is not None and at < limit:
+            raise self._fault(reason, line, at)
+        if len(line) > limit:
+            raise self._over_limit()
+        self._scan_at, self._scan_state = at, state
+
+    def _kind(self) -> int:
+        """The kind of line the parser reads now (for _scan)."""
+        state = self._state
+        if state == _HEAD:
+            if self._head is None:
+                return _K_STATUS
+            return _K_FIELD if self._head.headers else _K_FIRST_FIELD
+        if state == _TRAILERS:
+            return _K_FIELD if self._trailers else _K_FIRST_FIELD
+        return _K_CHUNK_SIZE if state == _CHUNK_SIZE else _K_CHUNK_END
+
+    def _first_fault(self, line: bytes, before: int | None = None) -> ProtocolError | None:
+        """The error for the first faulty byte of ``line`` (its end included) before ``before``.
+
+        Called only when a cheap whole-line check failed, as ``raise
+        self._first_fault(line) or <the line's own fault>``: a line without a
+        faulty byte is at fault as a whole.
+        """
+        end = len(line) if before is None else min(len(line), before + 1)
+        at, _, reason = _scan(self._kind(), line, 0, 0, end)
+        if reason is None or (before is not None and at >= before):
+            return None
+        return self._fault(reason, line, at)
+
+    def _fault(self, reason: str, line: bytes, at: int) -> ProtocolError:
+        """The error for the faulty byte ``line[at]`` of the current line."""
+        return ProtocolError(
+            _fault_message(reason, line, at), reason=reason, offset=self._line_offset + at
+        )
+
+    def _over_limit(self) -> ProtocolError:
         if self._state in (_CHUNK_SIZE, _CHUNK_DATA_END):
-            raise ChunkLineTooLong(
+            return ChunkLineTooLong(
                 f"chunk-size line longer than {self.max_chunk_line_size} bytes",
                 offset=self._line_offset,
             )
-        raise HeadTooLarge(
+        return HeadTooLarge(
             f"response head larger than {self.max_head_size} bytes",
             offset=self._line_offset,
         )
@@ -334,7 +558,6 @@ class ResponseParser:
         while pos < end:
             line, new_pos = self._next_line(data, pos, self.max_head_size - self._head_size)
             if line is None:
-                self._check_partial_line(self._line)
                 return new_pos
             self._head_size += len(line) + 2
             pos = new_pos
@@ -354,18 +577,17 @@ class ResponseParser:
     def _status_line(self, line: bytes) -> None:
         m = _STATUS_LINE.fullmatch(line)
         if m is None:
-            raise ProtocolError(
-                f"invalid status line {line[:40]!r}",
-                reason="invalid_status_line",
-                offset=self._line_offset,
+            raise (
+                self._first_fault(line + b"\r\n")
+                or ProtocolError(  # it ends too early
+                    f"invalid status line {line[:40]!r}",
+                    reason="invalid_status_line",
+                    offset=self._line_offset,
+                )
             )
         reason = m.group(3) or b""
         if reason.translate(None, _TEXT_CHARS):
-            raise ProtocolError(
-                "control character in the reason phrase",
-                reason="invalid_reason",
-                offset=self._line_offset,
-            )
+            raise self._first_fault(line + b"\r\n") or self._fault("invalid_reason", line, 13)
         head = ResponseHead()
         head.version = _HTTP_11 if m.group(1) == b"1" else _HTTP_10
         head.status = int(m.group(2))
@@ -380,17 +602,15 @@ class ResponseParser:
         colon = line.find(b":")
         name = line[:colon] if colon > 0 else line
         if colon <= 0 or name.translate(None, _TOKEN_CHARS):
-            raise ProtocolError(
-                f"invalid header name {name[:40]!r}",
+            raise self._first_fault(line + b"\r\n") or ProtocolError(
+                f"invalid header name {name[:40]!r}",  # no colon, or nothing before it
                 reason="invalid_header_name",
                 offset=self._line_offset,
             )
         value = line[colon + 1 :].strip(b" \t")
         if value.translate(None, _TEXT_CHARS):
-            raise ProtocolError(
-                f"invalid character in the value of header {name.decode('latin-1')!r}",
-                reason="invalid_header_value",
-                offset=self._line_offset + colon + 1,
+            raise self._first_fault(line + b"\r\n") or self._fault(
+                "invalid_header_value", line, colon + 1
             )
         if len(headers) >= self.max_headers:
             raise TooManyHeaders(
@@ -402,12 +622,10 @@ class ResponseParser:
             self._note_framing(name, value)
 
     def _fold(self, line: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-        if not headers:
-            raise ProtocolError(
-                "whitespace at the start of the first header line",
-                reason="invalid_header_name",
-                offset=self._line_offset,
-            )
+        if line.translate(None, _TEXT_CHARS):
+            raise self._first_fault(line + b"\r\n") or self._fault("invalid_header_value", line, 0)
+        if not headers:  # the whitespace itself is the faulty byte
+            raise self._fault("invalid_header_name", line, 0)
         name, value = headers[-1]
         if name.lower() in (b"content-length", b"transfer-encoding"):
             raise ProtocolError(
@@ -416,12 +634,6 @@ class ResponseParser:
                 offset=self._line_offset,
             )
         more = line.strip(b" \t")
-        if more.translate(None, _TEXT_CHARS):
-            raise ProtocolError(
-                "invalid character in a folded header value",
-                reason="invalid_header_value",
-                offset=self._line_offset,
-            )
         headers[-1] = (name, value + b" " + more if value and more else value + more)
         if self._state == _HEAD and name.lower() in (
             b"connection",
@@ -488,42 +700,6 @@ class ResponseParser:
             length = n
         return length  # type: ignore[return-value]
 
-    def _check_partial_line(self, line: bytes) -> None:
-        """Fail early on a line that cannot become valid, before its CRLF arrives."""
-        cr = line.find(b"\r")
-        if 0 <= cr < len(line) - 1:
-            raise ProtocolError(
-                "bare CR inside a line", reason="bare_cr", offset=self._line_offset + cr
-            )
-        if self._state == _HEAD and self._head is None:
-            if line != b"\r" and not _status_prefix_ok(line):
-                raise ProtocolError(
-                    f"invalid status line {line[:40]!r}",
-                    reason="invalid_status_line",
-                    offset=self._line_offset,
-                )
-            return
-        body = line[:cr] if cr >= 0 else line
-        if not body:
-            return
-        if body[0] in (0x20, 0x09):
-            if self._state == _HEAD and self._head is not None and not self._head.headers:
-                raise ProtocolError(
-                    "whitespace at the start of the first header line",
-                    reason="invalid_header_name",
-                    offset=self._line_offset,
-                )
-            return
-        colon = body.find(b":")
-        name = body if colon < 0 else body[:colon]
-        bad_value = colon >= 0 and body[colon + 1 :].translate(None, _TEXT_CHARS)
-        if name.translate(None, _TOKEN_CHARS) or colon == 0 or bad_value:
-            raise ProtocolError(
-                f"invalid header line {body[:40]!r}",
-                reason="invalid_header_name" if not bad_value else "invalid_header_value",
-                offset=self._line_offset,
-            )
-
     def _end_head(self, pos: int) -> int:
         """The blank line arrived: decide the framing and deliver the head."""
         head = self._head
@@ -533,7 +709,8 @@ class ResponseParser:
         self._framing = _Framing()
         self._head_size = 0
         status = head.status
-        if status < 200 and status != 101:
+        self._after_interim = status < 200 and status != 101
+        if self._after_interim:
             if self._on_informational is not None:
                 self._on_informational(head)
             return pos
@@ -544,6 +721,8 @@ class ResponseParser:
         )
         for hint in framing.keep_alive:
             for m in _KEEP_ALIVE_PARAM.finditer(hint):
+                if len(m.group(2)) > _KEEP_ALIVE_DIGITS:
+                    continue
                 if m.group(1).lower() == b"timeout":
                     head.keep_alive_timeout = int(m.group(2))
                 else:
@@ -637,23 +816,21 @@ class ResponseParser:
     def _feed_chunk_line(self, data: bytes, pos: int) -> int:
         line, new_pos = self._next_line(data, pos, self.max_chunk_line_size)
         if line is None:
-            self._check_partial_chunk_line(self._line)
             return new_pos
         if self._state == _CHUNK_DATA_END:
             if line:
-                raise ProtocolError(
-                    "chunk data not followed by CRLF",
-                    reason="invalid_chunk",
-                    offset=self._line_offset,
-                )
+                raise self._first_fault(line + b"\r\n") or self._fault("invalid_chunk", line, 0)
             self._state = _CHUNK_SIZE
             return new_pos
         m = _CHUNK_LINE.fullmatch(line)
         if m is None:
-            raise ProtocolError(
-                f"invalid chunk-size line {line[:40]!r}",
-                reason="invalid_chunk_size",
-                offset=self._line_offset,
+            raise (
+                self._first_fault(line + b"\r\n")
+                or ProtocolError(  # it ends too early
+                    f"invalid chunk-size line {line[:40]!r}",
+                    reason="invalid_chunk_size",
+                    offset=self._line_offset,
+                )
             )
         digits = m.group(1).lstrip(b"0")
         size = int(digits, 16) if digits else 0
@@ -669,18 +846,6 @@ class ResponseParser:
             self._remaining = size
             self._state = _CHUNK_DATA
         return new_pos
-
-    def _check_partial_chunk_line(self, line: bytes) -> None:
-        if self._state == _CHUNK_DATA_END:
-            bad = line not in (b"", b"\r")
-        else:
-            bad = bool(line) and line[0] not in _HEX_CHARS
-        if bad:
-            raise ProtocolError(
-                f"invalid chunk framing {line[:40]!r}",
-                reason="invalid_chunk" if self._state == _CHUNK_DATA_END else "invalid_chunk_size",
-                offset=self._line_offset,
-            )
 
     def _end_trailers(self, pos: int) -> int:
         self._current.trailers = self._trailers
