@@ -134,22 +134,23 @@ def hangs_up() -> Handler:
 @pytest.mark.parametrize("loop_kind", LOOPS)
 def test_verbose_repeat_shows_dial_reuse_and_server_close(loop_kind: str) -> None:
     code, out, err, server = against(
-        closes_after(2), ["-v", "--repeat", "4", "--interval", "0.2"], loop_kind
+        closes_after(2), ["-v", "--repeat", "5", "--interval", "0.2"], loop_kind
     )
     assert code == 0, err
-    assert out == b"hello\n" * 4
-    assert server.connections == 2
+    assert out == b"hello\n" * 5
+    assert server.connections == 3
     lines = err.splitlines()
     dialled = [line for line in lines if "dialled to" in line]
     reused = [line for line in lines if "reused after" in line]
     closed = [line for line in lines if "closed by the server after" in line]
-    assert len(dialled) == 2 and len(reused) == 2, err
+    assert len(dialled) == 3 and len(reused) == 2, err
     assert "(1 request served on it)" in reused[0]
-    assert closed and "(2 requests served on it)" in closed[0], err
-    assert "> GET http" in err and "(request 4 of 4)" in err
+    assert len(closed) == 2 and "(2 requests served on it)" in closed[0], err
+    assert "> GET http" in err and "(request 5 of 5)" in err
     assert "< HTTP/1.1 200 X" in err and "< Content-Length: 6" in err
-    assert "2 connections dialled, 2 reused" in lines[-1]
-    assert "; learned: " in lines[-1]  # what the pool learned from the closes
+    assert "3 connections dialled, 2 reused" in lines[-1]
+    # Two separate closes after 2 requests each: the pool learned the server's limit.
+    assert "; learned: 2 requests per connection" in lines[-1]
     # the first server close is seen before the third request dials the second connection
     assert lines.index(closed[0]) < lines.index(dialled[1])
 

@@ -35,6 +35,7 @@ from .request import (
     Route,
     Target,
     add_params,
+    check_header,
     check_method,
     encode_body,
     encode_head,
@@ -147,6 +148,7 @@ class Client:
         )
         self._ssl_option = ssl
         self._ssl_context: ssllib.SSLContext | None = None
+        check_header("User-Agent", user_agent)
         default = [("User-Agent", user_agent), ("Accept", "*/*")]
         if decompress:
             default.append(("Accept-Encoding", ACCEPT_ENCODING))

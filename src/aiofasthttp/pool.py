@@ -38,6 +38,7 @@ from typing import Any
 
 from .connection import QUIET_CHECK_AFTER, Connection
 from .errors import ClientClosedError, ConnectError, PoolTimeout
+from .learning import ServerMemory
 from .request import Origin, Proxy
 from .retry import RetryBudget
 from .trace import Tracer
@@ -46,8 +47,6 @@ from .trace import Tracer
 # or this fraction of it, whichever is larger: the FIN may already be in flight.
 EXPIRY_MARGIN = 0.25
 EXPIRY_MARGIN_FRACTION = 0.1
-# A close this soon after a response is taken as a request-count limit, not an idle timeout.
-CLOSE_AFTER_RESPONSE = 0.05
 # Lifetimes and request counts are cut by up to this fraction, at random, per connection,
 # so connections opened together do not all expire together.
 JITTER = 0.1
@@ -97,6 +96,7 @@ class Pool:
         self.limits = limits
         self.loop = loop
         self.stats = PoolStats()
+        self.memory = ServerMemory()
         self.retry_budget = RetryBudget()
         self.tracer = tracer
         self._dial = dial
@@ -123,9 +123,9 @@ class Pool:
                 self._retire(conn, "expired")
                 continue
             if now - conn.idle_since > QUIET_CHECK_AFTER and not conn.socket_is_quiet():
-                # The server closed it (or wrote to it) while the loop was busy;
-                # connection_closed() below learns from it.
-                conn.close("server_closed_idle")
+                # The server closed it (or wrote to it) while the loop was busy.
+                self._note_server_close(conn, now, exact=False)
+                conn.close("found_closed_before_reuse")
                 continue
             self.stats.reused += 1
             if self.tracer is not None:
@@ -250,7 +250,9 @@ class Pool:
             conn.close("client_closed")
             return
         max_requests = self._request_limits.get(conn.id)
-        for limit in (conn.keep_alive_max, self.stats.learned_max_requests):
+        learned = self.memory.max_requests(self.loop.time())
+        self.stats.learned_max_requests = learned
+        for limit in (conn.keep_alive_max, learned):
             if limit is not None:
                 max_requests = limit if max_requests is None else min(max_requests, limit)
         if max_requests is not None and conn.requests_served >= max_requests:
@@ -319,12 +321,18 @@ class Pool:
         longest = idle if idle is not None else float("inf")
         if conn.keep_alive_timeout is not None:
             longest = min(longest, _early(float(conn.keep_alive_timeout)))
-        if self.stats.learned_idle_timeout is not None:
-            longest = min(longest, _early(self.stats.learned_idle_timeout))
-        return self.loop.time() + longest
+        now = self.loop.time()
+        learned = self.stats.learned_idle_timeout = self.memory.idle_timeout(now)
+        if learned is not None:
+            longest = min(longest, _early(learned))
+        return now + longest
 
-    def _note_server_close(self, conn: Connection, now: float) -> None:
-        """Learn from a server closing an idle connection: when, and after how many requests."""
+    def _note_server_close(self, conn: Connection, now: float, *, exact: bool = True) -> None:
+        """Count a server's close of an idle connection, and learn from it when exact.
+
+        A close found by poll() before reuse happened some time while the loop was
+        busy: its idle time is an upper bound, so nothing is learned from it.
+        """
         stats = self.stats
         stats.closed_by_server_idle += 1
         idle_for = now - conn.idle_since
@@ -336,12 +344,10 @@ class Pool:
                 idle_time=idle_for,
                 requests_served=conn.requests_served,
             )
-        if idle_for < CLOSE_AFTER_RESPONSE:
-            served = conn.requests_served
-            if stats.learned_max_requests is None or served < stats.learned_max_requests:
-                stats.learned_max_requests = served
-        elif stats.learned_idle_timeout is None or idle_for < stats.learned_idle_timeout:
-            stats.learned_idle_timeout = idle_for
+        if exact:
+            self.memory.observe(now, idle_for, conn.requests_served)
+            stats.learned_idle_timeout = self.memory.idle_timeout(now)
+            stats.learned_max_requests = self.memory.max_requests(now)
 
     def drop_idle_since(self, idle_time: float) -> None:
         """One connection idle this long was found dead: so are those idle longer."""

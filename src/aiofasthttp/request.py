@@ -136,6 +136,10 @@ def _parse_url(url: str) -> Target:
 
 
 def join_url(base_url: str | None, url: str) -> str:
+    for part in (base_url, url):
+        if part is not None and _CONTROL.search(part):
+            # urljoin would silently drop CR, LF and TAB; refuse them instead.
+            raise InvalidURL(f"control character in URL {part!r}")
     if base_url is None or "://" in url:
         return url
     return urljoin(base_url if base_url.endswith("/") else base_url + "/", url.lstrip("/"))

@@ -81,8 +81,8 @@ class RetryPolicy:
     def _safe_reason(self, request: Request, error: BaseException) -> str | None:
         if isinstance(error, TLSError):
             return None  # a certificate will not verify on the next try either
-        if isinstance(error, ConnectError) and not isinstance(error, TimeoutError):
-            return CONNECT
+        if isinstance(error, ConnectError):
+            return CONNECT  # refused, unreachable or timed out: the request never left
         if isinstance(error, ConnectionClosedError):
             if error.response_bytes:
                 return None  # the server was answering: it processed the request

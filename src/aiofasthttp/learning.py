@@ -1,0 +1,71 @@
+"""What a pool learns about how its server closes idle connections.
+
+A server that gives no ``Keep-Alive`` hint still has an idle timeout and
+often a request limit per connection. Each time the server closes an idle
+connection (seen through ``eof_received``, so the timing is exact), the pool
+reports how long the connection had been idle and how many requests it had
+served; from these it learns the idle time after which the server closes, or
+the number of requests after which it does, and retires connections a margin
+before.
+
+One close proves little: a restarting server or a load balancer dropping its
+table closes every connection at once, at whatever idle time each one had.
+So a limit is learned only when two closes at least ``SEPARATE`` seconds
+apart agree, a burst of closes counting as one; and a learned limit is
+forgotten ``TTL`` seconds after it was last confirmed, so one bad lesson does
+not cost reuse forever. No asyncio here: times are passed in.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+# A close this soon after a response is taken as a request-count limit, not an idle timeout.
+CLOSE_AFTER_RESPONSE = 0.05
+SEPARATE = 0.1  # closes nearer in time than this are one event
+AGREE = 0.2  # idle times within 20% of each other agree
+TTL = 60.0  # a learned limit is forgotten this long after its last confirmation
+_KEEP = 16  # recent observations kept of each kind
+
+
+class ServerMemory:
+    def __init__(self) -> None:
+        self._idle: deque[tuple[float, float]] = deque(maxlen=_KEEP)  # (when, idle time)
+        self._served: deque[tuple[float, int]] = deque(maxlen=_KEEP)  # (when, requests)
+        self._idle_timeout: tuple[float, float] | None = None  # (value, confirmed at)
+        self._max_requests: tuple[int, float] | None = None
+
+    def observe(self, now: float, idle_for: float, served: int) -> None:
+        """The server closed a connection idle for ``idle_for`` s after ``served`` requests."""
+        if idle_for < CLOSE_AFTER_RESPONSE:
+            if _new_event(self._served, now):
+                self._served.append((now, served))
+            agreeing = [n for t, n in self._served if n == served and now - t <= TTL]
+            if len(agreeing) >= 2:
+                self._max_requests = (served, now)
+        else:
+            if _new_event(self._idle, now):
+                self._idle.append((now, idle_for))
+            close = [
+                v for t, v in self._idle
+                if now - t <= TTL and abs(v - idle_for) <= AGREE * max(v, idle_for)
+            ]  # fmt: skip
+            if len(close) >= 2:
+                self._idle_timeout = (min(close), now)
+
+    def idle_timeout(self, now: float) -> float | None:
+        learned = self._idle_timeout
+        if learned is not None and now - learned[1] > TTL:
+            self._idle_timeout = learned = None
+        return None if learned is None else learned[0]
+
+    def max_requests(self, now: float) -> int | None:
+        learned = self._max_requests
+        if learned is not None and now - learned[1] > TTL:
+            self._max_requests = learned = None
+        return None if learned is None else learned[0]
+
+
+def _new_event(seen: deque[tuple[float, float]] | deque[tuple[float, int]], now: float) -> bool:
+    """False when the last observation was part of the same burst of closes."""
+    return not seen or now - seen[-1][0] >= SEPARATE

@@ -1,0 +1,49 @@
+"""What the pool learns from server closes: only from agreeing, separate closes, and not forever."""
+
+from __future__ import annotations
+
+from aiofasthttp.learning import TTL, ServerMemory
+
+
+def test_one_close_teaches_nothing_two_agreeing_closes_do() -> None:
+    m = ServerMemory()
+    m.observe(100.0, 5.0, 3)
+    assert m.idle_timeout(100.0) is None
+    m.observe(107.0, 5.3, 1)
+    assert m.idle_timeout(107.0) == 5.0
+
+
+def test_a_burst_of_closes_is_one_event() -> None:
+    m = ServerMemory()
+    # A restart closes every idle connection within a few milliseconds.
+    for i, idle in enumerate([0.9, 1.0, 1.05, 3.0, 3.1]):
+        m.observe(200.0 + i * 0.001, idle, 7)
+    assert m.idle_timeout(200.01) is None
+    for i in range(4):
+        m.observe(300.0 + i * 0.001, 0.01, 1)  # closed right after a response, together
+    assert m.max_requests(300.01) is None
+
+
+def test_disagreeing_closes_teach_nothing() -> None:
+    m = ServerMemory()
+    m.observe(10.0, 1.0, 2)
+    m.observe(20.0, 4.0, 2)
+    assert m.idle_timeout(20.0) is None
+
+
+def test_request_limit_needs_two_agreeing_closes() -> None:
+    m = ServerMemory()
+    m.observe(10.0, 0.001, 50)
+    assert m.max_requests(10.0) is None
+    m.observe(11.0, 0.002, 49)
+    assert m.max_requests(11.0) is None
+    m.observe(12.0, 0.001, 50)
+    assert m.max_requests(12.0) == 50
+
+
+def test_a_learned_limit_is_forgotten_unless_confirmed() -> None:
+    m = ServerMemory()
+    m.observe(0.0, 2.0, 1)
+    m.observe(5.0, 2.1, 1)
+    assert m.idle_timeout(5.0 + TTL - 1) == 2.0
+    assert m.idle_timeout(5.0 + TTL + 1) is None
