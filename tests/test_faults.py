@@ -547,13 +547,6 @@ def test_unsolicited_bytes_while_the_loop_was_busy_are_caught_before_reuse(
     assert sum(s["close_reasons"].values()) == 1  # the dirty connection, and only it
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Pool.acquire_nowait takes any readable idle socket for a server close "
-    "(_note_server_close): unsolicited bytes teach it an idle timeout of ~50 ms, which "
-    "minus the 0.25 s margin is 0, so every later idle connection expires at once and "
-    "the pool never reuses a connection again",
-)
 def test_unsolicited_bytes_caught_before_reuse_teach_the_pool_nothing(loop_kind: str) -> None:
     s = unsolicited_bytes_on_idle(loop_kind, while_loop_busy=True)
     assert s["learned_idle_timeout"] is None and s["learned_max_requests"] is None
@@ -561,13 +554,6 @@ def test_unsolicited_bytes_caught_before_reuse_teach_the_pool_nothing(loop_kind:
     assert s["expired"] == 0 and s["reused"] >= 11  # 4 holds + 8 one after another - 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Pool._note_server_close learns from one close: idle connections closed "
-    "together by a restarting server (idle < 50 ms) set learned_max_requests to the "
-    "requests they had served (1), and learned limits only ever go down, so the pool "
-    "retires every connection after one request for the rest of its life",
-)
 def test_a_server_restart_closing_idle_connections_does_not_end_reuse(loop_kind: str) -> None:
     server = FaultServer(lambda r, w, s: until_closed(r))
 
@@ -672,17 +658,13 @@ def test_connect_timeout_to_an_address_that_drops_packets(loop_kind: str) -> Non
         queue.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RetryPolicy._safe_reason treats ConnectTimeout as a timeout (replayed only "
-    "with retry_timeouts=True), but a connect that timed out never sent the request: "
-    "DESIGN.md's table replays connect failures always, POST included",
-)
 def test_connect_timeout_is_replayed_as_a_connect_failure(loop_kind: str) -> None:
     queue = FullAcceptQueue()
     url = f"http://{HOST}:{queue.port}/"
 
     async def main() -> None:
+        # The request never left: DESIGN.md replays connect failures always, POST
+        # included, whether or not the policy names timeouts.
         policy = RetryPolicy(attempts=2, backoff_base=0.01)
         async with Client(connect_timeout=0.2, retry=policy) as client:
             with pytest.raises(ConnectTimeout) as info:
