@@ -472,13 +472,6 @@ def test_server_that_stops_reading_a_streamed_upload(loop_kind: str) -> None:
     run(loop_kind, main)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Connection._on_write_timeout fails the exchange's waiter (_fail) and the "
-    "drain waiter; write_chunked raises the drain waiter's WriteTimeout, so nobody "
-    "awaits ex.waiter: 'Future exception was never retrieved' is logged when it is "
-    "collected (and logged from GC it can crash pytest on CPython 3.11.7)",
-)
 def test_a_streamed_upload_write_timeout_leaves_no_unretrieved_exception(
     loop_kind: str,
 ) -> None:

@@ -94,6 +94,8 @@ def test_streamed_body_is_chunked_and_one_shot() -> None:
         ("X-Ok", "a\r\nInjected: 1"),
         ("X-Ok", "a\nb"),
         ("X-Ok", "a\x00"),
+        ("X-Ok", "a\x0bb"),
+        ("X-Ok", "a\x7f"),
         ("Bad Name", "v"),
         ("X:Y", "v"),
         ("", "v"),

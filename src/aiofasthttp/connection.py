@@ -457,9 +457,12 @@ class Connection(asyncio.Protocol):
         return chunk
 
     def abandon(self, ex: Exchange, why: str) -> None:
-        """The caller gave up on ``ex`` (cancelled, or left a stream early)."""
+        """The caller gave up on ``ex`` (cancelled, failed, or left a stream early)."""
         if self._ex is ex:
             self.close(why)
+        waiter = ex.waiter
+        if waiter.done() and not waiter.cancelled():
+            waiter.exception()  # the caller already has its error; nobody awaits this one
 
     # -- timers ---------------------------------------------------------------
 
@@ -481,11 +484,16 @@ class Connection(asyncio.Protocol):
         now = self.loop.time()
         if ex.deadline is not None and now >= ex.deadline:
             exc: HTTPError = RequestTimeout(
-                describe(self, ex, "the request took longer than its timeout")
+                describe(self, ex, "the request took longer than its timeout", explain=False)
             )
         elif ex.read_timeout is not None and now >= ex.last_read + ex.read_timeout:
             exc = ReadTimeout(
-                describe(self, ex, f"no response byte for read_timeout={ex.read_timeout:g} s")
+                describe(
+                    self,
+                    ex,
+                    f"no response byte for read_timeout={ex.read_timeout:g} s",
+                    explain=False,
+                )
             )
         else:
             self._schedule_timer(ex.expiry())
@@ -497,7 +505,7 @@ class Connection(asyncio.Protocol):
         self._write_timer = None
         ex = self._ex
         what = f"the request could not be written within write_timeout={self._write_timeout:g} s"
-        exc = WriteTimeout(describe(self, ex, what) if ex is not None else what)
+        exc = WriteTimeout(describe(self, ex, what, explain=False) if ex is not None else what)
         waiter, self._drain_waiter = self._drain_waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_exception(exc)

@@ -41,8 +41,8 @@ def facts(conn: Connection, ex: Exchange) -> dict[str, Any]:
     }
 
 
-def describe(conn: Connection, ex: Exchange, what: str) -> str:
-    """``what`` happened, with the facts and the likely cause."""
+def describe(conn: Connection, ex: Exchange, what: str, *, explain: bool = True) -> str:
+    """``what`` happened, with the facts and (for a close) the likely cause."""
     age = conn.loop.time() - conn.created_at
     if ex.reused:
         where = (
@@ -65,7 +65,7 @@ def describe(conn: Connection, ex: Exchange, what: str) -> str:
     hint = keep_alive_hint(conn)
     if hint:
         text += f"; the server's Keep-Alive hint was {hint}"
-    cause = likely_cause(conn, ex)
+    cause = likely_cause(conn, ex) if explain else None
     return f"{text}. {cause}" if cause else text
 
 

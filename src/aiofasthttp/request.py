@@ -23,7 +23,8 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELET
 _METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
-_BAD_VALUE = re.compile(r"[\x00\r\n]")
+# Field values: no control characters but HTAB (RFC 9110 5.5); CR and LF would split the head.
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _BAD_TARGET = re.compile(r"[\x00-\x20\x7f]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -160,7 +161,9 @@ def check_header(name: str, value: str) -> None:
     if not _TOKEN.match(name):
         raise InvalidHeader(f"invalid header name {name!r}")
     if _BAD_VALUE.search(value):
-        raise InvalidHeader(f"CR, LF or NUL in the value of header {name!r} is not allowed")
+        raise InvalidHeader(
+            f"control character (CR, LF, NUL, ...) in the value of header {name!r} is not allowed"
+        )
 
 
 def check_method(method: str) -> str:
