@@ -261,3 +261,28 @@ def test_idle_limit_counts_from_the_last_use_not_the_first(loop_kind: str) -> No
             assert s["created"] == 1 and s["expired"] == 0
 
     run(loop_kind, main)
+
+
+def test_learns_request_limit_from_requests_that_died_on_reuse(loop_kind: str) -> None:
+    # Under load the FIN of a server's request limit arrives after the next request
+    # was written; the failure itself is the evidence.
+    async def handler(reader, writer, info: ConnInfo) -> None:
+        for _ in range(3):
+            if await read_request(reader) is None:
+                return
+            writer.write(response(b"ok"))
+            await writer.drain()
+        await read_request(reader)  # the 4th request: read, never answered
+
+    async def main() -> None:
+        async with serve(handler) as srv, Client() as client:
+            for event in range(2):
+                for _ in range(4):  # the 4th GET dies on reuse and is replayed
+                    assert (await client.get(srv.url())).content == b"ok"
+                assert stats_of(client)["retries"] == event + 1
+                await asyncio.sleep(0.15)  # a separate event
+            assert stats_of(client)["learned_max_requests"] == 3
+            for _ in range(9):  # POSTs cannot be replayed: none may meet a dead connection
+                assert (await client.post(srv.url(), content=b"x")).content == b"ok"
+
+    run(loop_kind, main)

@@ -349,6 +349,18 @@ class Pool:
             stats.learned_idle_timeout = self.memory.idle_timeout(now)
             stats.learned_max_requests = self.memory.max_requests(now)
 
+    def note_stale_failure(self, idle_time: float, requests_served: int) -> None:
+        """A reused connection died under a request with no answer: learn as from an idle close.
+
+        Under load a connection is often handed to the next request before the
+        server's FIN is read, so a server's request limit shows up here, as a
+        failure right after the Nth response, rather than as an idle close.
+        """
+        now = self.loop.time()
+        self.memory.observe(now, idle_time, requests_served)
+        self.stats.learned_idle_timeout = self.memory.idle_timeout(now)
+        self.stats.learned_max_requests = self.memory.max_requests(now)
+
     def drop_idle_since(self, idle_time: float) -> None:
         """One connection idle this long was found dead: so are those idle longer."""
         now = self.loop.time()
