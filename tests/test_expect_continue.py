@@ -95,3 +95,28 @@ def test_small_bodies_do_not_wait(loop_kind: str) -> None:
             assert (await client.post(srv.url(), content=b"0123456789")).content == b"0123456789"
 
     run(loop_kind, main)
+
+
+def test_a_streamed_upload_answered_early_returns_the_answer(loop_kind: str) -> None:
+    sent = []
+
+    async def upload():
+        for i in range(1000):
+            sent.append(i)
+            yield b"x" * 65536  # 64 MiB in all, far more than the server will take
+
+    async def handler(reader, writer, info: ConnInfo) -> None:
+        await read_head(reader)
+        writer.write(b"HTTP/1.1 413 Too Large\r\nContent-Length: 4\r\n\r\nnope")
+        await writer.drain()
+        await reader.read()  # drains until the client closes
+
+    async def main() -> None:
+        async with serve(handler) as srv, Client() as client:
+            r = await client.put(srv.url(), content=lambda: upload())
+            assert r.status == 413 and r.content == b"nope"
+            stats = next(iter(client.stats().values()))
+            assert stats["open"] == 0  # the stream is out of step: not reused
+        assert len(sent) < 1000  # the upload stopped when the answer came
+
+    run(loop_kind, main)

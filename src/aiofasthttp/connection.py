@@ -241,7 +241,9 @@ class Connection(asyncio.Protocol):
         self._cancel_write_timer()
         waiter, self._drain_waiter = self._drain_waiter, None
         if waiter is not None and not waiter.done():
-            waiter.set_exception(ConnectionResetError("connection lost while writing"))
+            # The writer wakes and finds the exchange ended: answered, or failed with
+            # its typed error (see _write).
+            waiter.set_result(None)
         self._end_of_stream(exc)
         self.transport = None
 
@@ -282,11 +284,9 @@ class Connection(asyncio.Protocol):
         ex = self._ex
         assert ex is not None
         ex.head = head
-        if ex.withheld_body is not None:
-            # A final answer before "100 Continue": the body is never sent, and as the
-            # server may still expect it, the connection is not reused.
-            ex.withheld_body = None
-            ex.body_skipped = True
+        # A final answer before "100 Continue": the body is never sent (and as the
+        # request was not all written, the connection is not reused).
+        ex.withheld_body = None
         self.keep_alive_timeout = head.keep_alive_timeout
         self.keep_alive_max = head.keep_alive_max
         if ex.streaming and not ex.waiter.done():
@@ -321,7 +321,9 @@ class Connection(asyncio.Protocol):
             ex.wake_reader()
         elif not ex.waiter.done():
             ex.waiter.set_result(ex.head)
-        if ex.head.keep_alive and not ex.head.upgrade and not ex.body_skipped:
+        # Reuse only if the whole request went out: an upload the server answered
+        # early (or a body withheld for 100-continue) leaves the stream out of step.
+        if ex.head.keep_alive and not ex.head.upgrade and ex.request_written:
             self._become_idle()
         else:
             self._event(Event.FINAL)
@@ -413,19 +415,29 @@ class Connection(asyncio.Protocol):
         return ex
 
     async def write_chunked(self, ex: Exchange, chunks: BodyIterable) -> None:
-        """Send a body in chunked coding, waiting whenever the transport is full."""
+        """Send a body in chunked coding, waiting whenever the transport is full.
+
+        Stops early, quietly, if the server answered before the body was all sent
+        (the connection is then closed, not reused, see on_complete).
+        """
         ex.request_written = False
         async for chunk in chunks:
-            if chunk:
-                await self._write(ex, b"%x\r\n" % len(chunk) + bytes(chunk) + b"\r\n")
-        await self._write(ex, b"0\r\n\r\n")
-        ex.request_written = True
+            if chunk and not await self._write(ex, b"%x\r\n%b\r\n" % (len(chunk), chunk)):
+                return
+        if await self._write(ex, b"0\r\n\r\n"):
+            ex.request_written = True
 
-    async def _write(self, ex: Exchange, data: bytes) -> None:
+    async def _write(self, ex: Exchange, data: bytes) -> bool:
+        """Write a piece of the body; False if the exchange already ended with an answer."""
         transport = self.transport
         if self._ex is not ex or transport is None or transport.is_closing():
-            if ex.waiter.done() and not ex.waiter.cancelled() and ex.waiter.exception():
-                return  # the exchange already failed; its waiter has the reason
+            waiter = ex.waiter
+            if waiter.done() and not waiter.cancelled():
+                failure = waiter.exception()
+                if failure is not None:
+                    raise failure  # the exchange already failed (a timeout, a reset)
+                if ex.body_done:
+                    return False  # answered before the body was all sent
             raise ConnectionClosedError(
                 describe(self, ex, "the connection closed while the request body was sent"),
                 **facts(self, ex),
@@ -435,6 +447,7 @@ class Connection(asyncio.Protocol):
         if self._paused_writing:
             self._drain_waiter = self.loop.create_future()
             await self._drain_waiter
+        return True
 
     # -- reading a streamed body ------------------------------------------------
 

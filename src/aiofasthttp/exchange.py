@@ -21,7 +21,6 @@ class Exchange:
         "body_done",
         "body_error",
         "body_size",
-        "body_skipped",
         "body_waiter",
         "bytes_written",
         "chunks",
@@ -66,7 +65,6 @@ class Exchange:
         self.deadline: float | None = None
         self.last_read = 0.0
         self.withheld_body: bytes | None = None  # waiting for "100 Continue"
-        self.body_skipped = False  # the final answer came first; the body was never sent
 
     def wake_reader(self) -> None:
         waiter = self.body_waiter
