@@ -47,3 +47,19 @@ def test_a_learned_limit_is_forgotten_unless_confirmed() -> None:
     m.observe(5.0, 2.1, 1)
     assert m.idle_timeout(5.0 + TTL - 1) == 2.0
     assert m.idle_timeout(5.0 + TTL + 1) is None
+
+
+def test_a_limit_is_void_while_a_connection_has_outlived_it() -> None:
+    m = ServerMemory()
+    m.survived(0.0, 30, 0.0)  # one connection has answered 30 requests
+    m.observe(1.0, 0.001, 1)  # two dropped requests after one response each...
+    m.observe(2.0, 0.001, 1)
+    assert m.max_requests(2.0) is None  # ...are not a limit of one request
+    m.survived(3.0, 2, 4.0)  # a connection answered after 4 s idle
+    m.observe(4.0, 2.0, 5)
+    m.observe(5.0, 2.1, 5)
+    assert m.idle_timeout(5.0) is None  # so 2 s is not the server's idle timeout
+    assert m.idle_timeout(3.0 + TTL + 10) is None
+    m.observe(3.0 + TTL + 20, 2.0, 5)
+    m.observe(3.0 + TTL + 30, 2.1, 5)
+    assert m.idle_timeout(3.0 + TTL + 30) == 2.0  # the old counter-evidence has expired

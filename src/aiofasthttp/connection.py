@@ -133,6 +133,7 @@ class Connection(asyncio.Protocol):
         self.idle_since = self.created_at
         self.requests_served = 0
         self.retire_at = float("inf")  # the end of its lifetime (max_conn_duration)
+        self.last_idle = 0.0  # how long it sat idle before its latest request
         self.expires_at = float("inf")  # set by the pool each time it goes idle
         self.keep_alive_timeout: int | None = None  # the server's Keep-Alive hint
         self.keep_alive_max: int | None = None
@@ -380,7 +381,7 @@ class Connection(asyncio.Protocol):
         self._ex = ex
         ex.streaming = streaming
         ex.reused = reused
-        ex.idle_before = now - self.idle_since if reused else 0.0
+        ex.idle_before = self.last_idle = now - self.idle_since if reused else 0.0
         ex.max_body_size = max_body_size
         if method == "HEAD" or method == "CONNECT":
             self._parser.expect(method)

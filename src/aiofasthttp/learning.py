@@ -11,9 +11,11 @@ before.
 One close proves little: a restarting server or a load balancer dropping its
 table closes every connection at once, at whatever idle time each one had.
 So a limit is learned only when two closes at least ``SEPARATE`` seconds
-apart agree, a burst of closes counting as one; and a learned limit is
-forgotten ``TTL`` seconds after it was last confirmed, so one bad lesson does
-not cost reuse forever. No asyncio here: times are passed in.
+apart agree, a burst of closes counting as one; a limit is void while a
+connection has been seen to outlive it (more requests served, or a longer idle
+spell survived); and a learned limit is forgotten ``TTL`` seconds after it was
+last confirmed, so one bad lesson does not cost reuse forever. No asyncio
+here: times are passed in.
 """
 
 from __future__ import annotations
@@ -34,6 +36,17 @@ class ServerMemory:
         self._served: deque[tuple[float, int]] = deque(maxlen=_KEEP)  # (when, requests)
         self._idle_timeout: tuple[float, float] | None = None  # (value, confirmed at)
         self._max_requests: tuple[int, float] | None = None
+        # The most requests a connection has served, and the longest idle spell one has
+        # survived, with when: evidence against a limit below them.
+        self._served_ok = (0, float("-inf"))
+        self._idle_ok = (0.0, float("-inf"))
+
+    def survived(self, now: float, served: int, idle_before: float) -> None:
+        """A connection answered its ``served``-th request after ``idle_before`` s idle."""
+        if served > self._served_ok[0] or now - self._served_ok[1] > TTL:
+            self._served_ok = (served, now)
+        if idle_before > self._idle_ok[0] or now - self._idle_ok[1] > TTL:
+            self._idle_ok = (idle_before, now)
 
     def observe(self, now: float, idle_for: float, served: int) -> None:
         """The server closed a connection idle for ``idle_for`` s after ``served`` requests."""
@@ -55,13 +68,19 @@ class ServerMemory:
 
     def idle_timeout(self, now: float) -> float | None:
         learned = self._idle_timeout
-        if learned is not None and now - learned[1] > TTL:
+        if learned is not None and (
+            now - learned[1] > TTL
+            or (self._idle_ok[0] >= learned[0] and now - self._idle_ok[1] <= TTL)
+        ):
             self._idle_timeout = learned = None
         return None if learned is None else learned[0]
 
     def max_requests(self, now: float) -> int | None:
         learned = self._max_requests
-        if learned is not None and now - learned[1] > TTL:
+        if learned is not None and (
+            now - learned[1] > TTL
+            or (self._served_ok[0] > learned[0] and now - self._served_ok[1] <= TTL)
+        ):
             self._max_requests = learned = None
         return None if learned is None else learned[0]
 

@@ -249,8 +249,10 @@ class Pool:
         if self._closed:
             conn.close("client_closed")
             return
+        now = self.loop.time()
+        self.memory.survived(now, conn.requests_served, conn.last_idle)
         max_requests = self._request_limits.get(conn.id)
-        learned = self.memory.max_requests(self.loop.time())
+        learned = self.memory.max_requests(now)
         self.stats.learned_max_requests = learned
         for limit in (conn.keep_alive_max, learned):
             if limit is not None:
