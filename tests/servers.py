@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -327,3 +328,9 @@ def run(loop_kind: str, main: Callable[[], Awaitable[object]], timeout: float = 
     finally:
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
+
+
+def stats_of(client: Any) -> dict[str, Any]:
+    """The stats of a client's only pool."""
+    (only,) = client.stats().values()
+    return dict(only)

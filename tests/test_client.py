@@ -32,15 +32,11 @@ from servers import (
     response,
     run,
     serve,
+    stats_of,
     wait_until,
 )
 
 pytestmark = pytest.mark.parametrize("loop_kind", LOOPS)
-
-
-def stats_of(client: Client) -> dict:
-    (only,) = client.stats().values()
-    return only
 
 
 def test_get_post_head_and_reuse(loop_kind: str) -> None:

@@ -17,15 +17,11 @@ from servers import (
     response,
     run,
     serve,
+    stats_of,
     wait_until,
 )
 
 pytestmark = pytest.mark.parametrize("loop_kind", LOOPS)
-
-
-def stats_of(client: Client) -> dict:
-    (only,) = client.stats().values()
-    return only
 
 
 def conn_ids(client: Client) -> list[int]:

@@ -347,9 +347,7 @@ class Pool:
                 requests_served=conn.requests_served,
             )
         if exact:
-            self.memory.observe(now, idle_for, conn.requests_served)
-            stats.learned_idle_timeout = self.memory.idle_timeout(now)
-            stats.learned_max_requests = self.memory.max_requests(now)
+            self._learn(now, idle_for, conn.requests_served)
 
     def note_stale_failure(self, idle_time: float, requests_served: int) -> None:
         """A reused connection died under a request with no answer: learn as from an idle close.
@@ -358,7 +356,9 @@ class Pool:
         server's FIN is read, so a server's request limit shows up here, as a
         failure right after the Nth response, rather than as an idle close.
         """
-        now = self.loop.time()
+        self._learn(self.loop.time(), idle_time, requests_served)
+
+    def _learn(self, now: float, idle_time: float, requests_served: int) -> None:
         self.memory.observe(now, idle_time, requests_served)
         self.stats.learned_idle_timeout = self.memory.idle_timeout(now)
         self.stats.learned_max_requests = self.memory.max_requests(now)
