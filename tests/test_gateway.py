@@ -22,8 +22,6 @@ def body_for(path: str) -> bytes:
 
 @pytest.mark.parametrize("upstream_client", ["aiofasthttp", "aiohttp"])
 def test_gateway_under_load(upstream_client: str) -> None:
-    if upstream_client == "aiohttp":
-        pytest.importorskip("aiohttp")
     open_now = 0
     open_max = 0
 

@@ -26,7 +26,6 @@ from .headers import HeadersLike
 from .pool import Pool, PoolLimits
 from .redirects import REDIRECT_STATUSES, next_hop
 from .request import (
-    IDEMPOTENT_METHODS,
     Content,
     Origin,
     Proxy,
@@ -35,10 +34,10 @@ from .request import (
     Route,
     Target,
     add_params,
+    build_request,
     check_header,
     check_method,
     encode_body,
-    encode_head,
     header_items,
     join_url,
     parse_proxy,
@@ -292,13 +291,18 @@ class Client:
         body = encode_body(content, json, data)
         route, proxy = self._route(target)
         expect = self._continue_above is not None and len(body.data or b"") >= self._continue_above
-        head = encode_head(
-            method, target, self._default_headers, items, body, connection_close, proxy, expect
+        request = build_request(
+            method,
+            full_url,
+            target,
+            self._default_headers,
+            items,
+            body,
+            connection_close=connection_close,
+            proxy=proxy,
+            expect_continue=expect,
+            route=route,
         )
-        idempotent = method in IDEMPOTENT_METHODS or any(
-            n.lower() == "idempotency-key" for n, _ in items
-        )
-        request = Request(method, full_url, target.origin, head, body, idempotent, route)
         if plain:
             if len(self._head_cache) >= _HEAD_CACHE_SIZE:
                 self._head_cache.clear()

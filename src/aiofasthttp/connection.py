@@ -38,6 +38,7 @@ import select
 import socket
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
+from .dial import DialedProtocol
 from .errors import (
     ConnectionClosedError,
     HTTPError,
@@ -110,7 +111,7 @@ class _Unadopted:
 UNADOPTED: ConnectionListener = _Unadopted()
 
 
-class Connection(asyncio.Protocol):
+class Connection(DialedProtocol):
     """An HTTP/1.1 client connection. See the module docstring."""
 
     def __init__(
@@ -171,9 +172,6 @@ class Connection(asyncio.Protocol):
     @property
     def is_closed(self) -> bool:
         return self.state is State.CLOSED
-
-    def age(self, now: float) -> float:
-        return now - self.created_at
 
     def socket_is_quiet(self) -> bool:
         """True if nothing (no FIN, no RST, no byte) is waiting unread on the socket.

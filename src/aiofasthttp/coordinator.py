@@ -19,7 +19,7 @@ from .errors import ConnectionClosedError, HTTPError, RequestTimeout
 from .exchange import Exchange
 from .parser import ResponseHead
 from .response import Response
-from .retry import STALE, RetryPolicy
+from .retry import STALE, STATUS, RetryPolicy
 from .trace import Tracer
 
 if TYPE_CHECKING:
@@ -173,7 +173,7 @@ class RetryCoordinator:
             "retry_scheduled",
             request,
             attempt=tries.number,
-            reason=f"status {resp.status}",
+            reason=f"{STATUS} {resp.status}",
             delay=wait,
             error="",
         )

@@ -13,24 +13,32 @@ import asyncio
 import socket
 import ssl as ssllib
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
-from .connection import Connection
 from .errors import ConnectError, ConnectTimeout, ProtocolError, TLSError
 from .parser import ResponseHead, ResponseParser
 
 if TYPE_CHECKING:
-    from .pool import Pool
-    from .request import Origin, Proxy
+    from .request import Origin, Proxy, Route
 
 
-class Dialer:
+class DialedProtocol(asyncio.Protocol):
+    """What a Dialer makes: a protocol that can be dropped before anyone adopted it."""
+
+    def discard(self) -> None:
+        raise NotImplementedError
+
+
+ConnT = TypeVar("ConnT", bound=DialedProtocol)
+
+
+class Dialer(Generic[ConnT]):
     def __init__(
         self,
         *,
         connect_timeout: float | None,
         tls_context: Callable[[], ssllib.SSLContext],
-        make_connection: Callable[[Origin, asyncio.AbstractEventLoop], Connection],
+        make_connection: Callable[[Origin, asyncio.AbstractEventLoop], ConnT],
         uds: str | None = None,
     ) -> None:
         self._connect_timeout = connect_timeout
@@ -38,19 +46,19 @@ class Dialer:
         self._make_connection = make_connection
         self._uds = uds
 
-    async def dial(self, pool: Pool) -> Connection:
-        origin = pool.origin
+    async def dial(self, route: Route) -> ConnT:
+        origin = route.origin
         loop = asyncio.get_running_loop()
-        made: list[Connection] = []
+        made: list[ConnT] = []
 
-        def factory() -> Connection:
+        def factory() -> ConnT:
             conn = self._make_connection(origin, loop)
             made.append(conn)
             return conn
 
         try:
-            if pool.via is not None:
-                coro = self._tunnel(loop, origin, pool.via, factory)
+            if route.via is not None:
+                coro = self._tunnel(loop, origin, route.via, factory)
             else:
                 coro = self._direct(loop, origin, factory)
             return await asyncio.wait_for(coro, self._connect_timeout)
@@ -63,8 +71,8 @@ class Dialer:
             raise error from exc
 
     async def _direct(
-        self, loop: asyncio.AbstractEventLoop, origin: Origin, factory: Callable[[], Connection]
-    ) -> Connection:
+        self, loop: asyncio.AbstractEventLoop, origin: Origin, factory: Callable[[], ConnT]
+    ) -> ConnT:
         tls = self._tls_context() if origin.scheme == "https" else None
         hostname = origin.host if tls else None
         if self._uds is not None:
@@ -82,8 +90,8 @@ class Dialer:
         loop: asyncio.AbstractEventLoop,
         origin: Origin,
         proxy: Proxy,
-        factory: Callable[[], Connection],
-    ) -> Connection:
+        factory: Callable[[], ConnT],
+    ) -> ConnT:
         """CONNECT through the proxy, then TLS to the origin inside the tunnel."""
         transport, opener = await loop.create_connection(
             lambda: _TunnelOpener(loop), proxy.origin.host, proxy.origin.port

@@ -16,23 +16,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import ssl
 from collections import deque
 from collections.abc import Coroutine
 from types import TracebackType
 from typing import Any
 
-from .dial import Dialer
+from .dial import DialedProtocol, Dialer
 from .errors import ClientClosedError, ConnectionClosedError, HTTPError, ProtocolError, ReadTimeout
 from .headers import HeadersLike
 from .parser import ResponseHead, ResponseParser
 from .request import (
-    IDEMPOTENT_METHODS,
     Content,
     Origin,
     Request,
+    Route,
+    build_request,
     check_method,
     encode_body,
-    encode_head,
     header_items,
     join_url,
     resolve_url,
@@ -56,7 +57,7 @@ class _Pending:
         self.response_bytes = 0
 
 
-class PipelineConnection(asyncio.Protocol):
+class PipelineConnection(DialedProtocol):
     """One connection carrying a queue of requests whose responses arrive in order."""
 
     def __init__(self, origin: Origin, loop: asyncio.AbstractEventLoop, read_timeout: float | None):
@@ -240,10 +241,10 @@ class PipelineClient:
         self._dialling = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._closed = False
-        self._dialer = Dialer(
+        self._dialer: Dialer[PipelineConnection] = Dialer(
             connect_timeout=connect_timeout,
-            tls_context=lambda: None,  # type: ignore[arg-type,return-value]
-            make_connection=lambda origin, loop: PipelineConnection(  # type: ignore[arg-type,return-value]
+            tls_context=ssl.create_default_context,  # never asked for: plain http only
+            make_connection=lambda origin, loop: PipelineConnection(
                 origin, loop, self._read_timeout
             ),
         )
@@ -288,12 +289,7 @@ class PipelineClient:
         body = encode_body(content, None, None)
         if body.make_stream is not None:
             raise TypeError("pipelined requests take bytes bodies, not streams")
-        items = header_items(headers)
-        head = encode_head(method, target, self._headers, items, body, False)
-        idempotent = method in IDEMPOTENT_METHODS or any(
-            n.lower() == "idempotency-key" for n, _ in items
-        )
-        return Request(method, full, target.origin, head, body, idempotent)
+        return build_request(method, full, target, self._headers, header_items(headers), body)
 
     async def _connection(self) -> PipelineConnection:
         """The least loaded open connection with room, dialling or waiting as needed."""
@@ -317,7 +313,7 @@ class PipelineClient:
     async def _dial(self) -> PipelineConnection:
         self._dialling += 1
         try:
-            conn: Any = await self._dialer.dial(_Route(self.origin))  # type: ignore[arg-type]
+            conn = await self._dialer.dial(Route(self.origin))
         finally:
             self._dialling -= 1
             # Everyone waiting re-evaluates: there is a new connection, or room to dial.
@@ -327,7 +323,7 @@ class PipelineClient:
                     waiter.set_result(None)
         conn.on_settled = self._settled
         self._conns.append(conn)
-        return conn  # type: ignore[no-any-return]
+        return conn
 
     def _settled(self, conn: PipelineConnection) -> None:
         while self._waiters:
@@ -355,11 +351,3 @@ class PipelineClient:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
-
-
-class _Route:
-    """What the Dialer needs of a pool: where to go, directly."""
-
-    def __init__(self, origin: Origin) -> None:
-        self.origin = origin
-        self.via = None

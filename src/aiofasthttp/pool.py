@@ -39,7 +39,7 @@ from typing import Any
 from .connection import QUIET_CHECK_AFTER, Connection
 from .errors import ClientClosedError, ConnectError, PoolTimeout
 from .learning import ServerMemory
-from .request import Origin, Proxy
+from .request import Origin, Proxy, Route
 from .retry import RetryBudget
 from .trace import Tracer
 
@@ -76,7 +76,7 @@ class PoolStats:
     close_reasons: dict[str, int] = field(default_factory=dict)
 
 
-Dialer = Callable[["Pool"], Coroutine[Any, Any, Connection]]
+Dialer = Callable[[Route], Coroutine[Any, Any, Connection]]
 
 
 class Pool:
@@ -93,6 +93,7 @@ class Pool:
     ) -> None:
         self.origin = origin
         self.via = via  # the proxy this pool's connections are tunnelled through
+        self.route = Route(origin, via)
         self.limits = limits
         self.loop = loop
         self.stats = PoolStats()
@@ -176,7 +177,7 @@ class Pool:
         """Dial into a slot already counted in ``_total``."""
         self._dialling += 1
         try:
-            conn = await self._dial(self)
+            conn = await self._dial(self.route)
         except BaseException:
             self._total -= 1
             self._hand_over()

@@ -335,3 +335,26 @@ def encode_head(
         return "\r\n".join(lines).encode("latin-1")
     except UnicodeEncodeError as exc:
         raise InvalidHeader(f"header text outside ISO-8859-1: {exc}") from None
+
+
+def build_request(
+    method: str,
+    url: str,
+    target: Target,
+    default_headers: list[tuple[str, str]],
+    headers: list[tuple[str, str]],
+    body: Body,
+    *,
+    connection_close: bool = False,
+    proxy: Proxy | None = None,
+    expect_continue: bool = False,
+    route: Route | None = None,
+) -> Request:
+    """Encode the head, and note what the retry rules need: is it idempotent?"""
+    head = encode_head(
+        method, target, default_headers, headers, body, connection_close, proxy, expect_continue
+    )
+    idempotent = method in IDEMPOTENT_METHODS or any(
+        name.lower() == "idempotency-key" for name, _ in headers
+    )
+    return Request(method, url, target.origin, head, body, idempotent, route)
