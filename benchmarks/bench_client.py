@@ -163,7 +163,7 @@ def test_response_status_and_body_only(benchmark) -> None:
     head = _parsed_head()
 
     def build() -> int:
-        r = Response("GET", "u", head.status, head.reason, head.version, head.headers)
+        r = Response("GET", "u", head)
         r._content = b"x" * 100
         return r.status
 
@@ -176,7 +176,7 @@ def test_response_with_header_lookup(benchmark) -> None:
     head = _parsed_head()
 
     def build() -> str:
-        r = Response("GET", "u", head.status, head.reason, head.version, head.headers)
+        r = Response("GET", "u", head)
         return r.headers["content-type"]
 
     assert build() == "text/plain"

@@ -436,6 +436,7 @@ cdef class ResponseHead:
     cdef public object keep_alive_max
     cdef public object trailers
     cdef public bint upgrade
+    cdef public bint has_content_encoding
 
     cdef object _headers    # the built list, once built (or assigned)
     cdef object _raw        # bytes holding the head, until the list is built
@@ -555,6 +556,7 @@ cdef class ResponseParser:
     cdef bint _te_last_chunked
     cdef bint _conn_close
     cdef bint _conn_keep_alive
+    cdef bint _content_encoding  # a Content-Encoding field was seen
     cdef long _ka_timeout         # -1: not given
     cdef long _ka_max
 
@@ -993,6 +995,10 @@ cdef class ResponseParser:
                 return self._content_length(v, n)
             if _is_name(name, name_len, b"connection"):
                 self._connection(v, n)
+            elif _is_name(name, name_len, b"content-encoding"):
+                # Not framing, but reported on the head so that a client can skip
+                # decoding without building the header list.
+                self._content_encoding = True
         elif first == b"t":
             if _is_name(name, name_len, b"transfer-encoding"):
                 return self._transfer_encoding(v, n)
@@ -1180,10 +1186,12 @@ cdef class ResponseParser:
         self._conn_keep_alive = False
         self._ka_timeout = -1
         self._ka_max = -1
+        self._content_encoding = False
 
     cdef Py_ssize_t _end_head(self, bytes raw, Py_ssize_t base, Py_ssize_t pos) except -1:
         """The blank line arrived: decide the framing (RFC 9112 section 6.3) and deliver."""
         cdef ResponseHead head = self._take_head(raw, base)
+        head.has_content_encoding = self._content_encoding
         cdef int status = head.status
         cdef bint keep_alive = not self._conn_close and (self._minor or self._conn_keep_alive)
         cdef bint cl_seen = self._cl_seen, te_seen = self._te_seen

@@ -101,6 +101,7 @@ def head_snapshot(head: Any) -> tuple[Any, ...]:
         head.keep_alive_timeout,
         head.keep_alive_max,
         bool(head.upgrade),
+        bool(head.has_content_encoding),
         None if trailers is None else tuple((bytes(n), bytes(v)) for n, v in trailers),
     )
 

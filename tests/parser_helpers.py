@@ -37,6 +37,7 @@ class Head:
     keep_alive_timeout: int | None
     keep_alive_max: int | None
     upgrade: bool
+    has_content_encoding: bool
 
 
 def _pairs(pairs: Iterable[tuple[bytes, bytes]] | None) -> Pairs | None:
@@ -58,6 +59,7 @@ def snapshot(head: Any) -> Head:
         keep_alive_timeout=head.keep_alive_timeout,
         keep_alive_max=head.keep_alive_max,
         upgrade=head.upgrade,
+        has_content_encoding=head.has_content_encoding,
     )
 
 

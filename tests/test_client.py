@@ -402,6 +402,11 @@ def test_errors_for_bad_input_and_closed_client(loop_kind: str) -> None:
             await client.get("http://127.0.0.1:1/", headers={"X": "a\r\nInjected: 1"})
         with pytest.raises(aiofasthttp.InvalidURL):
             await client.get("ftp://127.0.0.1/")
+        # A bad argument surfaces at the await, not at the call: a task made from the
+        # call fails like any other request's task.
+        task = asyncio.ensure_future(client.get("ftp://127.0.0.1/"))
+        with pytest.raises(aiofasthttp.InvalidURL):
+            await task
         with pytest.raises(ConnectError):
             await client.get("http://127.0.0.1:1/")
         await client.aclose()

@@ -766,6 +766,35 @@ def test_keep_alive_hint_too_long_is_ignored_not_truncated(parser_impl: ModuleTy
     assert head.keep_alive_timeout is None
 
 
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        (b"Content-Encoding: gzip\r\n", True),
+        (b"content-ENCODING:br\r\n", True),
+        (b"Content-Encoding:\r\n", True),  # present, even if empty
+        (b"Content-Type: gzip\r\nContent-Encodings: gzip\r\n", False),
+        (b"X-Content-Encoding: gzip\r\n", False),
+        (b"", False),
+    ],
+)
+def test_the_head_says_whether_a_content_encoding_came(
+    parser_impl: ModuleType, fields: bytes, expected: bool
+) -> None:
+    head = only_head(parser_impl, STATUS_200 + fields + b"Content-Length: 0\r\n\r\n")
+    assert head.has_content_encoding is expected
+
+
+def test_content_encoding_of_one_response_does_not_leak_into_the_next(
+    parser_impl: ModuleType,
+) -> None:
+    outcome = run(
+        parser_impl,
+        STATUS_200 + b"Content-Encoding: gzip\r\nContent-Length: 0\r\n\r\n"
+        + STATUS_200 + b"Content-Length: 0\r\n\r\n",
+    )  # fmt: skip
+    assert [h.has_content_encoding for h in outcome.sink.heads] == [True, False]
+
+
 def test_data_after_a_closing_response_is_an_error(parser_impl: ModuleType) -> None:
     first = STATUS_200 + b"Connection: close\r\nContent-Length: 2\r\n\r\nok"
     for extra in (b"HTTP/1.1 200 OK\r\n\r\n", b"\r\n", b"x"):

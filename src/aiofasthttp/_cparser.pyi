@@ -28,6 +28,7 @@ class ResponseHead(_pyparser.ResponseHead):
     keep_alive_max: int | None
     trailers: list[tuple[bytes, bytes]] | None
     upgrade: bool
+    has_content_encoding: bool
     # Built from the head's bytes on first access, then kept.
     headers: list[tuple[bytes, bytes]]
 

@@ -294,6 +294,7 @@ class ResponseHead:
     __slots__ = (
         "chunked",
         "content_length",
+        "has_content_encoding",
         "headers",
         "keep_alive",
         "keep_alive_max",
@@ -317,6 +318,9 @@ class ResponseHead:
         self.keep_alive_max: int | None = None
         self.trailers: list[tuple[bytes, bytes]] | None = None
         self.upgrade = False
+        # Whether a Content-Encoding field came: a client skips decoding without
+        # looking through the headers when it did not.
+        self.has_content_encoding = False
 
     def __repr__(self) -> str:
         return (
@@ -328,9 +332,16 @@ class ResponseHead:
 class _Framing:
     """What the framing headers of one head said, gathered while reading it."""
 
-    __slots__ = ("connection", "content_length", "keep_alive", "transfer_codings")
+    __slots__ = (
+        "connection",
+        "content_encoding",
+        "content_length",
+        "keep_alive",
+        "transfer_codings",
+    )
 
     def __init__(self) -> None:
+        self.content_encoding = False
         self.content_length: int | None = None
         self.transfer_codings: list[bytes] | None = None
         self.connection: set[bytes] = set()
@@ -673,6 +684,8 @@ class ResponseParser:
                 framing.connection.add(token.strip(b" \t"))
         elif lname == b"keep-alive":
             framing.keep_alive.append(value)
+        elif lname == b"content-encoding":
+            framing.content_encoding = True
 
     def _content_length(self, value: bytes, previous: int | None) -> int:
         length = previous
@@ -708,6 +721,7 @@ class ResponseParser:
         self._head = None
         self._framing = _Framing()
         self._head_size = 0
+        head.has_content_encoding = framing.content_encoding
         status = head.status
         self._after_interim = status < 200 and status != 101
         if self._after_interim:

@@ -18,10 +18,11 @@ from typing import Any
 
 from . import __version__
 from .connection import Connection
-from .coordinator import Attempt, RetryCoordinator
+from .coordinator import RetryCoordinator
 from .decoding import ACCEPT_ENCODING
 from .dial import Dialer
 from .errors import ClientClosedError, TooManyRedirects
+from .exchange import Attempt
 from .headers import HeadersLike
 from .pool import Pool, PoolLimits
 from .redirects import REDIRECT_STATUSES, next_hop
@@ -170,7 +171,7 @@ class Client:
 
     # -- requests -------------------------------------------------------------
 
-    async def request(
+    def request(
         self,
         method: str,
         url: str,
@@ -183,17 +184,33 @@ class Client:
         timeout: float | None = _UNSET,
         connection_close: bool = False,
         follow_redirects: bool | None = None,
-    ) -> Response:
-        """Send a request and read the whole response body."""
-        request = self._build(method, url, params, headers, content, json, data, connection_close)
-        deadline = self._deadline(timeout)
-        resp = await self._coordinator.fetch(request, deadline)
-        if resp.status not in REDIRECT_STATUSES or not self._follows(follow_redirects):
-            return resp
+    ) -> Coroutine[Any, Any, Response]:
+        """Send a request and read the whole response body: ``await client.request(...)``.
+
+        A plain method that returns the coroutine to await: without redirects to
+        follow it is the retry coordinator's own, one coroutine frame less at every
+        step of every request. Errors in the arguments are raised by the await too.
+        The request's ``timeout`` counts from the moment the coroutine starts.
+        """
+        try:
+            request = self._build(
+                method, url, params, headers, content, json, data, connection_close
+            )
+        except Exception as exc:
+            return _raise(exc)
+        if timeout is _UNSET:
+            timeout = self._timeout
+        if not self._follows(follow_redirects):
+            return self._coordinator.fetch(request, timeout)
         chain = _Chain(request, header_items(headers), content, json, data, connection_close)
+        return self._fetch_following(chain, timeout)
+
+    async def _fetch_following(self, chain: _Chain, timeout: float | None) -> Response:
+        deadline = self._deadline(timeout)
+        resp = await self._coordinator.fetch(chain.request, deadline=deadline)
         while resp.status in REDIRECT_STATUSES:
             request = self._next_hop(chain, resp)
-            resp = await self._coordinator.fetch(request, deadline)
+            resp = await self._coordinator.fetch(request, deadline=deadline)
         resp.history = chain.history
         return resp
 
@@ -471,3 +488,8 @@ class Client:
     def __repr__(self) -> str:
         pools = ", ".join(repr(p) for p in self._pools.values())
         return f"<Client closed={self._closed} pools=[{pools}]>"
+
+
+async def _raise(exc: Exception) -> Response:
+    """Raise ``exc`` when awaited: request() reports bad arguments at the await."""
+    raise exc

@@ -48,12 +48,12 @@ from .errors import (
     ResponseTooLarge,
     WriteTimeout,
 )
-from .exchange import Exchange
+from .exchange import Attempt, Exchange
 from .explain import describe, facts
 from .parser import ResponseHead, ResponseParser
 
 if TYPE_CHECKING:
-    from .request import BodyIterable, Origin
+    from .request import BodyIterable, Origin, Request
 
 # A connection idle for less than this is not checked with poll() before reuse:
 # a FIN that arrived so recently would mostly still be in flight anyway.
@@ -134,6 +134,7 @@ class Connection(DialedProtocol):
         self.idle_since = self.created_at
         self.requests_served = 0
         self.retire_at = float("inf")  # the end of its lifetime (max_conn_duration)
+        self.request_limit: int | None = None  # its max_requests_per_conn (jittered)
         self.last_idle = 0.0  # how long it sat idle before its latest request
         self.expires_at = float("inf")  # set by the pool each time it goes idle
         self.keep_alive_timeout: int | None = None  # the server's Keep-Alive hint
@@ -360,29 +361,25 @@ class Connection(DialedProtocol):
 
     def send(
         self,
-        method: str,
-        url: str,
-        head: bytes,
-        body: bytes | None,
-        *,
-        streaming: bool = False,
-        read_timeout: float | None = None,
-        deadline: float | None = None,
-        max_body_size: int | None = None,
-        reused: bool = False,
-        expect_continue: float | None = None,
+        request: Request,
+        attempt: Attempt,
+        deadline: float | None,
+        streaming: bool,
+        reused: bool,
     ) -> Exchange:
         """Start one exchange: write the request; ``exchange.waiter`` gives the head."""
         now = self.loop.time()
         self._event(Event.REQUEST)
-        ex = Exchange(self.loop.create_future(), method, url)
+        method = request.method
+        ex = Exchange(self.loop.create_future(), method, request.url)
         self._ex = ex
         ex.streaming = streaming
         ex.reused = reused
         ex.idle_before = self.last_idle = now - self.idle_since if reused else 0.0
-        ex.max_body_size = max_body_size
+        ex.max_body_size = attempt.max_body_size
         if method == "HEAD" or method == "CONNECT":
             self._parser.expect(method)
+        read_timeout = attempt.read_timeout
         if read_timeout is not None or deadline is not None:
             ex.timed = True
             ex.read_timeout = read_timeout
@@ -395,15 +392,17 @@ class Connection(DialedProtocol):
         if transport is None or transport.is_closing():
             self.close("the connection was already closed")
             return ex
+        head = request.head
+        body = request.body.data
         if body is None:
             transport.write(head)
-        elif expect_continue is not None:
+        elif request.expect_continue:
             # The head carries "Expect: 100-continue": the body waits for the 100, or
-            # for ``expect_continue`` seconds if the server says nothing.
+            # for ``continue_timeout`` seconds if the server says nothing.
             transport.write(head)
             ex.bytes_written = len(head)
             ex.withheld_body = body
-            self.loop.call_later(expect_continue, self._send_withheld, ex)
+            self.loop.call_later(attempt.continue_timeout, self._send_withheld, ex)
             return ex
         elif len(body) < _JOIN_BODY_BELOW:
             transport.write(head + body)

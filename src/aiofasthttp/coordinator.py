@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from .connection import Connection
 from .decoding import Decoder, decoder_for
 from .errors import ConnectionClosedError, HTTPError, RequestTimeout
-from .exchange import Exchange
+from .exchange import Attempt, Exchange
 from .parser import ResponseHead
 from .response import Response
 from .retry import STALE, STATUS, RetryPolicy
@@ -25,24 +25,6 @@ from .trace import Tracer
 if TYPE_CHECKING:
     from .pool import Pool
     from .request import Request
-
-
-class Attempt:
-    """What a single attempt needs from the client's settings."""
-
-    __slots__ = ("continue_timeout", "decompress", "max_body_size", "read_timeout")
-
-    def __init__(
-        self,
-        read_timeout: float | None,
-        max_body_size: int | None,
-        decompress: bool,
-        continue_timeout: float = 1.0,
-    ) -> None:
-        self.read_timeout = read_timeout
-        self.max_body_size = max_body_size
-        self.decompress = decompress
-        self.continue_timeout = continue_timeout
 
 
 class _Attempts:
@@ -74,17 +56,25 @@ class RetryCoordinator:
         self._time = loop_time
         self._tracer = tracer
 
-    async def fetch(self, request: Request, deadline: float | None) -> Response:
-        """A buffered request. With an idle connection at hand, the first attempt
-        runs inline: no pool await, no extra coroutine frame."""
+    async def fetch(
+        self, request: Request, timeout: float | None = None, *, deadline: float | None = None
+    ) -> Response:
+        """A buffered request, within ``timeout`` seconds from now or by ``deadline``.
+
+        With an idle connection at hand, the first attempt runs inline: no pool
+        await, no extra coroutine frame.
+        """
         pool = self._pool_for(request)
-        pool.retry_budget.record_request(pool.loop.time())
+        now = pool.loop.time()
+        if timeout is not None:
+            deadline = now + timeout
+        pool.retry_budget.record_request(now)
         conn = None
         if request.body.make_stream is None and self._tracer is None:
             conn = pool.acquire_nowait()
         if conn is None:
             return (await self._run(request, deadline, False, _Attempts()))[0]
-        ex = self._send(conn, request, deadline, False, True)
+        ex = conn.send(request, self._settings, deadline, False, True)
         try:
             head = await ex.waiter
         except HTTPError as exc:
@@ -230,28 +220,17 @@ class RetryCoordinator:
         streaming: bool,
         reused: bool,
     ) -> Exchange:
-        return conn.send(
-            request.method,
-            request.url,
-            request.head,
-            request.body.data,
-            streaming=streaming,
-            read_timeout=self._settings.read_timeout,
-            deadline=deadline,
-            max_body_size=self._settings.max_body_size,
-            reused=reused,
-            expect_continue=self._settings.continue_timeout if request.expect_continue else None,
-        )
+        return conn.send(request, self._settings, deadline, streaming, reused)
 
     def _finish(
         self, request: Request, conn: Connection, ex: Exchange, head: ResponseHead, streaming: bool
     ) -> Outcome:
         """The Response: the body joined and decoded, or a stream over the exchange."""
-        resp = Response(
-            request.method, request.url, head.status, head.reason, head.version, head.headers
-        )
+        resp = Response(request.method, request.url, head)
         settings = self._settings
-        decoder = decoder_for(head.headers, settings.max_body_size) if settings.decompress else None
+        decoder = None
+        if settings.decompress and head.has_content_encoding:
+            decoder = decoder_for(head.headers, settings.max_body_size)
         if streaming:
             resp._stream = lambda: _stream_body(conn, ex, decoder)
             return resp, conn, ex

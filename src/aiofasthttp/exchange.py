@@ -14,6 +14,24 @@ from collections import deque
 from .parser import ResponseHead
 
 
+class Attempt:
+    """What a single attempt needs from the client's settings."""
+
+    __slots__ = ("continue_timeout", "decompress", "max_body_size", "read_timeout")
+
+    def __init__(
+        self,
+        read_timeout: float | None,
+        max_body_size: int | None,
+        decompress: bool,
+        continue_timeout: float = 1.0,
+    ) -> None:
+        self.read_timeout = read_timeout
+        self.max_body_size = max_body_size
+        self.decompress = decompress
+        self.continue_timeout = continue_timeout
+
+
 class Exchange:
     """One request and its response; see the module docstring."""
 

@@ -131,14 +131,7 @@ class PipelineConnection(DialedProtocol):
         head = done.head
         assert head is not None
         self.served += 1
-        resp = Response(
-            done.request.method,
-            done.request.url,
-            head.status,
-            head.reason,
-            head.version,
-            head.headers,
-        )
+        resp = Response(done.request.method, done.request.url, head)
         resp._content = b"".join(done.chunks)
         if not done.future.done():
             done.future.set_result(resp)

@@ -109,7 +109,6 @@ class Pool:
         self._reaper: asyncio.TimerHandle | None = None
         self._reaper_at = float("inf")
         self._closed = False
-        self._request_limits: dict[int, int] = {}
         self._conns: set[Connection] = set()
 
     # -- handing out ------------------------------------------------------------
@@ -199,7 +198,7 @@ class Pool:
             conn.retire_at = conn.expires_at = conn.created_at + lifetime * jitter
         max_requests = self.limits.max_requests_per_conn
         if max_requests:
-            self._request_limits[conn.id] = max(1, round(max_requests * jitter))
+            conn.request_limit = max(1, round(max_requests * jitter))
         return conn
 
     async def _wait(self, deadline: float | None) -> Connection | None:
@@ -247,23 +246,32 @@ class Pool:
     # -- what connections tell the pool ------------------------------------------------
 
     def connection_idle(self, conn: Connection) -> None:
+        """A connection finished a request and may be reused: retire it, or make it idle.
+
+        Runs once per request, so it is written flat: the limits are tested one by
+        one rather than gathered, and the waiters are looked at only if there are any.
+        """
         if self._closed:
             conn.close("client_closed")
             return
-        now = self.loop.time()
-        self.memory.survived(now, conn.requests_served, conn.last_idle)
-        max_requests = self._request_limits.get(conn.id)
-        learned = self.memory.max_requests(now)
-        self.stats.learned_max_requests = learned
-        for limit in (conn.keep_alive_max, learned):
-            if limit is not None:
-                max_requests = limit if max_requests is None else min(max_requests, limit)
-        if max_requests is not None and conn.requests_served >= max_requests:
+        now = conn.idle_since  # the connection went idle just now
+        served = conn.requests_served
+        memory = self.memory
+        memory.survived(now, served, conn.last_idle)
+        learned = self.stats.learned_max_requests = memory.max_requests(now)
+        if (
+            (learned is not None and served >= learned)
+            or (conn.request_limit is not None and served >= conn.request_limit)
+            or (conn.keep_alive_max is not None and served >= conn.keep_alive_max)
+        ):
             self._retire(conn, "max_requests")
             return
-        conn.expires_at = min(conn.retire_at, self._idle_deadline(conn))
-        self._to_idle(conn)
-        self._hand_over()
+        conn.expires_at = expires = min(conn.retire_at, now + self._longest_idle(conn, now))
+        self._idle.append(conn)
+        if expires < self._reaper_at:
+            self._schedule_reaper(expires)
+        if self._waiters:
+            self._hand_over()
 
     def connection_closed(self, conn: Connection, why: str) -> None:
         if conn in self._idle:
@@ -273,7 +281,6 @@ class Pool:
             self._note_server_close(conn, self.loop.time())
         self._total -= 1
         self._conns.discard(conn)
-        self._request_limits.pop(conn.id, None)
         reasons = self.stats.close_reasons
         reasons[why] = reasons.get(why, 0) + 1
         if self.tracer is not None:
@@ -318,17 +325,16 @@ class Pool:
         if conn.expires_at < self._reaper_at:
             self._schedule_reaper(conn.expires_at)
 
-    def _idle_deadline(self, conn: Connection) -> float:
-        """When a connection going idle now must be retired, if still idle."""
+    def _longest_idle(self, conn: Connection, now: float) -> float:
+        """How long a connection going idle now may stay idle."""
         idle = self.limits.max_idle_duration
         longest = idle if idle is not None else float("inf")
         if conn.keep_alive_timeout is not None:
             longest = min(longest, _early(float(conn.keep_alive_timeout)))
-        now = self.loop.time()
         learned = self.stats.learned_idle_timeout = self.memory.idle_timeout(now)
         if learned is not None:
             longest = min(longest, _early(learned))
-        return now + longest
+        return longest
 
     def _note_server_close(self, conn: Connection, now: float, *, exact: bool = True) -> None:
         """Count a server's close of an idle connection, and learn from it when exact.

@@ -9,6 +9,7 @@ from typing import Any
 
 from .errors import HTTPStatusError
 from .headers import HeaderPairs, Headers
+from .parser import ResponseHead
 
 _CHARSET = re.compile(r"""charset=["']?([\w.:-]+)""", re.I)
 
@@ -20,50 +21,39 @@ class Response:
     ``client.stream()`` with the body to read through ``iter_bytes()``.
     """
 
-    __slots__ = (
-        "_content",
-        "_headers",
-        "_raw_headers",
-        "_stream",
-        "history",
-        "http_version",
-        "method",
-        "reason",
-        "status",
-        "url",
-    )
+    __slots__ = ("_content", "_head", "_headers", "_stream", "history", "method", "status", "url")
 
-    def __init__(
-        self,
-        method: str,
-        url: str,
-        status: int,
-        reason: bytes,
-        version: tuple[int, int],
-        raw_headers: HeaderPairs,
-    ) -> None:
+    def __init__(self, method: str, url: str, head: ResponseHead) -> None:
         self.method = method
         self.url = url
-        self.status = status
-        self.reason = reason.decode("latin-1")
-        self.http_version = "HTTP/1.1" if version == (1, 1) else "HTTP/1.0"
-        self._raw_headers = raw_headers
+        self.status = head.status
+        # The parsed head is kept as it is: reason, version and the header list are
+        # built from it only when asked for (most callers read status and body only).
+        self._head = head
         self._headers: Headers | None = None
         self._content: bytes | None = None
         self._stream: Callable[[], AsyncIterator[bytes]] | None = None
         self.history: list[Response] = []  # the redirect responses that led here
 
     @property
+    def reason(self) -> str:
+        return self._head.reason.decode("latin-1")
+
+    @property
+    def http_version(self) -> str:
+        return "HTTP/1.1" if self._head.version == (1, 1) else "HTTP/1.0"
+
+    @property
     def headers(self) -> Headers:
         headers = self._headers
         if headers is None:
-            headers = self._headers = Headers.from_raw(self._raw_headers)
+            headers = self._headers = Headers.from_raw(self._head.headers)
         return headers
 
     @property
     def raw_headers(self) -> HeaderPairs:
         """The header pairs as received: bytes, wire order, names as sent."""
-        return self._raw_headers
+        return self._head.headers
 
     @property
     def content(self) -> bytes:
