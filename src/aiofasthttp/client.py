@@ -396,6 +396,7 @@ class Client:
                 via=route.via,
             )
             self._pools[route] = pool
+        request.pool = pool
         return pool
 
     def _route(self, target: Target) -> tuple[Route, Proxy | None]:

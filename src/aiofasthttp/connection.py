@@ -2,8 +2,9 @@
 
 Theory of operation
 -------------------
-A Connection is in one of four states, changed only through ``_event`` and the
-table ``_TRANSITIONS`` below::
+A Connection is in one of four states, changed only as the table
+``_TRANSITIONS`` below allows (through ``_event``; the two steps every request
+takes are tested inline, as they run twice per request)::
 
     CONNECTING --connected--> IDLE --request--> ACTIVE --reusable--> IDLE
                                                   ACTIVE --final-----> CLOSED
@@ -64,6 +65,7 @@ READ_LOW_WATER = 1 << 18
 _JOIN_BODY_BELOW = 16384
 
 _ids = itertools.count(1)
+_NEVER = float("inf")
 
 
 # IntEnum, not Enum: Enum's __hash__ is Python code, and the table is looked up per request.
@@ -353,7 +355,9 @@ class Connection(DialedProtocol):
         if self._reading_paused:
             self._reading_paused = False
             transport.resume_reading()
-        self._event(Event.REUSABLE)
+        if self.state is not State.ACTIVE:  # the table's ACTIVE -> IDLE, tested inline
+            self._event(Event.REUSABLE)  # raises
+        self.state = State.IDLE
         self.idle_since = self.loop.time()
         self.listener.connection_idle(self)
 
@@ -369,23 +373,32 @@ class Connection(DialedProtocol):
     ) -> Exchange:
         """Start one exchange: write the request; ``exchange.waiter`` gives the head."""
         now = self.loop.time()
-        self._event(Event.REQUEST)
+        if self.state is not State.IDLE:  # the table's IDLE -> ACTIVE, tested inline
+            self._event(Event.REQUEST)  # raises
+        self.state = State.ACTIVE
         method = request.method
-        ex = Exchange(self.loop.create_future(), method, request.url)
-        self._ex = ex
-        ex.streaming = streaming
-        ex.reused = reused
-        ex.idle_before = self.last_idle = now - self.idle_since if reused else 0.0
-        ex.max_body_size = attempt.max_body_size
+        read_timeout = attempt.read_timeout
+        # Positional: a class called with keywords takes a slower path, per request.
+        ex = self._ex = Exchange(
+            self.loop.create_future(),
+            method,
+            request.url,
+            streaming,
+            reused,
+            now - self.idle_since if reused else 0.0,  # idle_before
+            attempt.max_body_size,
+            read_timeout,
+            deadline,
+            now,
+        )
+        self.last_idle = ex.idle_before
         if method == "HEAD" or method == "CONNECT":
             self._parser.expect(method)
-        read_timeout = attempt.read_timeout
-        if read_timeout is not None or deadline is not None:
-            ex.timed = True
-            ex.read_timeout = read_timeout
-            ex.deadline = deadline
-            ex.last_read = now
-            when = ex.expiry()
+        if ex.timed:
+            # ex.expiry(), inline: a new exchange has just read its "last byte".
+            when = _NEVER if read_timeout is None else now + read_timeout
+            if deadline is not None and deadline < when:
+                when = deadline
             if self._timer is None or when < self._timer_at:
                 self._schedule_timer(when)
         transport = self.transport

@@ -64,11 +64,16 @@ class RetryCoordinator:
         With an idle connection at hand, the first attempt runs inline: no pool
         await, no extra coroutine frame.
         """
-        pool = self._pool_for(request)
+        pool = request.pool
+        if pool is None:
+            pool = self._pool_for(request)
         now = pool.loop.time()
         if timeout is not None:
             deadline = now + timeout
-        pool.retry_budget.record_request(now)
+        budget = pool.retry_budget  # RetryBudget.record_request(), inline: per request
+        if now >= budget.tick_at:
+            budget.tick(now)
+        budget.requests += 1
         conn = None
         if request.body.make_stream is None and self._tracer is None:
             conn = pool.acquire_nowait()

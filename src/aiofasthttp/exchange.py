@@ -60,28 +60,40 @@ class Exchange:
         "withheld_body",
     )
 
-    def __init__(self, waiter: asyncio.Future[ResponseHead], method: str, url: str) -> None:
+    def __init__(
+        self,
+        waiter: asyncio.Future[ResponseHead],
+        method: str,
+        url: str,
+        streaming: bool,
+        reused: bool,
+        idle_before: float,
+        max_body_size: int | None,
+        read_timeout: float | None,
+        deadline: float | None,
+        now: float,
+    ) -> None:
         self.waiter = waiter
         self.method = method
         self.url = url
-        self.streaming = False
+        self.streaming = streaming
+        self.reused = reused
+        self.idle_before = idle_before  # how long the connection sat idle before
+        self.max_body_size = max_body_size
+        self.read_timeout = read_timeout
+        self.deadline = deadline
+        self.timed = read_timeout is not None or deadline is not None
+        self.last_read = now
         self.head: ResponseHead | None = None
         self.chunks: deque[bytes] = deque()
         self.body_size = 0
-        self.max_body_size: int | None = None
         self.body_waiter: asyncio.Future[None] | None = None
         self.body_done = False
         self.body_error: BaseException | None = None
         self.unread = 0
-        self.reused = False
-        self.idle_before = 0.0
         self.request_written = False
         self.bytes_written = 0
         self.response_bytes = 0
-        self.timed = False
-        self.read_timeout: float | None = None
-        self.deadline: float | None = None
-        self.last_read = 0.0
         self.withheld_body: bytes | None = None  # waiting for "100 Continue"
 
     def wake_reader(self) -> None:

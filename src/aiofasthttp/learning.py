@@ -40,6 +40,8 @@ class ServerMemory:
         # survived, with when: evidence against a limit below them.
         self._served_ok = (0, float("-inf"))
         self._idle_ok = (0.0, float("-inf"))
+        # Whether a limit is (or may still be) learned: while not, a pool need not ask.
+        self.learned = False
 
     def survived(self, now: float, served: int, idle_before: float) -> None:
         """A connection answered its ``served``-th request after ``idle_before`` s idle."""
@@ -56,6 +58,7 @@ class ServerMemory:
             agreeing = [n for t, n in self._served if n == served and now - t <= TTL]
             if len(agreeing) >= 2:
                 self._max_requests = (served, now)
+                self.learned = True
         else:
             if _new_event(self._idle, now):
                 self._idle.append((now, idle_for))
@@ -65,6 +68,7 @@ class ServerMemory:
             ]  # fmt: skip
             if len(close) >= 2:
                 self._idle_timeout = (min(close), now)
+                self.learned = True
 
     def idle_timeout(self, now: float) -> float | None:
         learned = self._idle_timeout
@@ -73,6 +77,7 @@ class ServerMemory:
             or (self._idle_ok[0] >= learned[0] and now - self._idle_ok[1] <= TTL)
         ):
             self._idle_timeout = learned = None
+            self.learned = self._max_requests is not None
         return None if learned is None else learned[0]
 
     def max_requests(self, now: float) -> int | None:
@@ -82,6 +87,7 @@ class ServerMemory:
             or (self._served_ok[0] > learned[0] and now - self._served_ok[1] <= TTL)
         ):
             self._max_requests = learned = None
+            self.learned = self._idle_timeout is not None
         return None if learned is None else learned[0]
 
 

@@ -95,6 +95,8 @@ class Pool:
         self.via = via  # the proxy this pool's connections are tunnelled through
         self.route = Route(origin, via)
         self.limits = limits
+        idle = limits.max_idle_duration
+        self._max_idle = idle if idle is not None else float("inf")
         self.loop = loop
         self.stats = PoolStats()
         self.memory = ServerMemory()
@@ -246,32 +248,57 @@ class Pool:
     # -- what connections tell the pool ------------------------------------------------
 
     def connection_idle(self, conn: Connection) -> None:
-        """A connection finished a request and may be reused: retire it, or make it idle.
+        """A connection finished a request and may be reused: make it idle, or retire it.
 
-        Runs once per request, so it is written flat: the limits are tested one by
-        one rather than gathered, and the waiters are looked at only if there are any.
+        Runs once per request, so the common case (no limit known but the client's
+        own idle duration) costs one call; the limits are looked at only if any exist.
         """
         if self._closed:
             conn.close("client_closed")
             return
         now = conn.idle_since  # the connection went idle just now
-        served = conn.requests_served
         memory = self.memory
-        memory.survived(now, served, conn.last_idle)
-        learned = self.stats.learned_max_requests = memory.max_requests(now)
+        memory.survived(now, conn.requests_served, conn.last_idle)
         if (
-            (learned is not None and served >= learned)
-            or (conn.request_limit is not None and served >= conn.request_limit)
-            or (conn.keep_alive_max is not None and served >= conn.keep_alive_max)
+            memory.learned
+            or conn.request_limit is not None
+            or conn.keep_alive_max is not None
+            or conn.keep_alive_timeout is not None
         ):
-            self._retire(conn, "max_requests")
-            return
-        conn.expires_at = expires = min(conn.retire_at, now + self._longest_idle(conn, now))
+            expires = self._limited_expiry(conn, now)
+            if expires is None:
+                return
+        else:
+            expires = now + self._max_idle
+        if conn.retire_at < expires:
+            expires = conn.retire_at
+        conn.expires_at = expires
         self._idle.append(conn)
         if expires < self._reaper_at:
             self._schedule_reaper(expires)
         if self._waiters:
             self._hand_over()
+
+    def _limited_expiry(self, conn: Connection, now: float) -> float | None:
+        """When an idle connection expires under the known limits; None if it is retired.
+
+        Limits: the client's max_requests_per_conn (jittered per connection), the
+        server's Keep-Alive hint, and what the pool learned from the server's closes.
+        The idle ones are applied a margin early (see ``_early``).
+        """
+        served = conn.requests_served
+        learned = self.stats.learned_max_requests = self.memory.max_requests(now)
+        for limit in (learned, conn.request_limit, conn.keep_alive_max):
+            if limit is not None and served >= limit:
+                self._retire(conn, "max_requests")
+                return None
+        longest = self._max_idle
+        if conn.keep_alive_timeout is not None:
+            longest = min(longest, _early(float(conn.keep_alive_timeout)))
+        idle_timeout = self.stats.learned_idle_timeout = self.memory.idle_timeout(now)
+        if idle_timeout is not None:
+            longest = min(longest, _early(idle_timeout))
+        return now + longest
 
     def connection_closed(self, conn: Connection, why: str) -> None:
         if conn in self._idle:
@@ -324,17 +351,6 @@ class Pool:
         self._idle.append(conn)
         if conn.expires_at < self._reaper_at:
             self._schedule_reaper(conn.expires_at)
-
-    def _longest_idle(self, conn: Connection, now: float) -> float:
-        """How long a connection going idle now may stay idle."""
-        idle = self.limits.max_idle_duration
-        longest = idle if idle is not None else float("inf")
-        if conn.keep_alive_timeout is not None:
-            longest = min(longest, _early(float(conn.keep_alive_timeout)))
-        learned = self.stats.learned_idle_timeout = self.memory.idle_timeout(now)
-        if learned is not None:
-            longest = min(longest, _early(learned))
-        return longest
 
     def _note_server_close(self, conn: Connection, now: float, *, exact: bool = True) -> None:
         """Count a server's close of an idle connection, and learn from it when exact.

@@ -12,11 +12,14 @@ import base64
 import json as jsonlib
 import re
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote, unquote, urlencode, urljoin, urlsplit
 
 from .errors import InvalidHeader, InvalidURL
 from .headers import HeadersLike
+
+if TYPE_CHECKING:
+    from .pool import Pool
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
@@ -257,6 +260,7 @@ class Request:
         "idempotent",
         "method",
         "origin",
+        "pool",
         "route",
         "url",
     )
@@ -279,6 +283,9 @@ class Request:
         self.head = head
         self.body = body
         self.idempotent = idempotent
+        # The pool of its route, once the client has looked it up: a request kept in
+        # the client's head cache does not look it up again.
+        self.pool: Pool | None = None
 
     @property
     def replayable(self) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import email.utils
 import random
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -144,10 +145,15 @@ class RetryBudget:
     Over a sliding ``window`` of seconds, retries may reach ``ratio`` times the
     requests sent plus ``floor_per_second`` times the window, so a failing
     server sees a bounded amount of extra traffic rather than a retry storm.
+
+    Counting a request is one increment and one comparison, so that callers can
+    do it inline: ``requests`` counts every request ever, and once a second (at
+    the first request after ``tick_at``) ``tick()`` notes the counts, so the
+    window's requests are the count now minus the count noted at its start.
     Time is passed in, so this stays free of any event loop.
     """
 
-    __slots__ = ("_buckets", "_current", "_current_end", "floor_per_second", "ratio", "window")
+    __slots__ = ("_marks", "floor_per_second", "ratio", "requests", "retries", "tick_at", "window")
 
     def __init__(
         self, ratio: float = 0.2, floor_per_second: float = 10.0, window: int = 10
@@ -155,32 +161,33 @@ class RetryBudget:
         self.ratio = ratio
         self.floor_per_second = floor_per_second
         self.window = window
-        self._buckets: list[list[int]] = []  # [second, requests, retries], oldest first
-        self._current: list[int] = [0, 0, 0]
-        self._current_end = float("-inf")  # the current bucket takes times before this
+        self.requests = 0
+        self.retries = 0
+        self.tick_at = float("-inf")
+        self._marks: deque[tuple[int, int, int]] = deque()  # (second, requests, retries)
 
-    def _bucket(self, now: float) -> list[int]:
-        if self._current_end > now >= self._current_end - 1:
-            return self._current
+    def tick(self, now: float) -> None:
+        """Note the counts at the start of a new second; forget seconds out of the window."""
         second = int(now)
-        buckets = self._buckets
-        if not buckets or buckets[-1][0] != second:
-            buckets.append([second, 0, 0])
-            while buckets[0][0] <= second - self.window:
-                del buckets[0]
-        self._current = buckets[-1]
-        self._current_end = second + 1
-        return self._current
+        self.tick_at = second + 1
+        marks = self._marks
+        marks.append((second, self.requests, self.retries))
+        while marks[0][0] <= second - self.window:
+            marks.popleft()
 
     def record_request(self, now: float) -> None:
-        self._bucket(now)[1] += 1  # per request: one comparison, one increment
+        if now >= self.tick_at:
+            self.tick(now)
+        self.requests += 1
 
     def try_retry(self, now: float) -> bool:
         """Spend one retry if the budget allows it."""
-        current = self._bucket(now)
-        requests = sum(b[1] for b in self._buckets)
-        retries = sum(b[2] for b in self._buckets)
+        if now >= self.tick_at:
+            self.tick(now)
+        _, requests_before, retries_before = self._marks[0]
+        requests = self.requests - requests_before
+        retries = self.retries - retries_before
         if retries >= self.ratio * requests + self.floor_per_second * self.window:
             return False
-        current[2] += 1
+        self.retries += 1
         return True
