@@ -15,6 +15,7 @@ fuzzed inputs at fuzzed splits must agree with the same input fed whole.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -22,7 +23,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 
-from parser_helpers import Outcome, byte_by_byte, fuzz_runs, pieces_at, run
+from parser_helpers import Outcome, byte_by_byte, fuzz_runs, pieces_at, run, snapshot
 
 S200 = b"HTTP/1.1 200 OK\r\n"
 CHUNKED = b"Transfer-Encoding: chunked\r\n"
@@ -408,6 +409,49 @@ def test_random_splits(parser_impl: ModuleType, case: Case) -> None:
     for _ in range(30):
         cuts = [rng.randint(0, len(case.data)) for _ in range(rng.randint(2, 8))]
         assert parse(parser_impl, case, pieces_at(case.data, cuts)) == whole, f"cuts {cuts}"
+
+
+def _through_one_buffer(pieces: list[bytes]) -> Iterator[memoryview]:
+    """Each piece in turn in the same buffer, scribbled over once the parser had it.
+
+    This is how the connections feed the parser: a view of a receive buffer that
+    the next read overwrites.
+    """
+    buf = bytearray(max(map(len, pieces), default=0) or 1)
+    view = memoryview(buf)
+    for piece in pieces:
+        buf[: len(piece)] = piece
+        yield view[: len(piece)]
+        buf[:] = b"\xff" * len(buf)
+
+
+def test_a_fed_buffer_may_be_overwritten_once_feed_returns(
+    parser_impl: ModuleType, case: Case
+) -> None:
+    """Nothing the parser hands out or keeps (heads, their lazily built headers, body
+    pieces, trailers, upgraded bytes) points into the bytes it was fed."""
+
+    def late(outcome: Outcome) -> tuple[Any, ...]:
+        heads = [snapshot(head) for head in outcome.sink.heads]  # headers built only now
+        chunks = outcome.sink.body_chunks
+        kinds = {type(c) for c in chunks} - {bytes}  # every piece a bytes object of its own
+        body = b"".join(bytes(c) for c in chunks)  # read only now
+        trailers = [head.trailers for head in outcome.sink.heads]
+        return outcome.key(), heads, kinds, body, trailers, outcome.parser.upgraded_data()
+
+    whole = run(parser_impl, case.data, methods=case.methods, eof=case.eof, **case.limits)
+    rng = random.Random(case.id)
+    splits = [[case.data], byte_by_byte(case.data)]
+    splits += [pieces_at(case.data, [rng.randint(0, len(case.data))]) for _ in range(10)]
+    for pieces in splits:
+        reused = run(
+            parser_impl,
+            _through_one_buffer(pieces),
+            methods=case.methods,
+            eof=case.eof,
+            **case.limits,
+        )
+        assert late(reused) == late(whole), [len(p) for p in pieces]
 
 
 def test_case_ids_are_unique() -> None:

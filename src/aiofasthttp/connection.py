@@ -217,7 +217,7 @@ class Connection(DialedProtocol):
         self._event(Event.CONNECTED)
         self.idle_since = self.loop.time()
 
-    def data_received(self, data: bytes) -> None:
+    def data_received(self, data: memoryview) -> None:
         ex = self._ex
         if ex is not None:
             ex.response_bytes += len(data)
@@ -544,8 +544,8 @@ class Connection(DialedProtocol):
 
     # -- failing --------------------------------------------------------------------
 
-    def _protocol_error(self, ex: Exchange, exc: ProtocolError, data: bytes) -> None:
-        if ex.response_bytes == len(data) and data[:1] in (b"\x15", b"\x16"):
+    def _protocol_error(self, ex: Exchange, exc: ProtocolError, data: memoryview) -> None:
+        if ex.response_bytes == len(data) and bytes(data[:1]) in (b"\x15", b"\x16"):
             exc = ProtocolError(
                 f"{ex.method} {ex.url}: the server answered with TLS bytes; "
                 "it expects https://, not http://",
@@ -597,8 +597,8 @@ class Connection(DialedProtocol):
         )
 
 
-def _is_408(data: bytes) -> bool:
-    return data.startswith((b"HTTP/1.1 408", b"HTTP/1.0 408"))
+def _is_408(data: memoryview) -> bool:
+    return bytes(data[:12]) in (b"HTTP/1.1 408", b"HTTP/1.0 408")
 
 
 def _enable_tcp_keepalive(sock: Any, idle: float) -> None:

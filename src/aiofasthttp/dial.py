@@ -22,8 +22,46 @@ if TYPE_CHECKING:
     from .request import Origin, Proxy, Route
 
 
-class DialedProtocol(asyncio.Protocol):
-    """What a Dialer makes: a protocol that can be dropped before anyone adopted it."""
+# The receive buffers: a transport reads into one lent from this small stock, and
+# the protocol's data_received() sees the bytes as a memoryview of it, valid only
+# during the call (the parsers copy what they keep). One buffer serves every
+# connection, as the loops read, fill and hand over in one step; the stock only
+# matters where a read is left pending (Windows' proactor loop). Reading into a
+# lent buffer spares asyncio's selector loop a fresh 256 KiB allocation per read,
+# whose page faults cost more than the parsing (bodies of 64 KiB: 1.6x the rate).
+READ_BUFFER_SIZE = 1 << 18
+_KEEP_SPARE = 4
+_spare: list[memoryview] = []
+
+
+class DialedProtocol(asyncio.BufferedProtocol):
+    """What a Dialer makes: a protocol that can be dropped before anyone adopted it.
+
+    It reads into lent buffers (see ``READ_BUFFER_SIZE``) and hands what arrived
+    to ``data_received()``.
+    """
+
+    _lent: memoryview | None = None
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        view = self._lent
+        if view is None:
+            view = self._lent = _spare.pop() if _spare else memoryview(bytearray(READ_BUFFER_SIZE))
+        return view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        view = self._lent
+        assert view is not None
+        self._lent = None
+        try:
+            self.data_received(view[:nbytes])
+        finally:
+            if len(_spare) < _KEEP_SPARE:
+                _spare.append(view)
+
+    def data_received(self, data: memoryview) -> None:
+        """Bytes arrived; ``data`` is valid only until this returns."""
+        raise NotImplementedError
 
     def discard(self) -> None:
         raise NotImplementedError

@@ -96,7 +96,7 @@ class PipelineConnection(DialedProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
-    def data_received(self, data: bytes) -> None:
+    def data_received(self, data: memoryview) -> None:
         self._last_read = self.loop.time()
         try:
             self._parser.feed(data)
