@@ -199,7 +199,7 @@ class RetryCoordinator:
                 conn = await pool.dial_fresh(deadline)
             else:
                 conn, reused = await pool.acquire(deadline)
-        ex = self._send(conn, request, deadline, streaming, reused)
+        ex = conn.send(request, self._settings, deadline, streaming, reused)
         try:
             if request.body.make_stream is not None:
                 await conn.write_chunked(ex, request.body.make_stream())
@@ -216,16 +216,6 @@ class RetryCoordinator:
             raise
         self._trace("head_received", request, status=head.status, connection_id=conn.id)
         return self._finish(request, conn, ex, head, streaming)
-
-    def _send(
-        self,
-        conn: Connection,
-        request: Request,
-        deadline: float | None,
-        streaming: bool,
-        reused: bool,
-    ) -> Exchange:
-        return conn.send(request, self._settings, deadline, streaming, reused)
 
     def _finish(
         self, request: Request, conn: Connection, ex: Exchange, head: ResponseHead, streaming: bool
