@@ -16,7 +16,6 @@ import httptools
 
 from .routes import Route
 
-
 # Every connection reads into this one buffer (the loop reads, fills and hands over in
 # one step). A plain asyncio.Protocol would make the selector loop allocate 256 KiB per
 # read, which halves what the asyncio loop can do; that is not a ceiling.

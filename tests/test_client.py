@@ -445,3 +445,39 @@ def test_streamed_upload_and_replayable_callable_body(loop_kind: str) -> None:
             assert json.loads(json.dumps(client.stats()))  # stats are plain data
 
     run(loop_kind, main)
+
+
+def test_kept_heads_carry_each_requests_own_body(loop_kind: str) -> None:
+    """The client keeps encoded heads (for bodies too: keyed by length and type); every
+    request must still go out with its own body, length and content type."""
+
+    async def handler(reader, writer, info: ConnInfo) -> None:
+        while (req := await read_request(reader)) is not None:
+            kind = req.headers.get("content-type", "-")
+            length = req.headers.get("content-length", "-")
+            echo = f"{req.method} {req.target} {kind} {length} ".encode() + req.body
+            writer.write(response(echo))
+            await writer.drain()
+
+    async def main() -> None:
+        async with serve(handler) as srv, Client() as client:
+            url = srv.url("/p")
+            sent = [
+                ("POST", {"content": b"aaaa"}, b"POST /p - 4 aaaa"),
+                ("POST", {"content": b"bbbb"}, b"POST /p - 4 bbbb"),  # same head, new body
+                ("POST", {"content": b"cc"}, b"POST /p - 2 cc"),
+                ("PUT", {"content": b"dddd"}, b"PUT /p - 4 dddd"),
+                ("POST", {"data": b"eeee"}, b"POST /p - 4 eeee"),
+                ("POST", {"content": "ffff"}, b"POST /p text/plain; charset=utf-8 4 ffff"),
+                ("POST", {"json": {"a": 1}}, b'POST /p application/json 7 {"a":1}'),
+                ("POST", {"json": {"b": 2}}, b'POST /p application/json 7 {"b":2}'),
+                ("POST", {"data": {"x": "y"}}, b"POST /p application/x-www-form-urlencoded 3 x=y"),
+                ("GET", {}, b"GET /p - - "),
+                ("POST", {"content": b"aaaa", "headers": {"X": "1"}}, b"POST /p - 4 aaaa"),
+            ]
+            for _ in range(2):  # the second time round, every head comes from the cache
+                for method, kwargs, expected in sent:
+                    resp = await client.request(method, url, **kwargs)
+                    assert resp.content == expected, (method, kwargs)
+
+    run(loop_kind, main)

@@ -27,6 +27,7 @@ from .headers import HeadersLike
 from .pool import Pool, PoolLimits
 from .redirects import REDIRECT_STATUSES, next_hop
 from .request import (
+    EMPTY_BODY,
     Content,
     Origin,
     Proxy,
@@ -158,7 +159,7 @@ class Client:
         # Decided once: DEBUG logging must be on before the client is made to be traced.
         self._tracer = make_tracer(trace)
         self._pools: dict[Route, Pool] = {}
-        self._head_cache: dict[tuple[str, str], Request] = {}
+        self._head_cache: dict[tuple[object, ...], Request] = {}
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._coordinator = RetryCoordinator(
@@ -289,23 +290,31 @@ class Client:
     ) -> Request:
         if self._closed:
             raise ClientClosedError("the client is closed; create a new Client")
-        plain = (
-            params is None
-            and headers is None
-            and content is None
-            and json is None
-            and data is None
-            and not connection_close
-        )
+        # The head of a request without params or headers of its own depends only on
+        # the method, the URL and its body's length and type: it is encoded once and
+        # kept (a GET is a dict lookup; a POST of bytes, that plus the new body).
+        plain = params is None and headers is None and not connection_close
+        key: tuple[str, str] | tuple[str, str, str | None, int] | None = None
+        body = EMPTY_BODY
         if plain:
-            cached = self._head_cache.get((method, url))
-            if cached is not None:
-                return cached
+            if content is None and json is None and data is None:
+                key = (method, url)
+                cached = self._head_cache.get(key)
+                if cached is not None:
+                    return cached
+            else:
+                body = encode_body(content, json, data)
+                if body.data is not None:
+                    key = (method, url, body.content_type, len(body.data))
+                    cached = self._head_cache.get(key)
+                    if cached is not None:
+                        return cached.with_body(body)
+        else:
+            body = encode_body(content, json, data)
         method = check_method(method)
         full_url = add_params(join_url(self.base_url, url), params)
         target = resolve_url(full_url)
         items = header_items(headers)
-        body = encode_body(content, json, data)
         route, proxy = self._route(target)
         expect = self._continue_above is not None and len(body.data or b"") >= self._continue_above
         request = build_request(
@@ -320,10 +329,10 @@ class Client:
             expect_continue=expect,
             route=route,
         )
-        if plain:
+        if key is not None:
             if len(self._head_cache) >= _HEAD_CACHE_SIZE:
                 self._head_cache.clear()
-            self._head_cache[(method, url)] = request
+            self._head_cache[key] = request
         return request
 
     def _follows(self, per_request: bool | None) -> bool:

@@ -291,6 +291,21 @@ class Request:
     def replayable(self) -> bool:
         return self.body.replayable
 
+    def with_body(self, body: Body) -> Request:
+        """This request with another body of the same length and type, which the
+        head already states: the encoded head is shared, not made again."""
+        other = Request.__new__(Request)
+        other.method = self.method
+        other.url = self.url
+        other.origin = self.origin
+        other.route = self.route
+        other.expect_continue = self.expect_continue
+        other.head = self.head
+        other.body = body
+        other.idempotent = self.idempotent
+        other.pool = self.pool
+        return other
+
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.url}>"
 
