@@ -288,7 +288,7 @@ def test_endless_headers_hit_a_limit(loop_kind: str) -> None:
 
     async def main() -> None:
         err = await fault_is_contained(endless, LimitExceeded)
-        assert err.reason in ("too_many_headers", "head_too_large")  # type: ignore[attr-defined]
+        assert err.reason in ("too_many_headers", "head_too_large")
 
     run(loop_kind, main)
 
@@ -304,9 +304,9 @@ def test_header_line_past_the_head_limit(loop_kind: str) -> None:
 
     async def main() -> None:
         err = await fault_is_contained(long_line, HeadTooLarge)
-        assert err.reason == "head_too_large"  # type: ignore[attr-defined]
+        assert err.reason == "head_too_large"
         err = await fault_is_contained(long_line, HeadTooLarge, max_response_head_size=4096)
-        assert 0 < err.offset <= 4096  # type: ignore[attr-defined]
+        assert 0 < err.offset <= 4096
 
     run(loop_kind, main)
 
@@ -374,7 +374,7 @@ def test_garbage_instead_of_a_status_line(loop_kind: str) -> None:
 
     async def main() -> None:
         err = await fault_is_contained(garbage, ProtocolError)
-        assert err.reason == "invalid_status_line"  # type: ignore[attr-defined]
+        assert err.reason == "invalid_status_line"
         assert "GET http://" in str(err)
 
     run(loop_kind, main)
@@ -590,14 +590,14 @@ def test_connect_refused_is_retried_per_policy(loop_kind: str) -> None:
                 err = info.value
                 assert not isinstance(err, ConnectTimeout)
                 assert "cannot connect to" in str(err) and "attempt 3 of 3" in str(err)
-                assert len(err.errors) == 3  # type: ignore[attr-defined]
-                assert all(isinstance(e, ConnectError) for e in err.errors)  # type: ignore[attr-defined]
+                assert len(err.errors) == 3
+                assert all(isinstance(e, ConnectError) for e in err.errors)
             s = stats_of(client)
             assert s["retries"] == 4 and s["created"] == 0 and s["open"] == 0
         async with Client(retry=False) as client:
             with pytest.raises(ConnectError) as info:
                 await client.get(url)
-            assert len(info.value.errors) == 1  # type: ignore[attr-defined]
+            assert len(info.value.errors) == 1
             assert stats_of(client)["retries"] == 0
 
     try:
@@ -637,12 +637,12 @@ def test_connect_timeout_to_an_address_that_drops_packets(loop_kind: str) -> Non
             with pytest.raises(ConnectTimeout, match=r"connect_timeout=0\.2") as info:
                 await client.get(url)
             assert isinstance(info.value, ConnectError)
-            assert len(info.value.errors) == 1  # type: ignore[attr-defined]
+            assert len(info.value.errors) == 1
         policy = RetryPolicy(attempts=2, retry_timeouts=True, backoff_base=0.01)
         async with Client(connect_timeout=0.2, retry=policy) as client:
             with pytest.raises(ConnectTimeout) as info:
                 await client.get(url)
-            assert len(info.value.errors) == 2  # type: ignore[attr-defined]
+            assert len(info.value.errors) == 2
             assert stats_of(client)["retries"] == 1 and stats_of(client)["created"] == 0
 
     try:
@@ -662,7 +662,7 @@ def test_connect_timeout_is_replayed_as_a_connect_failure(loop_kind: str) -> Non
         async with Client(connect_timeout=0.2, retry=policy) as client:
             with pytest.raises(ConnectTimeout) as info:
                 await client.post(url, content=b"x")
-            assert len(info.value.errors) == 2  # type: ignore[attr-defined]
+            assert len(info.value.errors) == 2
 
     try:
         run(loop_kind, main)

@@ -266,7 +266,7 @@ def _append(exc: HTTPError, note: str) -> None:
 def _final(exc: HTTPError, tries: _Attempts, policy: RetryPolicy, request: Request) -> HTTPError:
     """The last error, told which attempt it was, with every attempt's error attached."""
     errors = tries.errors
-    exc.errors = list(errors)  # type: ignore[attr-defined]
+    exc.errors = list(errors)
     note = f" [attempt {tries.number} of {policy.attempts}"
     processed = isinstance(exc, ConnectionClosedError) and exc.may_have_been_processed
     if processed and policy.replay_reason(request, exc, 0) is None:

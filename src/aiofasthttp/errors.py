@@ -9,10 +9,19 @@ This module imports nothing from asyncio: the parser uses it too.
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sequence
 
 
 class HTTPError(Exception):
-    """Base class of every error raised by aiofasthttp."""
+    """Base class of every error raised by aiofasthttp.
+
+    ``errors``: on the error a request ended with, every attempt's error in
+    order, this one last (a request that ran out of attempts raises its last
+    attempt's error, so ``except ConnectionClosedError`` still catches it, with
+    the earlier ones here and named in its message). Empty on other errors.
+    """
+
+    errors: Sequence[BaseException] = ()
 
 
 # -- client usage ------------------------------------------------------------
@@ -183,18 +192,6 @@ class RedirectError(HTTPError):
     """A redirect that cannot be followed (no Location, a body that cannot be resent)."""
 
 
-class RetriesExhausted(HTTPError):
-    """Every attempt the retry policy allowed has failed.
-
-    ``errors`` holds each attempt's error, in order; the last one is also the
-    ``__cause__``.
-    """
-
-    def __init__(self, message: str, errors: list[BaseException]) -> None:
-        super().__init__(message)
-        self.errors = errors
-
-
 __all__ = [
     "ChunkLineTooLong",
     "ClientClosedError",
@@ -214,7 +211,6 @@ __all__ = [
     "RedirectError",
     "RequestTimeout",
     "ResponseTooLarge",
-    "RetriesExhausted",
     "TLSError",
     "TimeoutError",
     "TooManyHeaders",
