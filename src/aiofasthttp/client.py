@@ -17,10 +17,10 @@ from types import TracebackType
 from typing import Any
 
 from . import __version__
-from .connection import Connection
+from .connection import BufferedConnection, Connection
 from .coordinator import RetryCoordinator
 from .decoding import ACCEPT_ENCODING
-from .dial import Dialer
+from .dial import Dialer, lends_buffers
 from .errors import ClientClosedError, TooManyRedirects
 from .exchange import Attempt
 from .headers import HeadersLike
@@ -430,7 +430,8 @@ class Client:
         return found
 
     def _make_connection(self, origin: Origin, loop: asyncio.AbstractEventLoop) -> Connection:
-        return Connection(
+        kind = BufferedConnection if lends_buffers(loop) else Connection
+        return kind(
             origin,
             loop,
             max_head_size=self._max_head_size,

@@ -39,7 +39,7 @@ import select
 import socket
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from .dial import DialedProtocol
+from .dial import DialedProtocol, ReadsIntoLentBuffers
 from .errors import (
     ConnectionClosedError,
     HTTPError,
@@ -217,7 +217,7 @@ class Connection(DialedProtocol):
         self._event(Event.CONNECTED)
         self.idle_since = self.loop.time()
 
-    def data_received(self, data: memoryview) -> None:
+    def data_received(self, data: bytes | memoryview) -> None:
         ex = self._ex
         if ex is not None:
             ex.response_bytes += len(data)
@@ -544,7 +544,7 @@ class Connection(DialedProtocol):
 
     # -- failing --------------------------------------------------------------------
 
-    def _protocol_error(self, ex: Exchange, exc: ProtocolError, data: memoryview) -> None:
+    def _protocol_error(self, ex: Exchange, exc: ProtocolError, data: bytes | memoryview) -> None:
         if ex.response_bytes == len(data) and bytes(data[:1]) in (b"\x15", b"\x16"):
             exc = ProtocolError(
                 f"{ex.method} {ex.url}: the server answered with TLS bytes; "
@@ -597,7 +597,11 @@ class Connection(DialedProtocol):
         )
 
 
-def _is_408(data: memoryview) -> bool:
+class BufferedConnection(Connection, ReadsIntoLentBuffers):
+    """A Connection that reads into lent buffers: the one made on asyncio's own loops."""
+
+
+def _is_408(data: bytes | memoryview) -> bool:
     return bytes(data[:12]) in (b"HTTP/1.1 408", b"HTTP/1.0 408")
 
 

@@ -13,7 +13,7 @@ import asyncio
 import socket
 import ssl as ssllib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
 from .errors import ConnectError, ConnectTimeout, ProtocolError, TLSError
 from .parser import ResponseHead, ResponseParser
@@ -22,23 +22,36 @@ if TYPE_CHECKING:
     from .request import Origin, Proxy, Route
 
 
-# The receive buffers: a transport reads into one lent from this small stock, and
+class DialedProtocol(asyncio.Protocol):
+    """What a Dialer makes: a protocol that can be dropped before anyone adopted it."""
+
+    def data_received(self, data: bytes | memoryview) -> None:
+        """Bytes arrived; a memoryview is valid only until this returns."""
+        raise NotImplementedError
+
+    def discard(self) -> None:
+        raise NotImplementedError
+
+
+# Lent receive buffers: a transport reads into one lent from this small stock, and
 # the protocol's data_received() sees the bytes as a memoryview of it, valid only
 # during the call (the parsers copy what they keep). One buffer serves every
 # connection, as the loops read, fill and hand over in one step; the stock only
-# matters where a read is left pending (Windows' proactor loop). Reading into a
-# lent buffer spares asyncio's selector loop a fresh 256 KiB allocation per read,
-# whose page faults cost more than the parsing (bodies of 64 KiB: 1.6x the rate).
+# matters where a read is left pending (Windows' proactor loop). On asyncio's own
+# loops this spares a fresh 256 KiB allocation per read, whose page faults cost
+# more than the parsing (bodies of 64 KiB: 1.6x the rate). uvloop reads into a
+# buffer of its own and hands over bytes of the size read: there the extra
+# protocol call per read would cost about 6%, so its connections read plainly.
 READ_BUFFER_SIZE = 1 << 18
 _KEEP_SPARE = 4
 _spare: list[memoryview] = []
 
 
-class DialedProtocol(asyncio.BufferedProtocol):
-    """What a Dialer makes: a protocol that can be dropped before anyone adopted it.
+class ReadsIntoLentBuffers(asyncio.BufferedProtocol):
+    """A mixin, listed after a DialedProtocol: read into lent buffers (see above).
 
-    It reads into lent buffers (see ``READ_BUFFER_SIZE``) and hands what arrived
-    to ``data_received()``.
+    After, because asyncio.BufferedProtocol has an ``eof_received`` of its own that
+    must not shadow the connection's.
     """
 
     _lent: memoryview | None = None
@@ -54,17 +67,15 @@ class DialedProtocol(asyncio.BufferedProtocol):
         assert view is not None
         self._lent = None
         try:
-            self.data_received(view[:nbytes])
+            cast(DialedProtocol, self).data_received(view[:nbytes])
         finally:
             if len(_spare) < _KEEP_SPARE:
                 _spare.append(view)
 
-    def data_received(self, data: memoryview) -> None:
-        """Bytes arrived; ``data`` is valid only until this returns."""
-        raise NotImplementedError
 
-    def discard(self) -> None:
-        raise NotImplementedError
+def lends_buffers(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether connections on ``loop`` should read into lent buffers: not on uvloop."""
+    return type(loop).__module__.partition(".")[0] != "uvloop"
 
 
 ConnT = TypeVar("ConnT", bound=DialedProtocol)

@@ -22,7 +22,7 @@ from collections.abc import Coroutine
 from types import TracebackType
 from typing import Any
 
-from .dial import DialedProtocol, Dialer
+from .dial import DialedProtocol, Dialer, ReadsIntoLentBuffers, lends_buffers
 from .errors import ClientClosedError, ConnectionClosedError, HTTPError, ProtocolError, ReadTimeout
 from .headers import HeadersLike
 from .parser import ResponseHead, ResponseParser
@@ -96,7 +96,7 @@ class PipelineConnection(DialedProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
-    def data_received(self, data: memoryview) -> None:
+    def data_received(self, data: bytes | memoryview) -> None:
         self._last_read = self.loop.time()
         try:
             self._parser.feed(data)
@@ -200,6 +200,10 @@ class PipelineConnection(DialedProtocol):
         )
 
 
+class BufferedPipelineConnection(PipelineConnection, ReadsIntoLentBuffers):
+    """A PipelineConnection that reads into lent buffers (asyncio's own loops)."""
+
+
 class PipelineClient:
     """Pipelined requests to one origin over up to ``max_conns`` connections.
 
@@ -237,9 +241,9 @@ class PipelineClient:
         self._dialer: Dialer[PipelineConnection] = Dialer(
             connect_timeout=connect_timeout,
             tls_context=ssl.create_default_context,  # never asked for: plain http only
-            make_connection=lambda origin, loop: PipelineConnection(
-                origin, loop, self._read_timeout
-            ),
+            make_connection=lambda origin, loop: (
+                BufferedPipelineConnection if lends_buffers(loop) else PipelineConnection
+            )(origin, loop, self._read_timeout),
         )
         self.replays = 0
 
