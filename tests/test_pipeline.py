@@ -70,3 +70,32 @@ def test_failure_mid_pipeline_replays_only_unanswered_idempotent_requests(loop_k
             assert pc.replays == 3 and srv.connections == 2
 
     run(loop_kind, main)
+
+
+def test_kept_heads_carry_each_pipelined_requests_own_body(loop_kind: str) -> None:
+    async def handler(reader, writer, info: ConnInfo) -> None:
+        while (req := await read_request(reader)) is not None:
+            length = req.headers.get("content-length", "-")
+            writer.write(response(f"{req.method} {req.target} {length} ".encode() + req.body))
+            await writer.drain()
+
+    async def main() -> None:
+        async with serve(handler) as srv, PipelineClient(srv.url()) as pc:
+            for _ in range(2):  # the second time round, every head is a kept one
+                sent = [
+                    pc.post("/p", content=b"aaaa"),
+                    pc.post("/p", content=b"bbbb"),
+                    pc.post("/p", content=b"cc"),
+                    pc.get("/p"),
+                    pc.request("POST", "/p", content=b"dddd", headers={"X-A": "1"}),
+                ]
+                got = [r.content for r in await asyncio.gather(*sent)]
+                assert got == [
+                    b"POST /p 4 aaaa",
+                    b"POST /p 4 bbbb",
+                    b"POST /p 2 cc",
+                    b"GET /p - ",
+                    b"POST /p 4 dddd",
+                ]
+
+    run(loop_kind, main)

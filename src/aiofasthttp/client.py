@@ -28,6 +28,7 @@ from .pool import Pool, PoolLimits
 from .redirects import REDIRECT_STATUSES, next_hop
 from .request import (
     EMPTY_BODY,
+    KEPT_HEADS,
     Content,
     Origin,
     Proxy,
@@ -50,7 +51,6 @@ from .retry import RetryPolicy, coerce_policy
 from .trace import make_tracer
 
 _UNSET: Any = object()
-_HEAD_CACHE_SIZE = 1024
 
 
 class _Chain:
@@ -330,7 +330,7 @@ class Client:
             route=route,
         )
         if key is not None:
-            if len(self._head_cache) >= _HEAD_CACHE_SIZE:
+            if len(self._head_cache) >= KEPT_HEADS:
                 self._head_cache.clear()
             self._head_cache[key] = request
         return request

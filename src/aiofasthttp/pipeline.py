@@ -27,6 +27,7 @@ from .errors import ClientClosedError, ConnectionClosedError, HTTPError, Protoco
 from .headers import HeadersLike
 from .parser import ResponseHead, ResponseParser
 from .request import (
+    KEPT_HEADS,
     Content,
     Origin,
     Request,
@@ -235,6 +236,7 @@ class PipelineClient:
         self._policy = coerce_policy(retry)
         self._headers = [("User-Agent", "aiofasthttp-pipeline"), *header_items(headers)]
         self._conns: list[PipelineConnection] = []
+        self._kept: dict[tuple[str, str, str | None, int], Request] = {}
         self._dialling = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._closed = False
@@ -278,23 +280,40 @@ class PipelineClient:
     ) -> Request:
         if self._closed:
             raise ClientClosedError("the pipeline client is closed")
+        body = encode_body(content, None, None)
+        if body.make_stream is not None:
+            raise TypeError("pipelined requests take bytes bodies, not streams")
+        # As in Client: without headers of its own, a request's head depends only on
+        # the method, the URL and its body's type and length, so it is encoded once.
+        key = None
+        if headers is None:
+            key = (method, url, body.content_type, len(body.data or b""))
+            kept = self._kept.get(key)
+            if kept is not None:
+                return kept if body.data is None else kept.with_body(body)
         method = check_method(method)
         full = join_url(self.base_url, url)
         target = resolve_url(full)
         if target.origin != self.origin:
             raise ValueError(f"{full} is not on this pipeline's origin {self.origin}")
-        body = encode_body(content, None, None)
-        if body.make_stream is not None:
-            raise TypeError("pipelined requests take bytes bodies, not streams")
-        return build_request(method, full, target, self._headers, header_items(headers), body)
+        request = build_request(method, full, target, self._headers, header_items(headers), body)
+        if key is not None:
+            if len(self._kept) >= KEPT_HEADS:
+                self._kept.clear()
+            self._kept[key] = request
+        return request
 
     async def _connection(self) -> PipelineConnection:
         """The least loaded open connection with room, dialling or waiting as needed."""
         while True:
             if self._closed:
                 raise ClientClosedError("the pipeline client is closed")
-            self._conns = [c for c in self._conns if not c.closed]
-            best = min(self._conns, key=lambda c: len(c.pending), default=None)
+            # A connection leaves _conns when it closes (see _settled), or here if it
+            # closed before it was told whom to tell.
+            best = min(self._conns, key=_in_flight, default=None)
+            if best is not None and best.closed:
+                self._conns.remove(best)
+                continue
             if (
                 best is not None
                 and (not best.pending or len(self._conns) + self._dialling >= self.max_conns)
@@ -323,6 +342,9 @@ class PipelineClient:
         return conn
 
     def _settled(self, conn: PipelineConnection) -> None:
+        """A response came, or the connection closed: a waiter may go on."""
+        if conn.closed and conn in self._conns:
+            self._conns.remove(conn)
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
@@ -348,3 +370,7 @@ class PipelineClient:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _in_flight(conn: PipelineConnection) -> int:
+    return len(conn.pending)

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from .pool import Pool
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
+# Encoded requests a client keeps for reuse (by method, URL, body type and length);
+# past this many it starts afresh rather than track which are used.
+KEPT_HEADS = 1024
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 _METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 
