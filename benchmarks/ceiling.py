@@ -1,10 +1,10 @@
 """The ceiling client: what Python asyncio can do at best, with no client around it.
 
-One bare protocol per connection (an ``asyncio.BufferedProtocol`` reading into
-a shared buffer) writes a pre-encoded request and parses the response with
-httptools; the body is counted, never joined. No pool
-logic beyond a stack of open connections (one per worker at most), no
-timeouts, no retries: a connection the server closed fails its request.
+One bare protocol per connection (on asyncio's own loops an
+``asyncio.BufferedProtocol`` reading into a shared buffer) writes a pre-encoded
+request and parses the response with httptools; the body is counted, never
+joined. No pool logic beyond a stack of open connections (one per worker at
+most), no timeouts, no retries: a connection the server closed fails its request.
 """
 
 from __future__ import annotations
@@ -16,13 +16,8 @@ import httptools
 
 from .routes import Route
 
-# Every connection reads into this one buffer (the loop reads, fills and hands over in
-# one step). A plain asyncio.Protocol would make the selector loop allocate 256 KiB per
-# read, which halves what the asyncio loop can do; that is not a ceiling.
-_READ_BUFFER = memoryview(bytearray(1 << 18))
 
-
-class CeilingProtocol(asyncio.BufferedProtocol):
+class CeilingProtocol(asyncio.Protocol):
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._parser = httptools.HttpResponseParser(self)
@@ -34,12 +29,6 @@ class CeilingProtocol(asyncio.BufferedProtocol):
 
     def connection_made(self, transport: Any) -> None:
         self._transport = transport
-
-    def get_buffer(self, sizehint: int) -> memoryview:
-        return _READ_BUFFER
-
-    def buffer_updated(self, nbytes: int) -> None:
-        self.data_received(_READ_BUFFER[:nbytes])
 
     def data_received(self, data: bytes | memoryview) -> None:
         try:
@@ -79,6 +68,26 @@ class CeilingProtocol(asyncio.BufferedProtocol):
             waiter.set_exception(exc)
 
 
+# On asyncio's own loops a plain Protocol makes the loop allocate 256 KiB per read,
+# which halves what those loops can do: there every connection reads into this one
+# buffer instead (the loop reads, fills and hands over in one step). uvloop reads into
+# a buffer of its own; there the extra protocol call per read would only cost.
+_READ_BUFFER = memoryview(bytearray(1 << 18))
+
+
+class BufferedCeilingProtocol(CeilingProtocol, asyncio.BufferedProtocol):
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return _READ_BUFFER
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(_READ_BUFFER[:nbytes])
+
+
+def _protocol_for(loop: asyncio.AbstractEventLoop) -> type[CeilingProtocol]:
+    uvloop = type(loop).__module__.partition(".")[0] == "uvloop"
+    return CeilingProtocol if uvloop else BufferedCeilingProtocol
+
+
 def encode_request(route: Route, host: str) -> bytes:
     head = f"{route.method} {route.path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: ceiling\r\n"
     if route.body is None:
@@ -95,9 +104,8 @@ class CeilingClient:
 
     async def _connect(self) -> CeilingProtocol:
         loop = asyncio.get_running_loop()
-        _, proto = await loop.create_connection(
-            lambda: CeilingProtocol(loop), self._host, self._port
-        )
+        kind = _protocol_for(loop)
+        _, proto = await loop.create_connection(lambda: kind(loop), self._host, self._port)
         self._all.append(proto)
         return proto
 

@@ -479,5 +479,9 @@ def test_kept_heads_carry_each_requests_own_body(loop_kind: str) -> None:
                 for method, kwargs, expected in sent:
                     resp = await client.request(method, url, **kwargs)
                     assert resp.content == expected, (method, kwargs)
+            # The client keeps heads, not bodies: none of them stays alive in it.
+            assert client._head_cache and all(
+                kept.body.data is None for kept in client._head_cache.values()
+            )
 
     run(loop_kind, main)

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from aiofasthttp import ConnectionClosedError
+from aiofasthttp import ClientClosedError, ConnectionClosedError
 from aiofasthttp.pipeline import PipelineClient
-from servers import LOOPS, ConnInfo, read_request, response, run, serve
+from servers import LOOPS, ConnInfo, read_request, response, run, serve, wait_until
 
 pytestmark = pytest.mark.parametrize("loop_kind", LOOPS)
 
@@ -97,5 +97,25 @@ def test_kept_heads_carry_each_pipelined_requests_own_body(loop_kind: str) -> No
                     b"GET /p - ",
                     b"POST /p 4 dddd",
                 ]
+
+    run(loop_kind, main)
+
+
+def test_aclose_closes_every_connection_and_fails_what_waits(loop_kind: str) -> None:
+    async def handler(reader, writer, info: ConnInfo) -> None:
+        await read_request(reader)  # takes one request, never answers
+        await reader.read()
+
+    async def main() -> None:
+        async with serve(handler) as srv:
+            pc = PipelineClient(srv.url(), max_conns=4, max_pending_requests=1)
+            calls = [asyncio.ensure_future(pc.get(f"/{i}")) for i in range(4)]
+            await wait_until(lambda: srv.connections == 4)
+            conns = list(pc._conns)
+            assert len(conns) == 4
+            await pc.aclose()
+            results = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 10)
+            assert all(isinstance(r, ClientClosedError) for r in results), results
+            assert all(c.closed for c in conns) and pc._conns == []
 
     run(loop_kind, main)

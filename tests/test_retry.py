@@ -120,7 +120,19 @@ def test_retry_budget_allows_a_share_plus_a_floor() -> None:
         budget.record_request(now)
     allowed = sum(budget.try_retry(now) for _ in range(100))
     assert allowed == 30  # 20% of 100 requests, plus 1/s over 10 s
-    assert budget.try_retry(now + 11)  # the window moved on
+    assert not budget.try_retry(now + 5)  # the same window: still spent
+    assert not budget.try_retry(now + 9.99)
+    assert budget.try_retry(now + 10)  # the second of those requests left the window
+
+
+def test_retry_budget_counts_requests_in_the_window_only() -> None:
+    budget = RetryBudget(ratio=0.5, floor_per_second=0.0, window=10)
+    for second in range(20):  # 10 requests a second for 20 seconds
+        for _ in range(10):
+            budget.record_request(1000.0 + second + 0.5)
+    # In the window: the last 10 seconds' 100 requests, so 50 retries, not 100.
+    now = 1019.6
+    assert sum(budget.try_retry(now) for _ in range(200)) == 50
 
 
 # -- against real servers ------------------------------------------------------------------

@@ -332,7 +332,7 @@ class Client:
         if key is not None:
             if len(self._head_cache) >= KEPT_HEADS:
                 self._head_cache.clear()
-            self._head_cache[key] = request
+            self._head_cache[key] = request.with_body(EMPTY_BODY)  # the head, not the body
         return request
 
     def _follows(self, per_request: bool | None) -> bool:

@@ -248,6 +248,7 @@ class Connection(DialedProtocol):
             waiter.set_result(None)
         self._end_of_stream(exc)
         self.transport = None
+        super().connection_lost(exc)  # a lent receive buffer goes back (BufferedConnection)
 
     def _end_of_stream(self, exc: Exception | None) -> None:
         ex = self._ex

@@ -182,10 +182,12 @@ class RetryCoordinator:
     ) -> None:
         if deadline is not None and self._time() + delay >= deadline:
             last = tries.errors[-1] if tries.errors else None
-            raise RequestTimeout(
+            timeout = RequestTimeout(
                 f"{request.method} {request.url}: the request's timeout leaves no time "
                 f"for another attempt after {tries.number} attempts: {last}"
-            ) from last
+            )
+            timeout.errors = [*tries.errors, timeout]
+            raise timeout from last
         await asyncio.sleep(delay)
 
     async def _attempt(

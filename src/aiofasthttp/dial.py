@@ -35,23 +35,38 @@ class DialedProtocol(asyncio.Protocol):
 
 # Lent receive buffers: a transport reads into one lent from this small stock, and
 # the protocol's data_received() sees the bytes as a memoryview of it, valid only
-# during the call (the parsers copy what they keep). One buffer serves every
-# connection, as the loops read, fill and hand over in one step; the stock only
-# matters where a read is left pending (Windows' proactor loop). On asyncio's own
-# loops this spares a fresh 256 KiB allocation per read, whose page faults cost
-# more than the parsing (bodies of 64 KiB: 1.6x the rate). uvloop reads into a
-# buffer of its own and hands over bytes of the size read: there the extra
+# during the call (the parsers copy what they keep). asyncio's loops lend, fill and
+# hand over in one step, so one buffer serves every connection; a loop that left a
+# read pending would hold its buffer while others get theirs from the stock. A
+# buffer lent for a read that brought nothing (EOF, or TLS with no whole record yet)
+# stays with its connection for the next read, and goes back when it is lost. On
+# asyncio's own loops this spares a fresh 256 KiB allocation per read, whose page
+# faults cost more than the parsing (bodies of 64 KiB: 1.6x the rate). uvloop reads
+# into a buffer of its own and hands over bytes of the size read: there the extra
 # protocol call per read would cost about 6%, so its connections read plainly.
 READ_BUFFER_SIZE = 1 << 18
 _KEEP_SPARE = 4
 _spare: list[memoryview] = []
 
 
+def _lend() -> memoryview:
+    try:
+        return _spare.pop()
+    except IndexError:  # none spare (or another thread's loop took the last one)
+        return memoryview(bytearray(READ_BUFFER_SIZE))
+
+
+def _give_back(view: memoryview) -> None:
+    if len(_spare) < _KEEP_SPARE:
+        _spare.append(view)
+
+
 class ReadsIntoLentBuffers(asyncio.BufferedProtocol):
     """A mixin, listed after a DialedProtocol: read into lent buffers (see above).
 
     After, because asyncio.BufferedProtocol has an ``eof_received`` of its own that
-    must not shadow the connection's.
+    must not shadow the connection's. The connection's ``connection_lost`` must
+    call ``super().connection_lost()``, which reaches the one here.
     """
 
     _lent: memoryview | None = None
@@ -59,7 +74,7 @@ class ReadsIntoLentBuffers(asyncio.BufferedProtocol):
     def get_buffer(self, sizehint: int) -> memoryview:
         view = self._lent
         if view is None:
-            view = self._lent = _spare.pop() if _spare else memoryview(bytearray(READ_BUFFER_SIZE))
+            view = self._lent = _lend()
         return view
 
     def buffer_updated(self, nbytes: int) -> None:
@@ -69,8 +84,13 @@ class ReadsIntoLentBuffers(asyncio.BufferedProtocol):
         try:
             cast(DialedProtocol, self).data_received(view[:nbytes])
         finally:
-            if len(_spare) < _KEEP_SPARE:
-                _spare.append(view)
+            _give_back(view)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        view, self._lent = self._lent, None
+        if view is not None:
+            _give_back(view)
+        super().connection_lost(exc)
 
 
 def lends_buffers(loop: asyncio.AbstractEventLoop) -> bool:

@@ -27,6 +27,7 @@ from .errors import ClientClosedError, ConnectionClosedError, HTTPError, Protoco
 from .headers import HeadersLike
 from .parser import ResponseHead, ResponseParser
 from .request import (
+    EMPTY_BODY,
     KEPT_HEADS,
     Content,
     Origin,
@@ -118,6 +119,7 @@ class PipelineConnection(DialedProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._fail_all(exc)
+        super().connection_lost(exc)  # a lent receive buffer goes back
 
     # -- parser sink ------------------------------------------------------------------
 
@@ -300,7 +302,7 @@ class PipelineClient:
         if key is not None:
             if len(self._kept) >= KEPT_HEADS:
                 self._kept.clear()
-            self._kept[key] = request
+            self._kept[key] = request.with_body(EMPTY_BODY)  # keep the head, not the body
         return request
 
     async def _connection(self) -> PipelineConnection:
@@ -353,7 +355,7 @@ class PipelineClient:
 
     async def aclose(self) -> None:
         self._closed = True
-        for conn in self._conns:
+        for conn in list(self._conns):  # a closing connection leaves _conns (_settled)
             conn._fail_all(ClientClosedError("the pipeline client was closed"))
         for waiter in self._waiters:
             if not waiter.done():

@@ -176,6 +176,7 @@ class RetryBudget:
             marks.popleft()
 
     def record_request(self, now: float) -> None:
+        # RetryCoordinator.fetch() does the same inline, per request: change both.
         if now >= self.tick_at:
             self.tick(now)
         self.requests += 1

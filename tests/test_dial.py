@@ -1,0 +1,41 @@
+"""Lent receive buffers: what the connections on asyncio's own loops read into."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiofasthttp import dial
+from aiofasthttp.connection import BufferedConnection, Connection
+from aiofasthttp.request import Origin
+
+
+def test_connections_read_into_lent_buffers_on_asyncio_loops_only() -> None:
+    import uvloop
+
+    for loop, lends in ((asyncio.new_event_loop(), True), (uvloop.new_event_loop(), False)):
+        try:
+            assert dial.lends_buffers(loop) is lends
+            conn: Connection = (BufferedConnection if lends else Connection)(
+                Origin("http", "127.0.0.1", 1), loop
+            )
+            assert isinstance(conn, asyncio.BufferedProtocol) is lends
+        finally:
+            loop.close()
+
+
+def test_a_buffer_lent_for_a_read_that_brought_nothing_goes_back_when_lost() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        conn = BufferedConnection(Origin("http", "127.0.0.1", 1), loop)
+        dial._spare.clear()
+        view = conn.get_buffer(-1)  # the loop lends it, then the read finds EOF
+        assert conn.get_buffer(-1) is view  # the next read uses the same one
+        conn.connection_lost(None)
+        assert dial._spare == [view]
+        other = BufferedConnection(Origin("http", "127.0.0.1", 1), loop)
+        assert other.get_buffer(-1) is view  # and the next connection gets it
+        other.buffer_updated(0)
+        assert dial._spare == [view]
+    finally:
+        dial._spare.clear()
+        loop.close()
