@@ -28,8 +28,8 @@ from .pool import Pool, PoolLimits
 from .redirects import REDIRECT_STATUSES, next_hop
 from .request import (
     EMPTY_BODY,
-    KEPT_HEADS,
     Content,
+    KeptHeads,
     Origin,
     Proxy,
     QueryParams,
@@ -159,7 +159,7 @@ class Client:
         # Decided once: DEBUG logging must be on before the client is made to be traced.
         self._tracer = make_tracer(trace)
         self._pools: dict[Route, Pool] = {}
-        self._head_cache: dict[tuple[object, ...], Request] = {}
+        self._head_cache = KeptHeads()
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._coordinator = RetryCoordinator(
@@ -290,9 +290,8 @@ class Client:
     ) -> Request:
         if self._closed:
             raise ClientClosedError("the client is closed; create a new Client")
-        # The head of a request without params or headers of its own depends only on
-        # the method, the URL and its body's length and type: it is encoded once and
-        # kept (a GET is a dict lookup; a POST of bytes, that plus the new body).
+        # A request without params or headers of its own is encoded once and kept
+        # (see KeptHeads): a GET is then a dict lookup, a POST that plus its new body.
         plain = params is None and headers is None and not connection_close
         key: tuple[str, str] | tuple[str, str, str | None, int] | None = None
         body = EMPTY_BODY
@@ -330,9 +329,7 @@ class Client:
             route=route,
         )
         if key is not None:
-            if len(self._head_cache) >= KEPT_HEADS:
-                self._head_cache.clear()
-            self._head_cache[key] = request.with_body(EMPTY_BODY)  # the head, not the body
+            self._head_cache.keep(key, request)
         return request
 
     def _follows(self, per_request: bool | None) -> bool:

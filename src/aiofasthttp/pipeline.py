@@ -27,9 +27,8 @@ from .errors import ClientClosedError, ConnectionClosedError, HTTPError, Protoco
 from .headers import HeadersLike
 from .parser import ResponseHead, ResponseParser
 from .request import (
-    EMPTY_BODY,
-    KEPT_HEADS,
     Content,
+    KeptHeads,
     Origin,
     Request,
     Route,
@@ -238,7 +237,7 @@ class PipelineClient:
         self._policy = coerce_policy(retry)
         self._headers = [("User-Agent", "aiofasthttp-pipeline"), *header_items(headers)]
         self._conns: list[PipelineConnection] = []
-        self._kept: dict[tuple[str, str, str | None, int], Request] = {}
+        self._head_cache = KeptHeads()
         self._dialling = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._closed = False
@@ -285,12 +284,11 @@ class PipelineClient:
         body = encode_body(content, None, None)
         if body.make_stream is not None:
             raise TypeError("pipelined requests take bytes bodies, not streams")
-        # As in Client: without headers of its own, a request's head depends only on
-        # the method, the URL and its body's type and length, so it is encoded once.
+        # As in Client: a request without headers of its own is encoded once and kept.
         key = None
         if headers is None:
             key = (method, url, body.content_type, len(body.data or b""))
-            kept = self._kept.get(key)
+            kept = self._head_cache.get(key)
             if kept is not None:
                 return kept if body.data is None else kept.with_body(body)
         method = check_method(method)
@@ -300,9 +298,7 @@ class PipelineClient:
             raise ValueError(f"{full} is not on this pipeline's origin {self.origin}")
         request = build_request(method, full, target, self._headers, header_items(headers), body)
         if key is not None:
-            if len(self._kept) >= KEPT_HEADS:
-                self._kept.clear()
-            self._kept[key] = request.with_body(EMPTY_BODY)  # keep the head, not the body
+            self._head_cache.keep(key, request)
         return request
 
     async def _connection(self) -> PipelineConnection:

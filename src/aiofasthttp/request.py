@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from .pool import Pool
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
-# Encoded requests a client keeps for reuse (by method, URL, body type and length);
-# past this many it starts afresh rather than track which are used.
+# Encoded requests a client keeps for reuse (see KeptHeads); past this many it starts
+# afresh rather than track which are used.
 KEPT_HEADS = 1024
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 _METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
@@ -311,6 +311,21 @@ class Request:
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.url}>"
+
+
+class KeptHeads(dict[tuple[object, ...], Request]):
+    """Encoded requests a client keeps, by what their head depends on.
+
+    Without params or headers of its own, a request's head depends only on the
+    method, the URL and its body's type and length: the key says which. Lookups
+    are the dict's own ``get`` (a GET's per-request cost is one of them); the
+    kept requests hold heads only, never a body: reuse one with ``with_body``.
+    """
+
+    def keep(self, key: tuple[object, ...], request: Request) -> None:
+        if len(self) >= KEPT_HEADS:
+            self.clear()
+        self[key] = request.with_body(EMPTY_BODY)
 
 
 def encode_head(
