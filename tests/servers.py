@@ -94,7 +94,9 @@ class AsyncServer:
 
 
 @contextlib.asynccontextmanager
-async def serve(handler: Handler) -> AsyncIterator[AsyncServer]:
+async def serve(handler: Handler, *, rcvbuf: int | None = None) -> AsyncIterator[AsyncServer]:
+    """Serve ``handler`` on 127.0.0.1. ``rcvbuf`` fixes the accepted sockets' receive
+    buffer (no kernel autotuning), so a test knows how much a stalled server absorbs."""
     state = AsyncServer(port=0)
     tasks: set[asyncio.Task[None]] = set()
     writers: set[asyncio.StreamWriter] = set()
@@ -115,7 +117,12 @@ async def serve(handler: Handler) -> AsyncIterator[AsyncServer]:
             writers.discard(writer)
             writer.transport.abort()
 
-    server = await asyncio.start_server(on_connect, HOST, 0)
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if rcvbuf is not None:  # set before listen(): accepted sockets inherit it
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    listener.bind((HOST, 0))
+    server = await asyncio.start_server(on_connect, sock=listener)
     state.port = server.sockets[0].getsockname()[1]
     try:
         yield state

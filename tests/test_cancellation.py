@@ -106,15 +106,25 @@ def test_slow_reader_of_a_large_stream_holds_bounded_memory(loop_kind: str) -> N
     run(loop_kind, main, timeout=120)
 
 
+def _most_a_send_buffer_holds() -> int:
+    with open("/proc/sys/net/ipv4/tcp_wmem") as f:
+        return int(f.read().split()[2])
+
+
 def test_large_upload_and_write_timeout_when_server_stops_reading(loop_kind: str) -> None:
-    upload = os.urandom(8 << 20)
+    # The write can time out only if the upload does not fit in the kernel's buffers
+    # of a stalled server: its receive buffer is fixed small (autotuning after the
+    # first upload grew it to hold all of the second one, and the server's reset 30 s
+    # later came instead of the timeout), and the upload is larger than the client's
+    # send buffer can ever grow.
+    server_buffer = 64 << 10
+    upload = os.urandom(2 * _most_a_send_buffer_holds() + (1 << 20))
 
     async def handler(reader, writer, info: ConnInfo) -> None:
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
             if b"/stuck" in head:
-                await asyncio.sleep(30)  # never reads the body
-                return
+                await asyncio.Event().wait()  # never reads the body (cancelled at the end)
             req_len = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
             got = await reader.readexactly(req_len)
             writer.write(response(str(len(got)).encode()))
@@ -123,7 +133,10 @@ def test_large_upload_and_write_timeout_when_server_stops_reading(loop_kind: str
     async def main() -> None:
         # write_timeout is generous: on a loaded machine the server (on this same loop)
         # may leave the transport full for a while even when it does read.
-        async with serve(handler) as srv, Client(write_timeout=3.0) as client:
+        async with (
+            serve(handler, rcvbuf=server_buffer) as srv,
+            Client(write_timeout=3.0) as client,
+        ):
             r = await client.post(srv.url("/ok"), content=upload)
             assert r.content == str(len(upload)).encode()
             with pytest.raises(WriteTimeout, match=r"write_timeout=3 s") as info:

@@ -485,3 +485,35 @@ def test_kept_heads_carry_each_requests_own_body(loop_kind: str) -> None:
             )
 
     run(loop_kind, main)
+
+
+def test_connection_close_request_is_the_last_on_its_connection(loop_kind: str) -> None:
+    """RFC 9112 9.6: after sending "Connection: close" the client sends nothing more on
+    that connection, even when the server ignores the header and keeps it open."""
+
+    said_close: list[bool] = []
+
+    async def ignores_close(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, info: ConnInfo
+    ) -> None:
+        while (req := await read_request(reader)) is not None:
+            said_close.append("close" in req.headers.get("connection", ""))
+            writer.write(response(b"open"))  # keep-alive all the same
+
+    async def main() -> None:
+        async with serve(ignores_close) as srv, Client() as client:
+            for _ in range(5):
+                r = await client.get(srv.url("/c"), connection_close=True)
+                assert r.status == 200
+            for _ in range(2):  # the user's own header counts too
+                await client.get(srv.url("/h"), headers={"Connection": "keep-alive, close"})
+            assert srv.connections == 7
+            s = stats_of(client)
+            assert s["created"] == 7 and s["reused"] == 0
+            assert s["close_reasons"] == {"request_close": 7}
+            assert said_close == [True] * 7
+            await client.get(srv.url("/k"))
+            await client.get(srv.url("/k"))
+            assert srv.connections == 8  # without the header, reuse as before
+
+    run(loop_kind, main)

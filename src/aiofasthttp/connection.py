@@ -47,11 +47,13 @@ from .errors import (
     ReadTimeout,
     RequestTimeout,
     ResponseTooLarge,
+    UnaskedBytes,
     WriteTimeout,
 )
 from .exchange import Attempt, Exchange
 from .explain import describe, facts
 from .parser import ResponseHead, ResponseParser
+from .trace import logger
 
 if TYPE_CHECKING:
     from .request import BodyIterable, Origin, Request
@@ -152,6 +154,7 @@ class Connection(DialedProtocol):
         self._write_timer: asyncio.TimerHandle | None = None
         self._reading_paused = False
         self._ex: Exchange | None = None
+        self._last_request = False  # a request said "Connection: close": none may follow
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
 
@@ -226,14 +229,34 @@ class Connection(DialedProtocol):
             try:
                 self._parser.feed(data)
             except ProtocolError as exc:
-                self._protocol_error(ex, exc, data)
+                if self._ex is ex:
+                    self._protocol_error(ex, exc, data)
+                else:  # the response was complete: what failed to parse came unasked
+                    self._unasked()
             except HTTPError as exc:  # the body-size limit, raised from on_body
                 self._shut(str(exc))
                 self._fail(ex, exc)
+            except UnaskedBytes:
+                self._unasked()
+            else:
+                # The response ended inside this read and more bytes began another.
+                if self._ex is None and self._parser.in_message:
+                    self._unasked()
         elif self.state is State.IDLE:
-            why = "server_closed_idle" if _is_408(data) else "unsolicited_response"
-            self._shut(why)
+            if _is_408(data):
+                self._shut("server_closed_idle")
+            else:
+                self._unasked()
         # CONNECTING cannot receive; CLOSED ignores late bytes.
+
+    def _unasked(self) -> None:
+        """Close on bytes no request asked for: nothing after them can be trusted."""
+        logger.debug(
+            "connection #%d to %s: the server sent bytes no request asked for; closing it",
+            self.id,
+            self.origin,
+        )
+        self._shut("unsolicited_response")
 
     def eof_received(self) -> bool:
         self._end_of_stream(None)
@@ -283,9 +306,14 @@ class Connection(DialedProtocol):
 
     # -- parser sink ------------------------------------------------------------
 
+    # Each callback first checks that a request is in flight: a server may send a
+    # second response after the first in one read, and bytes no request asked for
+    # end the parse (see data_received) instead of failing the loop's callback.
+
     def on_head(self, head: ResponseHead) -> None:
         ex = self._ex
-        assert ex is not None
+        if ex is None:
+            raise UnaskedBytes
         ex.head = head
         # A final answer before "100 Continue": the body is never sent (and as the
         # request was not all written, the connection is not reused).
@@ -297,7 +325,8 @@ class Connection(DialedProtocol):
 
     def on_body(self, chunk: bytes) -> None:
         ex = self._ex
-        assert ex is not None
+        if ex is None:
+            raise UnaskedBytes
         ex.body_size += len(chunk)
         limit = ex.max_body_size
         if limit is not None and ex.body_size > limit:
@@ -316,7 +345,8 @@ class Connection(DialedProtocol):
 
     def on_complete(self) -> None:
         ex = self._ex
-        assert ex is not None and ex.head is not None
+        if ex is None or ex.head is None:
+            raise UnaskedBytes
         self._ex = None
         self.requests_served += 1
         ex.body_done = True
@@ -326,16 +356,23 @@ class Connection(DialedProtocol):
             ex.waiter.set_result(ex.head)
         # Reuse only if the whole request went out: an upload the server answered
         # early (or a body withheld for 100-continue) leaves the stream out of step.
-        if ex.head.keep_alive and not ex.head.upgrade and ex.request_written:
-            self._become_idle()
+        head = ex.head
+        if head.keep_alive and not head.upgrade and ex.request_written:
+            if not self._last_request:
+                self._become_idle()
+                return
+            why = "request_close"
         else:
-            self._event(Event.FINAL)
-            self.close_reason = "response_close"
-            self._close_transport()
-            self.listener.connection_closed(self, "response_close")
+            why = "response_close"
+        self._event(Event.FINAL)
+        self.close_reason = why
+        self._close_transport()
+        self.listener.connection_closed(self, why)
 
     def on_informational(self, head: ResponseHead) -> None:
-        if head.status == 100 and self._ex is not None:
+        if self._ex is None:
+            raise UnaskedBytes
+        if head.status == 100:
             self._send_withheld(self._ex)
         # Other 1xx heads (102, 103) carry nothing this client acts on.
 
@@ -377,6 +414,8 @@ class Connection(DialedProtocol):
         if self.state is not State.IDLE:  # the table's IDLE -> ACTIVE, tested inline
             self._event(Event.REQUEST)  # raises
         self.state = State.ACTIVE
+        if request.closes_connection:
+            self._last_request = True
         method = request.method
         read_timeout = attempt.read_timeout
         # Positional: a class called with keywords takes a slower path, per request.

@@ -192,6 +192,12 @@ class RedirectError(HTTPError):
     """A redirect that cannot be followed (no Location, a body that cannot be resent)."""
 
 
+class UnaskedBytes(Exception):
+    """Internal, never seen by callers: a protocol's parser callback found no request in
+    flight, so the server sent bytes nobody asked for. The protocol catches it around
+    ``feed()`` and closes the connection with the reason ``unsolicited_response``."""
+
+
 __all__ = [
     "ChunkLineTooLong",
     "ClientClosedError",

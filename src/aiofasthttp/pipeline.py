@@ -23,7 +23,14 @@ from types import TracebackType
 from typing import Any
 
 from .dial import DialedProtocol, Dialer, ReadsIntoLentBuffers, lends_buffers
-from .errors import ClientClosedError, ConnectionClosedError, HTTPError, ProtocolError, ReadTimeout
+from .errors import (
+    ClientClosedError,
+    ConnectionClosedError,
+    HTTPError,
+    ProtocolError,
+    ReadTimeout,
+    UnaskedBytes,
+)
 from .headers import HeadersLike
 from .parser import ResponseHead, ResponseParser
 from .request import (
@@ -41,6 +48,7 @@ from .request import (
 )
 from .response import Response
 from .retry import RetryPolicy, coerce_policy
+from .trace import logger
 
 _ids = itertools.count(1)
 
@@ -104,6 +112,15 @@ class PipelineConnection(DialedProtocol):
         except ProtocolError as exc:
             self._fail_all(exc)
             return
+        except UnaskedBytes:
+            logger.debug(
+                "pipelined connection #%d to %s: the server sent bytes no request asked "
+                "for; closing it",
+                self.id,
+                self.origin,
+            )
+            self._fail_all(None)
+            return
         if self.pending and self._parser.in_message:
             # The front request's answer has begun. One read can hold the end of one
             # response and the start of the next, so the count is "at least one".
@@ -122,16 +139,26 @@ class PipelineConnection(DialedProtocol):
 
     # -- parser sink ------------------------------------------------------------------
 
+    # With nothing pending, the bytes came unasked (see data_received).
+
     def on_head(self, head: ResponseHead) -> None:
+        if not self.pending:
+            raise UnaskedBytes
         self.pending[0].head = head
 
     def on_body(self, chunk: bytes) -> None:
+        if not self.pending:
+            raise UnaskedBytes
         self.pending[0].chunks.append(chunk)
 
     def on_complete(self) -> None:
-        done = self.pending.popleft()
+        if not self.pending:
+            raise UnaskedBytes
+        done = self.pending[0]
         head = done.head
-        assert head is not None
+        if head is None:
+            raise UnaskedBytes
+        self.pending.popleft()
         self.served += 1
         resp = Response(done.request.method, done.request.url, head)
         resp._content = b"".join(done.chunks)

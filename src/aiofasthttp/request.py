@@ -258,6 +258,7 @@ class Request:
 
     __slots__ = (
         "body",
+        "closes_connection",
         "expect_continue",
         "head",
         "idempotent",
@@ -282,7 +283,11 @@ class Request:
         self.url = url
         self.origin = origin
         self.route = route if route is not None else Route(origin)
-        self.expect_continue = b"\r\nexpect: 100-continue\r\n" in head.lower()
+        lowered = head.lower()
+        self.expect_continue = b"\r\nexpect: 100-continue\r\n" in lowered
+        # RFC 9112 9.6: a request that says "Connection: close" is the last one on
+        # its connection, whatever the server answers.
+        self.closes_connection = _says_close(lowered)
         self.head = head
         self.body = body
         self.idempotent = idempotent
@@ -303,6 +308,7 @@ class Request:
         other.origin = self.origin
         other.route = self.route
         other.expect_continue = self.expect_continue
+        other.closes_connection = self.closes_connection
         other.head = self.head
         other.body = body
         other.idempotent = self.idempotent
@@ -311,6 +317,18 @@ class Request:
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.url}>"
+
+
+def _says_close(lowered_head: bytes) -> bool:
+    """Whether a (lower-cased) request head has a Connection header with the close token."""
+    at = lowered_head.find(b"\r\nconnection:")
+    while at >= 0:
+        end = lowered_head.find(b"\r\n", at + 2)
+        tokens = lowered_head[at + 13 : end].split(b",")
+        if any(token.strip() == b"close" for token in tokens):
+            return True
+        at = lowered_head.find(b"\r\nconnection:", end)
+    return False
 
 
 class KeptHeads(dict[tuple[object, ...], Request]):
