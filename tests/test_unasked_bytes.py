@@ -92,6 +92,22 @@ def test_unasked_bytes_after_a_response_close_the_connection(
 
 
 @pytest.mark.parametrize("loop_kind", LOOPS)
+def test_a_408_right_behind_a_response_is_a_server_close(
+    loop_kind: str, connection_parser: ModuleType
+) -> None:
+    """Some servers announce an idle close with a 408; in the same read as the response
+    before it, it is still a close, not unsolicited bytes."""
+    closing = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+
+    async def main() -> None:
+        async with serve(answer_then(closing)) as srv, Client() as client:
+            assert (await client.get(srv.url("/"))).content == b"ok"
+            assert stats_of(client)["close_reasons"] == {"server_closed_idle": 1}
+
+    assert loop_errors(loop_kind, main) == []
+
+
+@pytest.mark.parametrize("loop_kind", LOOPS)
 def test_unasked_response_on_an_idle_connection(
     loop_kind: str, connection_parser: ModuleType, caplog: pytest.LogCaptureFixture
 ) -> None:

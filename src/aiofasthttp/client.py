@@ -466,6 +466,7 @@ class Client:
                 "retries": s.retries,
                 "learned_idle_timeout": s.learned_idle_timeout,
                 "learned_max_requests": s.learned_max_requests,
+                "suspected_max_requests": s.suspected_max_requests,
                 "close_reasons": dict(s.close_reasons),
             }
         return out

@@ -56,6 +56,7 @@ from .parser import ResponseHead, ResponseParser
 from .trace import logger
 
 if TYPE_CHECKING:
+    from .learning import ServerMemory
     from .request import BodyIterable, Origin, Request
 
 # A connection idle for less than this is not checked with poll() before reuse:
@@ -95,7 +96,11 @@ _TRANSITIONS: dict[tuple[State, Event], State] = {
 
 
 class ConnectionListener(Protocol):
-    """What a connection tells its pool."""
+    """What a connection tells its pool, and what it asks: how the server was seen
+    closing connections, to explain a failure (None before a pool adopts it)."""
+
+    @property
+    def memory(self) -> ServerMemory | None: ...
 
     def connection_idle(self, conn: Connection) -> None: ...
 
@@ -104,6 +109,8 @@ class ConnectionListener(Protocol):
 
 class _Unadopted:
     """The listener of a connection no pool has taken yet: its events concern nobody."""
+
+    memory = None
 
     def connection_idle(self, conn: Connection) -> None:
         pass
@@ -236,27 +243,25 @@ class Connection(DialedProtocol):
             except HTTPError as exc:  # the body-size limit, raised from on_body
                 self._shut(str(exc))
                 self._fail(ex, exc)
-            except UnaskedBytes:
-                self._unasked()
+            except UnaskedBytes as exc:
+                self._unasked(*exc.args)
             else:
                 # The response ended inside this read and more bytes began another.
                 if self._ex is None and self._parser.in_message:
                     self._unasked()
         elif self.state is State.IDLE:
-            if _is_408(data):
-                self._shut("server_closed_idle")
-            else:
-                self._unasked()
+            self._unasked("server_closed_idle" if _is_408(data) else "unsolicited_response")
         # CONNECTING cannot receive; CLOSED ignores late bytes.
 
-    def _unasked(self) -> None:
+    def _unasked(self, why: str = "unsolicited_response") -> None:
         """Close on bytes no request asked for: nothing after them can be trusted."""
         logger.debug(
-            "connection #%d to %s: the server sent bytes no request asked for; closing it",
+            "connection #%d to %s: the server sent bytes no request asked for (%s); closing it",
             self.id,
             self.origin,
+            why,
         )
-        self._shut("unsolicited_response")
+        self._shut(why)
 
     def eof_received(self) -> bool:
         self._end_of_stream(None)
@@ -313,7 +318,10 @@ class Connection(DialedProtocol):
     def on_head(self, head: ResponseHead) -> None:
         ex = self._ex
         if ex is None:
-            raise UnaskedBytes
+            # A 408 is how some servers say they close an idle connection.
+            raise UnaskedBytes(
+                "server_closed_idle" if head.status == 408 else "unsolicited_response"
+            )
         ex.head = head
         # A final answer before "100 Continue": the body is never sent (and as the
         # request was not all written, the connection is not reused).

@@ -76,7 +76,7 @@ class RetryCoordinator:
         budget.requests += 1
         conn = None
         if request.body.make_stream is None and self._tracer is None:
-            conn = pool.acquire_nowait()
+            conn = pool.acquire_nowait(not request.idempotent)
         if conn is None:
             return (await self._run(request, deadline, False, _Attempts()))[0]
         ex = conn.send(request, self._settings, deadline, False, True)
@@ -194,13 +194,14 @@ class RetryCoordinator:
         self, request: Request, deadline: float | None, streaming: bool, fresh: bool
     ) -> Outcome:
         pool = self._pool_for(request)
-        conn = None if fresh else pool.acquire_nowait()
+        unreplayable = not request.idempotent
+        conn = None if fresh else pool.acquire_nowait(unreplayable)
         reused = conn is not None
         if conn is None:
             if fresh:
                 conn = await pool.dial_fresh(deadline)
             else:
-                conn, reused = await pool.acquire(deadline)
+                conn, reused = await pool.acquire(deadline, unreplayable)
         ex = conn.send(request, self._settings, deadline, streaming, reused)
         try:
             if request.body.make_stream is not None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .learning import AGREE
+
 if TYPE_CHECKING:
     from .connection import Connection
     from .exchange import Exchange
@@ -70,27 +72,50 @@ def describe(conn: Connection, ex: Exchange, what: str, *, explain: bool = True)
 
 
 def likely_cause(conn: Connection, ex: Exchange) -> str | None:
-    """One plain sentence on why, where the facts point at a cause."""
+    """One plain sentence on why, where the facts point at a cause.
+
+    The sentence comes from the evidence: the idle time is compared with the idle
+    closes this server was seen making and with its Keep-Alive hint, the requests
+    served with the request counts after which it was seen closing.
+    """
     if ex.response_bytes:
         return "The server began answering, so it probably processed the request."
+    if not ex.reused:
+        return (
+            "The server closed a new connection without answering: it may be overloaded, "
+            "restarting, or refusing the request."
+        )
     idle = ex.idle_before
+    served = conn.requests_served
+    memory = conn.listener.memory
+    now = conn.loop.time()
+    seen_idle = memory.shortest_idle_close(now) if memory is not None else None
+    if seen_idle is not None and idle >= seen_idle * (1 - AGREE):
+        return (
+            f"The server closes connections idle for about {seen_idle:.3f} s (its idle "
+            f"timeout, seen before), and this one had been idle {idle:.3f} s: set "
+            f"max_idle_conn_duration below {seen_idle:.3f} s."
+        )
     timeout = conn.keep_alive_timeout
-    if ex.reused and timeout is not None and idle >= timeout:
+    if timeout is not None and idle >= timeout:
         return (
             f"The server closed a connection idle for {idle:.1f} s while its hint said "
             f"timeout={timeout}: set max_idle_conn_duration below {timeout} s."
         )
-    if ex.reused and idle >= 1.0:
+    seen_limit = memory.request_limit_seen(now) if memory is not None else None
+    if seen_limit is not None and served >= seen_limit:
+        return (
+            f"The server closes connections after {seen_limit} requests (seen before), "
+            f"and this one had served {served}: set max_requests_per_conn below "
+            f"{seen_limit}."
+        )
+    if idle >= 1.0:
         return (
             "The server, or a proxy, load balancer or NAT on the way, likely dropped this "
             f"connection after {idle:.1f} s idle: set max_idle_conn_duration below that."
         )
-    if ex.reused:
-        return (
-            "The server closed a kept-alive connection just as it was reused; it may "
-            f"limit requests per connection (this one had served {conn.requests_served})."
-        )
     return (
-        "The server closed a new connection without answering: it may be overloaded, "
-        "restarting, or refusing the request."
+        "The server closed a kept-alive connection just as it was reused; it may "
+        f"limit requests per connection (this one had served {served}) or close "
+        "idle ones on a timer."
     )

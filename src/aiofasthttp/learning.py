@@ -12,10 +12,10 @@ One close proves little: a restarting server or a load balancer dropping its
 table closes every connection at once, at whatever idle time each one had.
 So a limit is learned only when two closes at least ``SEPARATE`` seconds
 apart agree, a burst of closes counting as one; a limit is void while a
-connection has been seen to outlive it (more requests served, or a longer idle
-spell survived); and a learned limit is forgotten ``TTL`` seconds after it was
-last confirmed, so one bad lesson does not cost reuse forever. No asyncio
-here: times are passed in.
+connection has been seen to outlive it (more requests served, or an idle
+spell survived that is longer by more than the agreement tolerance); and a
+learned limit is forgotten ``TTL`` seconds after it was last confirmed, so one
+bad lesson does not cost reuse forever. No asyncio here: times are passed in.
 """
 
 from __future__ import annotations
@@ -70,11 +70,29 @@ class ServerMemory:
                 self._idle_timeout = (min(close), now)
                 self.learned = True
 
+    def shortest_idle_close(self, now: float) -> float | None:
+        """The shortest idle time after which the server was recently seen closing,
+        learned or not: a connection near it is no place for a request not replayed."""
+        recent = [v for t, v in self._idle if now - t <= TTL]
+        return min(recent) if recent else None
+
+    def request_limit_seen(self, now: float) -> int | None:
+        """The request count after which the server was recently seen closing: the
+        learned limit, else the lowest count observed (for explaining a failure)."""
+        learned = self.max_requests(now)
+        if learned is not None:
+            return learned
+        recent = [n for t, n in self._served if now - t <= TTL]
+        return min(recent) if recent else None
+
     def idle_timeout(self, now: float) -> float | None:
         learned = self._idle_timeout
+        # Survivors within the agreement tolerance do not void it: a poller that waits
+        # exactly the server's timeout sees connections closed at 0.2001 s and others
+        # that answered at 0.2003 s, as the server's timer and the request race.
         if learned is not None and (
             now - learned[1] > TTL
-            or (self._idle_ok[0] >= learned[0] and now - self._idle_ok[1] <= TTL)
+            or (self._idle_ok[0] > learned[0] * (1 + AGREE) and now - self._idle_ok[1] <= TTL)
         ):
             self._idle_timeout = learned = None
             self.learned = self._max_requests is not None

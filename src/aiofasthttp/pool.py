@@ -38,7 +38,7 @@ from typing import Any
 
 from .connection import QUIET_CHECK_AFTER, Connection
 from .errors import ClientClosedError, ConnectError, PoolTimeout
-from .learning import ServerMemory
+from .learning import CLOSE_AFTER_RESPONSE, ServerMemory
 from .request import Origin, Proxy, Route
 from .retry import RetryBudget
 from .trace import Tracer
@@ -47,6 +47,12 @@ from .trace import Tracer
 # or this fraction of it, whichever is larger: the FIN may already be in flight.
 EXPIRY_MARGIN = 0.25
 EXPIRY_MARGIN_FRACTION = 0.1
+# A request that is not replayed (a POST) does not take a connection idle this share
+# of the shortest idle time after which the server was seen closing one.
+NEAR_IDLE_CLOSE = 0.8
+# Why a connection is passed over for such a request but kept for others: it has
+# served as many requests as one that the server silently closed under a request.
+SUSPECTED = "suspected_request_limit"
 # Lifetimes and request counts are cut by up to this fraction, at random, per connection,
 # so connections opened together do not all expire together.
 JITTER = 0.1
@@ -73,6 +79,10 @@ class PoolStats:
     retries: int = 0
     learned_idle_timeout: float | None = None
     learned_max_requests: int | None = None
+    # A connection died silently under its request after this many: until that is
+    # learned as the server's limit or disproved, no connection that has served as
+    # many carries a request that is not replayed.
+    suspected_max_requests: int | None = None
     close_reasons: dict[str, int] = field(default_factory=dict)
 
 
@@ -112,12 +122,19 @@ class Pool:
         self._reaper_at = float("inf")
         self._closed = False
         self._conns: set[Connection] = set()
+        self._suspect_after: int | None = None  # see PoolStats.suspected_max_requests
 
     # -- handing out ------------------------------------------------------------
 
-    def acquire_nowait(self) -> Connection | None:
-        """An idle connection fit for reuse, or None. Never awaits."""
+    def acquire_nowait(self, unreplayable: bool = False) -> Connection | None:
+        """An idle connection fit for reuse, or None. Never awaits.
+
+        ``unreplayable``: the request will not be replayed if the connection dies
+        under it (a POST), so the check is stricter (see ``_unfit_for_unreplayable``).
+        """
         idle = self._idle
+        if unreplayable and idle:
+            return self._acquire_for_unreplayable()
         while idle:
             conn = idle.pop() if self.limits.lifo else idle.popleft()
             now = self.loop.time()
@@ -125,27 +142,84 @@ class Pool:
                 self._retire(conn, "expired")
                 continue
             if now - conn.idle_since > QUIET_CHECK_AFTER and not conn.socket_is_quiet():
-                # The server closed it (or wrote to it) while the loop was busy.
-                self._note_server_close(conn, now, exact=False)
-                conn.close("found_closed_before_reuse")
+                self._found_closed(conn, now)
                 continue
-            self.stats.reused += 1
-            if self.tracer is not None:
-                self.tracer(
-                    "connection_reused",
-                    origin=str(self.origin),
-                    connection_id=conn.id,
-                    idle_time=now - conn.idle_since,
-                    requests_served=conn.requests_served,
-                )
-            return conn
+            return self._reuse(conn, now)
         return None
 
-    async def acquire(self, deadline: float | None = None) -> tuple[Connection, bool]:
+    def _acquire_for_unreplayable(self) -> Connection | None:
+        """``acquire_nowait`` for a request that is not replayed if its connection dies.
+
+        The socket is polled even right after the last response: a server that
+        closes after its Nth response sends the FIN just behind it, and it is
+        usually in the kernel before the next request would be written. Connections
+        under suspicion are passed over (left for replayable requests); those idle
+        about as long as the server was seen closing idle ones are retired.
+        """
+        idle = self._idle
+        passed_over: list[Connection] = []
+        try:
+            while idle:
+                conn = idle.pop() if self.limits.lifo else idle.popleft()
+                now = self.loop.time()
+                if now >= conn.expires_at:
+                    self._retire(conn, "expired")
+                    continue
+                if not conn.socket_is_quiet():
+                    self._found_closed(conn, now)
+                    continue
+                unfit = self._unfit_for_unreplayable(conn, now)
+                if unfit == SUSPECTED:
+                    passed_over.append(conn)
+                    continue
+                if unfit is not None:
+                    self._retire(conn, unfit)
+                    continue
+                return self._reuse(conn, now)
+            return None
+        finally:
+            if passed_over:
+                if self.limits.lifo:
+                    passed_over.reverse()
+                    idle.extend(passed_over)
+                else:
+                    idle.extendleft(passed_over)
+
+    def _unfit_for_unreplayable(self, conn: Connection, now: float) -> str | None:
+        """Why ``conn`` should not carry a request that is not replayed, or None."""
+        suspect = self._suspect_after
+        if suspect is not None and conn.requests_served >= suspect:
+            return SUSPECTED
+        shortest = self.memory.shortest_idle_close(now)
+        if shortest is not None and now - conn.idle_since >= shortest * NEAR_IDLE_CLOSE:
+            return "near_idle_close"
+        return None
+
+    def _found_closed(self, conn: Connection, now: float) -> None:
+        """poll() found the idle ``conn`` readable: the server closed it (or wrote to it)
+        while the loop was busy."""
+        self._note_server_close(conn, now, exact=False)
+        conn.close("found_closed_before_reuse")
+
+    def _reuse(self, conn: Connection, now: float) -> Connection:
+        self.stats.reused += 1
+        if self.tracer is not None:
+            self.tracer(
+                "connection_reused",
+                origin=str(self.origin),
+                connection_id=conn.id,
+                idle_time=now - conn.idle_since,
+                requests_served=conn.requests_served,
+            )
+        return conn
+
+    async def acquire(
+        self, deadline: float | None = None, unreplayable: bool = False
+    ) -> tuple[Connection, bool]:
         """A connection for one request, and whether it is a reused one."""
         while True:
             self._check_open()
-            conn = self.acquire_nowait()
+            conn = self.acquire_nowait(unreplayable)
             if conn is not None:
                 return conn, True
             if self._total < self.limits.max_conns:
@@ -154,9 +228,14 @@ class Pool:
             got = await self._wait(deadline)
             if got is None:
                 return await self._dial_new(), False
-            if not got.is_closed:
+            if got.is_closed:
+                continue  # handed over, then closed by the server before it was used
+            if not unreplayable or got.socket_is_quiet():
                 return got, True
-            # Handed over, then closed by the server before this request could use it.
+            # Handed over right after its last response, with the server's FIN behind it.
+            self._total += 1  # keep its slot when it closes, for this request
+            self._found_closed(got, self.loop.time())
+            return await self._dial_new(), False
 
     async def dial_fresh(self, deadline: float | None = None) -> Connection:
         """A newly dialled connection, never an idle one (for replays)."""
@@ -259,6 +338,8 @@ class Pool:
         now = conn.idle_since  # the connection went idle just now
         memory = self.memory
         memory.survived(now, conn.requests_served, conn.last_idle)
+        if self._suspect_after is not None and conn.requests_served > self._suspect_after:
+            self._suspect(None)  # disproved: a connection answered beyond it
         if (
             memory.learned
             or conn.request_limit is not None
@@ -369,7 +450,9 @@ class Pool:
                 idle_time=idle_for,
                 requests_served=conn.requests_served,
             )
-        if exact:
+        if exact or idle_for < CLOSE_AFTER_RESPONSE:
+            # Found by poll(), the idle time is only an upper bound; but a close this
+            # soon after a response still tells the request count it came after.
             self._learn(now, idle_for, conn.requests_served)
 
     def note_stale_failure(self, idle_time: float, requests_served: int) -> None:
@@ -379,12 +462,25 @@ class Pool:
         server's FIN is read, so a server's request limit shows up here, as a
         failure right after the Nth response, rather than as an idle close.
         """
+        if requests_served and (
+            self._suspect_after is None or requests_served < self._suspect_after
+        ):
+            self._suspect(requests_served)
         self._learn(self.loop.time(), idle_time, requests_served)
 
+    def _suspect(self, requests_served: int | None) -> None:
+        self._suspect_after = self.stats.suspected_max_requests = requests_served
+
     def _learn(self, now: float, idle_time: float, requests_served: int) -> None:
-        self.memory.observe(now, idle_time, requests_served)
-        self.stats.learned_idle_timeout = self.memory.idle_timeout(now)
-        self.stats.learned_max_requests = self.memory.max_requests(now)
+        memory = self.memory
+        memory.observe(now, idle_time, requests_served)
+        self.stats.learned_idle_timeout = memory.idle_timeout(now)
+        learned = self.stats.learned_max_requests = memory.max_requests(now)
+        if learned is not None:
+            self._suspect(None)  # confirmed: the learned limit retires them now
+            # It applies at once, also to connections already idle.
+            for conn in [c for c in self._idle if c.requests_served >= learned]:
+                self._retire(conn, "max_requests")
 
     def drop_idle_since(self, idle_time: float) -> None:
         """One connection idle this long was found dead: so are those idle longer."""
