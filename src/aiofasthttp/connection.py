@@ -59,6 +59,12 @@ if TYPE_CHECKING:
     from .learning import ServerMemory
     from .request import BodyIterable, Origin, Request
 
+if not hasattr(select, "poll"):  # Windows: no poll(), and the pool's promise rests on it
+    raise ImportError(
+        "aiofasthttp runs on POSIX systems (Linux, macOS, the BSDs) only: it checks each "
+        "pooled socket with select.poll() before reuse, and this platform has no poll()"
+    )
+
 # A connection idle for less than this is not checked with poll() before reuse:
 # a FIN that arrived so recently would mostly still be in flight anyway.
 QUIET_CHECK_AFTER = 0.005
