@@ -16,8 +16,8 @@ import struct
 
 import pytest
 
-from aiofasthttp import cli
-from aiofasthttp.doctor import (
+from aiofasthttp.tools import cli
+from aiofasthttp.tools.doctor import (
     FIN,
     MAX_ROUNDS,
     RST,

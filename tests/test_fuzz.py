@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from aiofasthttp import _pyparser
 from aiofasthttp.errors import ProtocolError
+from aiofasthttp.h1 import _pyparser
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # the fuzz package sits at the top of the repository

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from aiofasthttp import ClientClosedError, ConnectionClosedError
-from aiofasthttp.pipeline import PipelineClient
+from aiofasthttp.engine.pipeline import PipelineClient
 from servers import LOOPS, ConnInfo, read_request, response, run, serve, wait_until
 
 pytestmark = pytest.mark.parametrize("loop_kind", LOOPS)

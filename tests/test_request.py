@@ -9,7 +9,7 @@ import socket
 import pytest
 
 from aiofasthttp import Client, ClientClosedError, ConnectTimeout, InvalidHeader, InvalidURL
-from aiofasthttp.request import (
+from aiofasthttp.h1.request import (
     EMPTY_BODY,
     add_params,
     encode_body,

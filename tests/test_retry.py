@@ -21,8 +21,8 @@ from aiofasthttp import (
     RetryPolicy,
     TLSError,
 )
-from aiofasthttp.request import EMPTY_BODY, Origin, Request, encode_body
-from aiofasthttp.retry import CONNECT, NOT_SENT, STALE, RetryBudget
+from aiofasthttp.h1.request import EMPTY_BODY, Origin, Request, encode_body
+from aiofasthttp.policy.retry import CONNECT, NOT_SENT, STALE, RetryBudget
 from hostile import HostileServer
 from servers import (
     HOST,

@@ -2,13 +2,13 @@
 
 __version__ = "0.1.0"
 
-from .client import Client
+from .engine.client import Client
+from .engine.pipeline import PipelineClient
 from .errors import *  # noqa: F403
 from .errors import __all__ as _errors_all
-from .headers import Headers
-from .pipeline import PipelineClient
-from .response import Response
-from .retry import RetryPolicy
+from .h1.headers import Headers
+from .h1.response import Response
+from .policy.retry import RetryPolicy
 
 __all__ = [
     "Client",

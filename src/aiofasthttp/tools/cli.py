@@ -21,10 +21,9 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, TextIO
 
-from . import __version__
-from .client import Client
-from .doctor import DoctorOptions, diagnose, render_json, render_text
-from .errors import (
+from .. import __version__
+from ..engine.client import Client
+from ..errors import (
     ConnectError,
     ConnectionClosedError,
     HTTPError,
@@ -33,8 +32,9 @@ from .errors import (
     ProtocolError,
     TimeoutError,
 )
-from .response import Response
-from .retry import RetryPolicy
+from ..h1.response import Response
+from ..policy.retry import RetryPolicy
+from .doctor import DoctorOptions, diagnose, render_json, render_text
 
 EXIT_OK = 0
 EXIT_FAILURE = 1

@@ -36,11 +36,11 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import ClientClosedError, ConnectError, PoolTimeout
+from ..h1.request import Origin, Proxy, Route
+from ..policy.learning import ServerMemory
+from ..policy.retry import RetryBudget
 from .connection import QUIET_CHECK_AFTER, Connection
-from .errors import ClientClosedError, ConnectError, PoolTimeout
-from .learning import ServerMemory
-from .request import Origin, Proxy, Route
-from .retry import RetryBudget
 from .trace import Tracer
 
 # Retire a connection this long before the server's stated or learned idle timeout,

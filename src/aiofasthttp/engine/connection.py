@@ -39,8 +39,7 @@ import select
 import socket
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from .dial import DialedProtocol, ReadsIntoLentBuffers
-from .errors import (
+from ..errors import (
     ConnectionClosedError,
     HTTPError,
     ProtocolError,
@@ -49,12 +48,13 @@ from .errors import (
     ResponseTooLarge,
     WriteTimeout,
 )
+from ..h1.parser import ResponseHead, ResponseParser
+from .dial import DialedProtocol, ReadsIntoLentBuffers
 from .exchange import Attempt, Exchange
 from .explain import describe, facts
-from .parser import ResponseHead, ResponseParser
 
 if TYPE_CHECKING:
-    from .request import BodyIterable, Origin, Request
+    from ..h1.request import BodyIterable, Origin, Request
 
 # A connection idle for less than this is not checked with poll() before reuse:
 # a FIN that arrived so recently would mostly still be in flight anyway.

@@ -22,11 +22,10 @@ from collections.abc import Coroutine
 from types import TracebackType
 from typing import Any
 
-from .dial import DialedProtocol, Dialer, ReadsIntoLentBuffers, lends_buffers
-from .errors import ClientClosedError, ConnectionClosedError, HTTPError, ProtocolError, ReadTimeout
-from .headers import HeadersLike
-from .parser import ResponseHead, ResponseParser
-from .request import (
+from ..errors import ClientClosedError, ConnectionClosedError, HTTPError, ProtocolError, ReadTimeout
+from ..h1.headers import HeadersLike
+from ..h1.parser import ResponseHead, ResponseParser
+from ..h1.request import (
     Content,
     KeptHeads,
     Origin,
@@ -39,8 +38,9 @@ from .request import (
     join_url,
     resolve_url,
 )
-from .response import Response
-from .retry import RetryPolicy, coerce_policy
+from ..h1.response import Response
+from ..policy.retry import RetryPolicy, coerce_policy
+from .dial import DialedProtocol, Dialer, ReadsIntoLentBuffers, lends_buffers
 
 _ids = itertools.count(1)
 

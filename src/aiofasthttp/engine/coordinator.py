@@ -13,18 +13,18 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
+from ..errors import ConnectionClosedError, HTTPError, RequestTimeout
+from ..h1.decoding import Decoder, decoder_for
+from ..h1.parser import ResponseHead
+from ..h1.response import Response
+from ..policy.retry import STALE, STATUS, RetryPolicy
 from .connection import Connection
-from .decoding import Decoder, decoder_for
-from .errors import ConnectionClosedError, HTTPError, RequestTimeout
 from .exchange import Attempt, Exchange
-from .parser import ResponseHead
-from .response import Response
-from .retry import STALE, STATUS, RetryPolicy
 from .trace import Tracer
 
 if TYPE_CHECKING:
+    from ..h1.request import Request
     from .pool import Pool
-    from .request import Request
 
 
 class _Attempts:

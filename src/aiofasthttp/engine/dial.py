@@ -15,11 +15,11 @@ import ssl as ssllib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
-from .errors import ConnectError, ConnectTimeout, ProtocolError, TLSError
-from .parser import ResponseHead, ResponseParser
+from ..errors import ConnectError, ConnectTimeout, ProtocolError, TLSError
+from ..h1.parser import ResponseHead, ResponseParser
 
 if TYPE_CHECKING:
-    from .request import Origin, Proxy, Route
+    from ..h1.request import Origin, Proxy, Route
 
 
 class DialedProtocol(asyncio.Protocol):

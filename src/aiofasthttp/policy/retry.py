@@ -18,16 +18,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import (
+from ..errors import (
     ConnectError,
     ConnectionClosedError,
     TimeoutError,
     TLSError,
 )
-from .request import IDEMPOTENT_METHODS
+from ..h1.request import IDEMPOTENT_METHODS
 
 if TYPE_CHECKING:
-    from .request import Request
+    from ..h1.request import Request
 
 RetryIf = Callable[["Request", BaseException, int], bool]
 

@@ -7,7 +7,7 @@ import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from .errors import HTTPStatusError
+from ..errors import HTTPStatusError
 from .headers import HeaderPairs, Headers
 from .parser import ResponseHead
 

@@ -15,11 +15,11 @@ from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote, unquote, urlencode, urljoin, urlsplit
 
-from .errors import InvalidHeader, InvalidURL
+from ..errors import InvalidHeader, InvalidURL
 from .headers import HeadersLike
 
 if TYPE_CHECKING:
-    from .pool import Pool
+    from ..engine.pool import Pool
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 # Encoded requests a client keeps for reuse (see KeptHeads); past this many it starts

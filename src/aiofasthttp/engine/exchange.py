@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-from .parser import ResponseHead
+from ..h1.parser import ResponseHead
 
 
 class Attempt:

@@ -16,17 +16,12 @@ from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
 
-from . import __version__
-from .connection import BufferedConnection, Connection
-from .coordinator import RetryCoordinator
-from .decoding import ACCEPT_ENCODING
-from .dial import Dialer, lends_buffers
-from .errors import ClientClosedError, TooManyRedirects
-from .exchange import Attempt
-from .headers import HeadersLike
-from .pool import Pool, PoolLimits
-from .redirects import REDIRECT_STATUSES, next_hop
-from .request import (
+from .. import __version__
+from ..errors import ClientClosedError, TooManyRedirects
+from ..h1.decoding import ACCEPT_ENCODING
+from ..h1.headers import HeadersLike
+from ..h1.redirects import REDIRECT_STATUSES, next_hop
+from ..h1.request import (
     EMPTY_BODY,
     Content,
     KeptHeads,
@@ -46,8 +41,13 @@ from .request import (
     parse_proxy,
     resolve_url,
 )
-from .response import Response
-from .retry import RetryPolicy, coerce_policy
+from ..h1.response import Response
+from ..policy.retry import RetryPolicy, coerce_policy
+from .connection import BufferedConnection, Connection
+from .coordinator import RetryCoordinator
+from .dial import Dialer, lends_buffers
+from .exchange import Attempt
+from .pool import Pool, PoolLimits
 from .trace import make_tracer
 
 _UNSET: Any = object()

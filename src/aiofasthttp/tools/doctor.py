@@ -31,8 +31,8 @@ import ssl as ssllib
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 
-from . import __version__
-from .errors import (
+from .. import __version__
+from ..errors import (
     ConnectError,
     ConnectionClosedError,
     ConnectTimeout,
@@ -41,8 +41,8 @@ from .errors import (
     ReadTimeout,
     TLSError,
 )
-from .parser import ResponseHead, ResponseParser
-from .request import resolve_url
+from ..h1.parser import ResponseHead, ResponseParser
+from ..h1.request import resolve_url
 
 # How long to wait for the server to close a connection it said it would close.
 CLOSE_WAIT = 2.0
