@@ -480,8 +480,8 @@ def test_kept_heads_carry_each_requests_own_body(loop_kind: str) -> None:
                     resp = await client.request(method, url, **kwargs)
                     assert resp.content == expected, (method, kwargs)
             # The client keeps heads, not bodies: none of them stays alive in it.
-            assert client._head_cache and all(
-                kept.body.data is None for kept in client._head_cache.values()
+            assert client._kept_heads and all(
+                kept.body.data is None for kept, _pool in client._kept_heads.values()
             )
 
     run(loop_kind, main)

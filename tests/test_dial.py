@@ -6,7 +6,7 @@ import asyncio
 
 from aiofasthttp.engine import dial
 from aiofasthttp.engine.connection import BufferedConnection, Connection
-from aiofasthttp.h1.request import Origin
+from aiofasthttp.h1.url import Origin
 
 
 def test_connections_read_into_lent_buffers_on_asyncio_loops_only() -> None:

@@ -14,9 +14,8 @@ from aiofasthttp.h1.request import (
     add_params,
     encode_body,
     encode_head,
-    join_url,
-    resolve_url,
 )
+from aiofasthttp.h1.url import join_url, resolve_url
 from servers import LOOPS, ConnInfo, read_request, response, run, serve, wait_until
 
 

@@ -21,7 +21,8 @@ from aiofasthttp import (
     RetryPolicy,
     TLSError,
 )
-from aiofasthttp.h1.request import EMPTY_BODY, Origin, Request, encode_body
+from aiofasthttp.h1.request import EMPTY_BODY, Request, encode_body
+from aiofasthttp.h1.url import Origin
 from aiofasthttp.policy.retry import CONNECT, NOT_SENT, STALE, RetryBudget
 from hostile import HostileServer
 from servers import (

@@ -1,7 +1,6 @@
 """aiofasthttp: a fast asyncio HTTP/1.1 client whose pool never hands out a closed connection."""
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .engine.client import Client
 from .engine.pipeline import PipelineClient
 from .errors import *  # noqa: F403

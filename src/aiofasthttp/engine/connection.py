@@ -54,7 +54,8 @@ from .exchange import Attempt, Exchange
 from .explain import describe, facts
 
 if TYPE_CHECKING:
-    from ..h1.request import BodyIterable, Origin, Request
+    from ..h1.request import BodyIterable, Request
+    from ..h1.url import Origin
 
 # A connection idle for less than this is not checked with poll() before reuse:
 # a FIN that arrived so recently would mostly still be in flight anyway.

@@ -57,14 +57,19 @@ class RetryCoordinator:
         self._tracer = tracer
 
     async def fetch(
-        self, request: Request, timeout: float | None = None, *, deadline: float | None = None
+        self,
+        request: Request,
+        pool: Pool | None,
+        timeout: float | None = None,
+        *,
+        deadline: float | None = None,
     ) -> Response:
         """A buffered request, within ``timeout`` seconds from now or by ``deadline``.
 
         With an idle connection at hand, the first attempt runs inline: no pool
-        await, no extra coroutine frame.
+        await, no extra coroutine frame. ``pool`` is the request's, when the caller
+        knows it (a kept request carries it); otherwise it is looked up.
         """
-        pool = request.pool
         if pool is None:
             pool = self._pool_for(request)
         now = pool.loop.time()

@@ -19,7 +19,7 @@ from ..errors import ConnectError, ConnectTimeout, ProtocolError, TLSError
 from ..h1.parser import ResponseHead, ResponseParser
 
 if TYPE_CHECKING:
-    from ..h1.request import Origin, Proxy, Route
+    from ..h1.url import Origin, Proxy, Route
 
 
 class DialedProtocol(asyncio.Protocol):

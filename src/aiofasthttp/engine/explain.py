@@ -13,11 +13,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .connection import Connection
     from .exchange import Exchange
+    from .interfaces import ConnectionFacts
 
 
-def keep_alive_hint(conn: Connection) -> str | None:
+def keep_alive_hint(conn: ConnectionFacts) -> str | None:
     parts = []
     if conn.keep_alive_timeout is not None:
         parts.append(f"timeout={conn.keep_alive_timeout}")
@@ -26,7 +26,7 @@ def keep_alive_hint(conn: Connection) -> str | None:
     return ", ".join(parts) or None
 
 
-def facts(conn: Connection, ex: Exchange) -> dict[str, Any]:
+def facts(conn: ConnectionFacts, ex: Exchange) -> dict[str, Any]:
     """The keyword arguments of ConnectionClosedError."""
     return {
         "reused": ex.reused,
@@ -41,7 +41,7 @@ def facts(conn: Connection, ex: Exchange) -> dict[str, Any]:
     }
 
 
-def describe(conn: Connection, ex: Exchange, what: str, *, explain: bool = True) -> str:
+def describe(conn: ConnectionFacts, ex: Exchange, what: str, *, explain: bool = True) -> str:
     """``what`` happened, with the facts and (for a close) the likely cause."""
     age = conn.loop.time() - conn.created_at
     if ex.reused:
@@ -69,7 +69,7 @@ def describe(conn: Connection, ex: Exchange, what: str, *, explain: bool = True)
     return f"{text}. {cause}" if cause else text
 
 
-def likely_cause(conn: Connection, ex: Exchange) -> str | None:
+def likely_cause(conn: ConnectionFacts, ex: Exchange) -> str | None:
     """One plain sentence on why, where the facts point at a cause."""
     if ex.response_bytes:
         return "The server began answering, so it probably processed the request."

@@ -28,17 +28,14 @@ from ..h1.parser import ResponseHead, ResponseParser
 from ..h1.request import (
     Content,
     KeptHeads,
-    Origin,
     Request,
-    Route,
     build_request,
     check_method,
     encode_body,
     header_items,
-    join_url,
-    resolve_url,
 )
 from ..h1.response import Response
+from ..h1.url import Origin, Route, join_url, resolve_url
 from ..policy.retry import RetryPolicy, coerce_policy
 from .dial import DialedProtocol, Dialer, ReadsIntoLentBuffers, lends_buffers
 
@@ -237,7 +234,7 @@ class PipelineClient:
         self._policy = coerce_policy(retry)
         self._headers = [("User-Agent", "aiofasthttp-pipeline"), *header_items(headers)]
         self._conns: list[PipelineConnection] = []
-        self._head_cache = KeptHeads()
+        self._kept_heads: KeptHeads[None] = KeptHeads()
         self._dialling = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._closed = False
@@ -288,9 +285,9 @@ class PipelineClient:
         key = None
         if headers is None:
             key = (method, url, body.content_type, len(body.data or b""))
-            kept = self._head_cache.get(key)
+            kept = self._kept_heads.get(key)
             if kept is not None:
-                return kept if body.data is None else kept.with_body(body)
+                return kept[0] if body.data is None else kept[0].with_body(body)
         method = check_method(method)
         full = join_url(self.base_url, url)
         target = resolve_url(full)
@@ -298,7 +295,7 @@ class PipelineClient:
             raise ValueError(f"{full} is not on this pipeline's origin {self.origin}")
         request = build_request(method, full, target, self._headers, header_items(headers), body)
         if key is not None:
-            self._head_cache.keep(key, request)
+            self._kept_heads.keep(key, request, None)
         return request
 
     async def _connection(self) -> PipelineConnection:

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ClientClosedError, ConnectError, PoolTimeout
-from ..h1.request import Origin, Proxy, Route
+from ..h1.url import Origin, Proxy, Route
 from ..policy.learning import ServerMemory
 from ..policy.retry import RetryBudget
 from .connection import QUIET_CHECK_AFTER, Connection

@@ -21,7 +21,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, TextIO
 
-from .. import __version__
+from .._version import __version__
 from ..engine.client import Client
 from ..errors import (
     ConnectError,

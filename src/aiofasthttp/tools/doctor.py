@@ -31,7 +31,7 @@ import ssl as ssllib
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 
-from .. import __version__
+from .._version import __version__
 from ..errors import (
     ConnectError,
     ConnectionClosedError,
@@ -42,7 +42,7 @@ from ..errors import (
     TLSError,
 )
 from ..h1.parser import ResponseHead, ResponseParser
-from ..h1.request import resolve_url
+from ..h1.url import resolve_url
 
 # How long to wait for the server to close a connection it said it would close.
 CLOSE_WAIT = 2.0
