@@ -40,6 +40,7 @@ from aiofasthttp import (
     ResponseTooLarge,
     RetryPolicy,
     WriteTimeout,
+    reasons,
 )
 from servers import HOST, LOOPS, ConnInfo, response, run, serve, wait_until
 
@@ -529,7 +530,7 @@ def unsolicited_bytes_on_idle(loop_kind: str, while_loop_busy: bool) -> dict[str
 
 def test_unsolicited_bytes_on_an_idle_connection_close_it(loop_kind: str) -> None:
     s = unsolicited_bytes_on_idle(loop_kind, while_loop_busy=False)
-    assert s["close_reasons"] == {"unsolicited_response": 1}
+    assert s["close_reasons"] == {reasons.UNSOLICITED_RESPONSE: 1}
     assert s["closed_by_server_idle"] == 0
 
 

@@ -20,6 +20,7 @@ from aiofasthttp import (
     ReadTimeout,
     RetryPolicy,
     TLSError,
+    reasons,
 )
 from aiofasthttp.h1.request import EMPTY_BODY, Request, encode_body
 from aiofasthttp.h1.url import Origin
@@ -376,7 +377,7 @@ def test_a_dead_idle_connection_takes_longer_idle_ones_with_it(loop_kind: str) -
             stats = next(iter(client.stats().values()))
             # The three others had been idle at least as long: dropped, not tried one by one.
             assert stats["idle"] == 0
-            assert stats["close_reasons"].get("dropped_with_dead_peer") == 3
+            assert stats["close_reasons"].get(reasons.DROPPED_WITH_DEAD_PEER) == 3
 
     run(loop_kind, main)
 

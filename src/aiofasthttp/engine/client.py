@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
 
+from .. import reasons
 from .._version import __version__
 from ..errors import ClientClosedError, TooManyRedirects
 from ..h1.decoding import ACCEPT_ENCODING
@@ -239,7 +240,7 @@ class Client:
             chain = _Chain(request, header_items(headers), content, json, data, connection_close)
             while resp.status in REDIRECT_STATUSES:
                 if conn is not None and ex is not None:
-                    conn.abandon(ex, "redirect body not read")
+                    conn.abandon(ex, reasons.REDIRECT_BODY_UNREAD)
                 request = self._next_hop(chain, resp)
                 resp, conn, ex = await self._coordinator.run(request, deadline, True)
             resp.history = chain.history
@@ -247,7 +248,7 @@ class Client:
             yield resp
         finally:
             if conn is not None and ex is not None:
-                conn.abandon(ex, "streamed response left before its end")
+                conn.abandon(ex, reasons.STREAM_LEFT_EARLY)
 
     # The verb helpers hand back request()'s coroutine rather than awaiting it
     # in one of their own: one frame less to resume at every step of a request.

@@ -39,6 +39,7 @@ import select
 import socket
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
+from .. import reasons
 from ..errors import (
     ConnectionClosedError,
     HTTPError,
@@ -51,7 +52,7 @@ from ..errors import (
 from ..h1.parser import ResponseHead, ResponseParser
 from .dial import DialedProtocol, ReadsIntoLentBuffers
 from .exchange import Attempt, Exchange
-from .explain import describe, facts
+from .explain import describe, facts, prose
 
 if TYPE_CHECKING:
     from ..h1.request import BodyIterable, Request
@@ -186,19 +187,21 @@ class Connection(DialedProtocol):
         poller = self._poller
         return poller is None or not poller.poll(0)
 
-    def close(self, reason: str = "closed by the client") -> None:
+    def close(self, reason: str = reasons.CLIENT_CLOSED) -> None:
         """Close now (abort: nothing buffered is worth sending on a dropped connection)."""
         if self.state is State.CLOSED:
             return
         ex = self._ex
         self._shut(reason)
         if ex is not None:
-            self._fail(ex, ConnectionClosedError(describe(self, ex, reason), **facts(self, ex)))
+            self._fail(
+                ex, ConnectionClosedError(describe(self, ex, prose(reason)), **facts(self, ex))
+            )
 
     def discard(self) -> None:
         """Drop a connection the pool never took (its dial was cancelled): no pool event."""
         self._event(Event.CLOSE)
-        self.close_reason = "dial abandoned"
+        self.close_reason = reasons.DIAL_ABANDONED
         self._close_transport()
 
     # -- asyncio.Protocol -------------------------------------------------------
@@ -229,10 +232,10 @@ class Connection(DialedProtocol):
             except ProtocolError as exc:
                 self._protocol_error(ex, exc, data)
             except HTTPError as exc:  # the body-size limit, raised from on_body
-                self._shut(str(exc))
+                self._shut(reasons.RESPONSE_TOO_LARGE)
                 self._fail(ex, exc)
         elif self.state is State.IDLE:
-            why = "server_closed_idle" if _is_408(data) else "unsolicited_response"
+            why = reasons.SERVER_CLOSED_IDLE if _is_408(data) else reasons.UNSOLICITED_RESPONSE
             self._shut(why)
         # CONNECTING cannot receive; CLOSED ignores late bytes.
 
@@ -258,17 +261,15 @@ class Connection(DialedProtocol):
                 self._parser.feed_eof()  # may complete a close-delimited body
         ex = self._ex
         if ex is not None:
-            what = (
-                "the connection was reset"
-                if exc is not None
-                else "the server closed the connection"
-            )
-            error = ConnectionClosedError(describe(self, ex, what), **facts(self, ex))
+            what = reasons.CONNECTION_RESET if exc is not None else reasons.SERVER_CLOSED
+            error = ConnectionClosedError(describe(self, ex, prose(what)), **facts(self, ex))
             error.__cause__ = exc
             self._shut(what)
             self._fail(ex, error)
         elif self.state is not State.CLOSED:
-            self._shut("server_closed_idle" if self.state is State.IDLE else "connection lost")
+            self._shut(
+                reasons.SERVER_CLOSED_IDLE if self.state is State.IDLE else reasons.CONNECTION_LOST
+            )
 
     def pause_writing(self) -> None:
         self._paused_writing = True
@@ -331,9 +332,9 @@ class Connection(DialedProtocol):
             self._become_idle()
         else:
             self._event(Event.FINAL)
-            self.close_reason = "response_close"
+            self.close_reason = reasons.RESPONSE_CLOSE
             self._close_transport()
-            self.listener.connection_closed(self, "response_close")
+            self.listener.connection_closed(self, reasons.RESPONSE_CLOSE)
 
     def on_informational(self, head: ResponseHead) -> None:
         if head.status == 100 and self._ex is not None:
@@ -352,7 +353,7 @@ class Connection(DialedProtocol):
     def _become_idle(self) -> None:
         transport = self.transport
         if transport is None or transport.is_closing():
-            self._shut("connection lost")
+            self._shut(reasons.CONNECTION_LOST)
             return
         if self._reading_paused:
             self._reading_paused = False
@@ -405,7 +406,7 @@ class Connection(DialedProtocol):
                 self._schedule_timer(when)
         transport = self.transport
         if transport is None or transport.is_closing():
-            self.close("the connection was already closed")
+            self.close(reasons.ALREADY_CLOSED)
             return ex
         head = request.head
         body = request.body.data
@@ -512,6 +513,7 @@ class Connection(DialedProtocol):
             exc: HTTPError = RequestTimeout(
                 describe(self, ex, "the request took longer than its timeout", explain=False)
             )
+            why = reasons.REQUEST_TIMEOUT
         elif ex.read_timeout is not None and now >= ex.last_read + ex.read_timeout:
             exc = ReadTimeout(
                 describe(
@@ -521,10 +523,11 @@ class Connection(DialedProtocol):
                     explain=False,
                 )
             )
+            why = reasons.READ_TIMEOUT
         else:
             self._schedule_timer(ex.expiry())
             return
-        self._shut(exc.__class__.__name__)
+        self._shut(why)
         self._fail(ex, exc)
 
     def _on_write_timeout(self) -> None:
@@ -536,7 +539,7 @@ class Connection(DialedProtocol):
         if waiter is not None and not waiter.done():
             waiter.set_exception(exc)
         if ex is not None:
-            self._shut("WriteTimeout")
+            self._shut(reasons.WRITE_TIMEOUT)
             self._fail(ex, exc)
 
     def _cancel_write_timer(self) -> None:
@@ -560,7 +563,7 @@ class Connection(DialedProtocol):
                 reason=exc.reason,
                 offset=exc.offset,
             )
-        self._shut(f"protocol error: {exc.reason}")
+        self._shut(reasons.PROTOCOL_ERROR)
         self._fail(ex, exc)
 
     def _fail(self, ex: Exchange, exc: BaseException) -> None:
@@ -573,14 +576,14 @@ class Connection(DialedProtocol):
             ex.wake_reader()
 
     def _shut(self, why: str) -> None:
-        """Enter CLOSED, drop the transport, tell the pool why."""
+        """Enter CLOSED, drop the transport, tell the pool why (the real reason, also
+        mid-exchange: the pool counts it in close_reasons)."""
         if self.state is State.CLOSED:
             return
-        was_idle = self.state is State.IDLE
         self._event(Event.CLOSE)
         self.close_reason = why
         self._close_transport()
-        self.listener.connection_closed(self, why if was_idle else "closed")
+        self.listener.connection_closed(self, why)
 
     def _close_transport(self) -> None:
         self._poller = None  # its descriptor number may soon belong to another socket

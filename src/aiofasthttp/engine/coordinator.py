@@ -13,11 +13,12 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
+from .. import reasons
 from ..errors import ConnectionClosedError, HTTPError, RequestTimeout
 from ..h1.decoding import Decoder, decoder_for
 from ..h1.parser import ResponseHead
 from ..h1.response import Response
-from ..policy.retry import STALE, STATUS, RetryPolicy
+from ..policy.retry import RetryPolicy
 from .connection import Connection
 from .exchange import Attempt, Exchange
 from .trace import Tracer
@@ -92,7 +93,7 @@ class RetryCoordinator:
             await self._after_error(request, deadline, tries, exc)
             return (await self._run(request, deadline, False, tries))[0]
         except BaseException:
-            conn.abandon(ex, "request cancelled while in flight")
+            conn.abandon(ex, reasons.CANCELLED)
             raise
         outcome = self._finish(request, conn, ex, head, False)
         if outcome[0].status not in self.policy.statuses:
@@ -138,7 +139,7 @@ class RetryCoordinator:
             raise _final(exc, tries, self.policy, request) from None
         pool.stats.retries += 1
         # A stale connection is replayed at once on a new one; other failures back off.
-        tries.fresh = reason == STALE
+        tries.fresh = reason == reasons.STALE
         delay = 0.0 if tries.fresh else self.policy.backoff(tries.number)
         self._trace(
             "retry_scheduled",
@@ -167,15 +168,15 @@ class RetryCoordinator:
         asked = self.policy.retry_after(resp.headers.get("retry-after"))
         wait = asked if asked is not None else self.policy.backoff(tries.number)
         if ex is not None and conn is not None:
-            conn.abandon(ex, "retrying a status")
+            conn.abandon(ex, reasons.RETRYING_STATUS)
         pool.stats.retries += 1
         self._trace(
             "retry_scheduled",
             request,
             attempt=tries.number,
-            reason=f"{STATUS} {resp.status}",
+            reason=reasons.STATUS,
             delay=wait,
-            error="",
+            error=f"HTTP {resp.status}",
         )
         await self._sleep(wait, deadline, tries, request)
         tries.fresh = False
@@ -219,7 +220,7 @@ class RetryCoordinator:
             )
             head = await ex.waiter
         except BaseException:
-            conn.abandon(ex, "request cancelled or failed while in flight")
+            conn.abandon(ex, reasons.ABANDONED)
             raise
         self._trace("head_received", request, status=head.status, connection_id=conn.id)
         return self._finish(request, conn, ex, head, streaming)

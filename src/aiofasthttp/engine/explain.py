@@ -12,9 +12,32 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .. import reasons
+
 if TYPE_CHECKING:
     from .exchange import Exchange
     from .interfaces import ConnectionFacts
+
+
+# What an error message says for a reason the connection was closed with (the words a
+# message used before reasons became tokens); others are said as they are.
+_PROSE = {
+    reasons.CLIENT_CLOSED: "closed by the client",
+    reasons.CANCELLED: "request cancelled while in flight",
+    reasons.ABANDONED: "request cancelled or failed while in flight",
+    reasons.REDIRECT_BODY_UNREAD: "redirect body not read",
+    reasons.STREAM_LEFT_EARLY: "streamed response left before its end",
+    reasons.RETRYING_STATUS: "retrying a status",
+    reasons.ALREADY_CLOSED: "the connection was already closed",
+    reasons.MAKING_ROOM: "making room for a fresh connection",
+    reasons.SERVER_CLOSED: "the server closed the connection",
+    reasons.CONNECTION_RESET: "the connection was reset",
+}
+
+
+def prose(reason: str) -> str:
+    """A close reason in words, for an error message."""
+    return _PROSE.get(reason, reason)
 
 
 def keep_alive_hint(conn: ConnectionFacts) -> str | None:

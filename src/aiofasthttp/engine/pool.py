@@ -36,6 +36,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import reasons
 from ..errors import ClientClosedError, ConnectError, PoolTimeout
 from ..h1.url import Origin, Proxy, Route
 from ..policy.learning import ServerMemory
@@ -122,12 +123,12 @@ class Pool:
             conn = idle.pop() if self.limits.lifo else idle.popleft()
             now = self.loop.time()
             if now >= conn.expires_at:
-                self._retire(conn, "expired")
+                self._retire(conn, reasons.EXPIRED)
                 continue
             if now - conn.idle_since > QUIET_CHECK_AFTER and not conn.socket_is_quiet():
                 # The server closed it (or wrote to it) while the loop was busy.
                 self._note_server_close(conn, now, exact=False)
-                conn.close("found_closed_before_reuse")
+                conn.close(reasons.FOUND_CLOSED_BEFORE_REUSE)
                 continue
             self.stats.reused += 1
             if self.tracer is not None:
@@ -170,7 +171,7 @@ class Pool:
                 return await self._dial_new()  # the slot promised to this waiter
             if not got.is_closed:
                 self._total += 1  # keep its slot when it closes
-                got.close("making room for a fresh connection")
+                got.close(reasons.MAKING_ROOM)
                 return await self._dial_new()
             # Handed over but closed meanwhile: its slot went to the pool; wait again.
 
@@ -254,7 +255,7 @@ class Pool:
         own idle duration) costs one call; the limits are looked at only if any exist.
         """
         if self._closed:
-            conn.close("client_closed")
+            conn.close(reasons.CLIENT_CLOSED)
             return
         now = conn.idle_since  # the connection went idle just now
         memory = self.memory
@@ -290,7 +291,7 @@ class Pool:
         learned = self.stats.learned_max_requests = self.memory.max_requests(now)
         for limit in (learned, conn.request_limit, conn.keep_alive_max):
             if limit is not None and served >= limit:
-                self._retire(conn, "max_requests")
+                self._retire(conn, reasons.MAX_REQUESTS)
                 return None
         longest = self._max_idle
         if conn.keep_alive_timeout is not None:
@@ -303,13 +304,13 @@ class Pool:
     def connection_closed(self, conn: Connection, why: str) -> None:
         if conn in self._idle:
             self._idle.remove(conn)
-        if why == "server_closed_idle":
+        if why == reasons.SERVER_CLOSED_IDLE:
             # Idle in the deque, or handed to a waiter that has not used it yet.
             self._note_server_close(conn, self.loop.time())
         self._total -= 1
         self._conns.discard(conn)
-        reasons = self.stats.close_reasons
-        reasons[why] = reasons.get(why, 0) + 1
+        counts = self.stats.close_reasons
+        counts[why] = counts.get(why, 0) + 1
         if self.tracer is not None:
             self.tracer(
                 "connection_closed",
@@ -390,10 +391,10 @@ class Pool:
         """One connection idle this long was found dead: so are those idle longer."""
         now = self.loop.time()
         for conn in [c for c in self._idle if now - c.idle_since >= idle_time > 0]:
-            conn.close("dropped_with_dead_peer")
+            conn.close(reasons.DROPPED_WITH_DEAD_PEER)
 
     def _retire(self, conn: Connection, why: str) -> None:
-        if why == "expired":
+        if why == reasons.EXPIRED:
             self.stats.expired += 1
         if self.tracer is not None:
             self.tracer(
@@ -413,7 +414,7 @@ class Pool:
         now = self.loop.time()
         for conn in [c for c in self._idle if c.expires_at <= now]:
             self._idle.remove(conn)
-            self._retire(conn, "expired")
+            self._retire(conn, reasons.EXPIRED)
         if self._idle:
             self._schedule_reaper(min(c.expires_at for c in self._idle))
 
@@ -432,7 +433,7 @@ class Pool:
                     ClientClosedError(f"the client was closed while waiting for {self.origin}")
                 )
         for conn in list(self._conns):
-            conn.close("client_closed")
+            conn.close(reasons.CLIENT_CLOSED)
 
     @property
     def counts(self) -> dict[str, int]:

@@ -26,18 +26,13 @@ from ..errors import (
 )
 from ..h1.request import IDEMPOTENT_METHODS
 
+# Why an attempt is replayed: the words are reasons.py's.
+from ..reasons import CONNECT, NOT_SENT, STALE, TIMEOUT, USER
+
 if TYPE_CHECKING:
     from ..h1.request import Request
 
 RetryIf = Callable[["Request", BaseException, int], bool]
-
-# Why an attempt is replayed; "stale" replays go out at once, the others back off.
-STALE = "stale connection"
-NOT_SENT = "request not sent"
-CONNECT = "connect failed"
-TIMEOUT = "timeout"
-STATUS = "status"
-USER = "retry_if"
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, TextIO
 
+from .. import reasons
 from .._version import __version__
 from ..engine.client import Client
 from ..errors import (
@@ -35,6 +36,20 @@ from ..errors import (
 from ..h1.response import Response
 from ..policy.retry import RetryPolicy
 from .doctor import DoctorOptions, diagnose, render_json, render_text
+
+# The trace's words for the reason vocabulary (aiofasthttp.reasons).
+_RETIRED = {
+    reasons.EXPIRED: "its idle or lifetime limit was reached",
+    reasons.MAX_REQUESTS: "its request limit was reached",
+}
+_REPLAYED = {
+    reasons.STALE: "stale connection",
+    reasons.NOT_SENT: "request not sent",
+    reasons.CONNECT: "connect failed",
+    reasons.TIMEOUT: "timeout",
+    reasons.STATUS: "retryable status",
+    reasons.USER: "retry_if",
+}
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -352,10 +367,7 @@ class VerboseTrace:
         )
 
     def connection_expired(self, *, origin: str, connection_id: int, why: str) -> None:
-        what = {
-            "expired": "its idle or lifetime limit was reached",
-            "max_requests": "its request limit was reached",
-        }.get(why, why)
+        what = _RETIRED.get(why, why)
         self.event(f"connection #{connection_id} retired by the client: {what}")
 
     def request_written(
@@ -370,8 +382,9 @@ class VerboseTrace:
         self, *, method: str, url: str, attempt: int, reason: str, delay: float, error: str
     ) -> None:
         failure = f": {error}" if error else ""
+        said = _REPLAYED.get(reason, reason)
         self.event(
-            f"attempt {attempt} failed ({reason}){failure}; attempt {attempt + 1} in {delay:.3f} s"
+            f"attempt {attempt} failed ({said}){failure}; attempt {attempt + 1} in {delay:.3f} s"
         )
 
     def gave_up(self, *, method: str, url: str, attempt: int, error: str) -> None:
