@@ -25,13 +25,13 @@ from aiofasthttp.tools.doctor import (
     Bracket,
     DoctorOptions,
     Report,
-    _Outcome,
     diagnose,
     first_gaps,
     render_json,
     render_text,
     tolerance,
 )
+from aiofasthttp.tools.doctor.measure import _Outcome
 from servers import LOOPS, ConnInfo, Handler, free_port, nginx, read_request, run, serve
 
 
