@@ -11,7 +11,7 @@ from __future__ import annotations
 import json as jsonlib
 import re
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, Final, Generic, NamedTuple, TypeVar
 from urllib.parse import urlencode
 
 from ..errors import InvalidHeader
@@ -134,28 +134,29 @@ class _OneShot:
         return iterable
 
 
-class _RequestFields(NamedTuple):
-    method: str
-    url: str
-    origin: Origin
-    route: Route
-    head: bytes
-    body: Body
-    idempotent: bool
-    expect_continue: bool
-
-
-class Request(_RequestFields):
-    """One request, ready to send: its head is encoded bytes. A value: never changed.
+class Request:
+    """One request, ready to send: its head is encoded bytes. A value: never changed
+    (``Final``, so the type checker refuses an assignment).
 
     It knows where it goes (``route``), never which pool serves it, so the layers
-    below the engine can hold one without knowing the engine.
+    below the engine can hold one without knowing the engine. A class with slots,
+    not a named tuple: the engine reads its fields on every request, and a slot
+    is the cheapest attribute to read.
     """
 
-    __slots__ = ()
+    __slots__ = (
+        "body",
+        "expect_continue",
+        "head",
+        "idempotent",
+        "method",
+        "origin",
+        "route",
+        "url",
+    )
 
-    def __new__(
-        cls,
+    def __init__(
+        self,
         method: str,
         url: str,
         origin: Origin,
@@ -163,18 +164,18 @@ class Request(_RequestFields):
         body: Body,
         idempotent: bool,
         route: Route | None = None,
-    ) -> Request:
-        return super().__new__(
-            cls,
-            method,
-            url,
-            origin,
-            route if route is not None else Route(origin),
-            head,
-            body,
-            idempotent,
-            b"\r\nexpect: 100-continue\r\n" in head.lower(),
-        )
+        expect_continue: bool | None = None,
+    ) -> None:
+        self.method: Final = method
+        self.url: Final = url
+        self.origin: Final = origin
+        self.route: Final = route if route is not None else Route(origin)
+        if expect_continue is None:
+            expect_continue = b"\r\nexpect: 100-continue\r\n" in head.lower()
+        self.expect_continue: Final = expect_continue
+        self.head: Final = head
+        self.body: Final = body
+        self.idempotent: Final = idempotent
 
     @property
     def replayable(self) -> bool:
@@ -183,7 +184,16 @@ class Request(_RequestFields):
     def with_body(self, body: Body) -> Request:
         """This request with another body of the same length and type, which the
         head already states: the encoded head is shared, not made again."""
-        return self._replace(body=body)
+        return Request(
+            self.method,
+            self.url,
+            self.origin,
+            self.head,
+            body,
+            self.idempotent,
+            self.route,
+            self.expect_continue,
+        )
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.url}>"
