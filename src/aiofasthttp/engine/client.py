@@ -42,7 +42,7 @@ from .connection import BufferedConnection, Connection
 from .coordinator import RetryCoordinator
 from .dial import Dialer, lends_buffers
 from .exchange import Attempt
-from .pool import Pool, PoolLimits
+from .pool import DEFAULT_MAX_IDLE, Pool, PoolLimits
 from .trace import make_tracer
 
 _UNSET: Any = object()
@@ -84,7 +84,7 @@ class Client:
         base_url: str | None = None,
         headers: HeadersLike | None = None,
         max_conns_per_host: int = 512,
-        max_idle_conn_duration: float | None = 10.0,
+        max_idle_conn_duration: float | None = DEFAULT_MAX_IDLE,
         max_conn_duration: float | None = None,
         max_requests_per_conn: int | None = None,
         max_conn_wait_timeout: float | None = None,

@@ -53,10 +53,14 @@ EXPIRY_MARGIN_FRACTION = 0.1
 JITTER = 0.1
 
 
+# The Client's max_idle_conn_duration unless told otherwise (the doctor measures against it).
+DEFAULT_MAX_IDLE = 10.0
+
+
 @dataclass
 class PoolLimits:
     max_conns: int = 512
-    max_idle_duration: float | None = 10.0
+    max_idle_duration: float | None = DEFAULT_MAX_IDLE
     max_conn_duration: float | None = None
     max_requests_per_conn: int | None = None
     max_wait: float | None = None

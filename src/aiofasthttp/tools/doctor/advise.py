@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import re
-
+from ...engine.pool import DEFAULT_MAX_IDLE
+from ...policy.retry import RetryPolicy
 from .measure import tolerance
 from .report import FIN, RST, SILENT, IdleTimeout, KeepAliveCheck, RequestLimit, Settings
 
-# The client default this report measures against (Client(max_idle_conn_duration=...)).
-CLIENT_DEFAULT_IDLE = 10.0
-DEFAULT_ATTEMPTS = 5
-_HINT_TIMEOUT = re.compile(r"timeout\s*=\s*(\d+)", re.I)
+# The client's defaults this report measures against: the engine's own.
+CLIENT_DEFAULT_IDLE = DEFAULT_MAX_IDLE
+DEFAULT_POLICY = RetryPolicy()
+DEFAULT_ATTEMPTS = DEFAULT_POLICY.attempts
 
 
 # -- 4. the settings to use ----------------------------------------------------------------
@@ -105,10 +105,9 @@ def _idle_setting(idle: IdleTimeout | None, notes: list[str]) -> float | None:
 
 def _hint_note(check: KeepAliveCheck, idle: IdleTimeout | None, notes: list[str]) -> None:
     """Compare the server's Keep-Alive: timeout= hint with what it did."""
-    found = _HINT_TIMEOUT.search(check.keep_alive_header or "")
-    if found is None or idle is None or idle.seconds is None:
+    hint = check.keep_alive_timeout
+    if hint is None or idle is None or idle.seconds is None:
         return
-    hint = int(found.group(1))
     if hint > idle.seconds + tolerance(idle.seconds):
         notes.append(
             f"its Keep-Alive hint says timeout={hint} but it closes after "
@@ -126,10 +125,11 @@ def _retry_note(idle: IdleTimeout | None, requests: RequestLimit | None) -> str:
     silent = (idle is not None and idle.close in (RST, SILENT)) or (
         requests is not None and requests.max_requests is not None and not requests.announced
     )
+    methods = " ".join(sorted(DEFAULT_POLICY.methods))
     base = (
-        "RetryPolicy() (5 attempts) replays idempotent requests (GET HEAD OPTIONS TRACE PUT "
-        "DELETE, or any with an Idempotency-Key header) on a fresh connection when a reused "
-        "one closes before the response"
+        f"RetryPolicy() ({DEFAULT_ATTEMPTS} attempts) replays idempotent requests ({methods}, "
+        "or any with an Idempotency-Key header) on a fresh connection when a reused one "
+        "closes before the response"
     )
     if silent:
         return (

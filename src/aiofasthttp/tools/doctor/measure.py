@@ -46,6 +46,7 @@ async def check_keep_alive(site: _Site, options: DoctorOptions, http10: bool) ->
         check.says_keep_alive = reply.keep_alive
         check.connection_header = reply.header(b"connection")
         check.keep_alive_header = reply.header(b"keep-alive")
+        check.keep_alive_timeout = head.keep_alive_timeout
         check.server = reply.header(b"server")
         if reply.keep_alive:
             try:

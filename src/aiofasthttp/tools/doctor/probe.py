@@ -4,25 +4,19 @@ package's parser, and watch the socket for the server's close (FIN or RST)."""
 from __future__ import annotations
 
 import asyncio
-import re
 import ssl as ssllib
 from dataclasses import dataclass
 
 from ..._version import __version__
+from ...engine.dial import dial_error
 from ...errors import (
-    ConnectError,
-    ConnectTimeout,
     IncompleteResponse,
-    InvalidHeader,
     ReadTimeout,
-    TLSError,
 )
 from ...h1.parser import ResponseHead, ResponseParser
-from ...h1.url import resolve_url
+from ...h1.request import EMPTY_BODY, check_method, encode_head, header_items
+from ...h1.url import Origin, resolve_url
 from .report import FIN, RST, DoctorOptions
-
-_BAD_HEADER = re.compile(r"[\x00\r\n]")
-
 
 # -- probing one connection ------------------------------------------------------------
 
@@ -35,25 +29,26 @@ class _Site:
     request11: bytes
     request10: bytes
     method: str
+    origin: Origin
 
     @classmethod
     def parse(cls, url: str, options: DoctorOptions) -> _Site:
+        """The requests to probe with, encoded and checked as the Client's are."""
         target = resolve_url(url)
         origin = target.origin
-        lines = [
-            f"Host: {target.host_header}",
-            f"User-Agent: aiofasthttp-doctor/{__version__}",
-            "Accept: */*",
-        ]
-        if target.authorization:
-            lines.append(f"Authorization: {target.authorization}")
-        for name, value in options.headers:
-            if _BAD_HEADER.search(name) or _BAD_HEADER.search(value) or ":" in name:
-                raise InvalidHeader(f"invalid header {name!r}: {value!r}")
-            lines.append(f"{name}: {value}")
-        method = options.method.upper()
-        start = f"{method} {target.target} HTTP/1."
-        head = "".join(f"{line}\r\n" for line in lines)
+        method = check_method(options.method)
+        defaults = [("User-Agent", f"aiofasthttp-doctor/{__version__}"), ("Accept", "*/*")]
+        request11 = encode_head(
+            method, target, defaults, header_items(options.headers), EMPTY_BODY, False
+        )
+        # The same as HTTP/1.0, asking for keep-alive as a 1.0 client must.
+        line_end = request11.index(b"\r\n")
+        request10 = (
+            request11[: line_end - 1]
+            + b"0"
+            + request11[line_end:-2]
+            + b"Connection: keep-alive\r\n\r\n"
+        )
         tls = None
         if origin.scheme == "https":
             tls = ssllib.create_default_context()
@@ -64,9 +59,10 @@ class _Site:
             origin.host,
             origin.port,
             tls,
-            f"{start}1\r\n{head}\r\n".encode("latin-1"),
-            f"{start}0\r\n{head}Connection: keep-alive\r\n\r\n".encode("latin-1"),
+            request11,
+            request10,
             method,
+            origin,
         )
 
 
@@ -132,7 +128,6 @@ class _Probe:
 
     async def open(self) -> None:
         site = self.site
-        where = f"{site.host}:{site.port}"
         try:
             self.reader, self.writer = await asyncio.wait_for(
                 asyncio.open_connection(
@@ -143,14 +138,11 @@ class _Probe:
                 ),
                 self.timeout,
             )
-        except asyncio.TimeoutError:
-            raise ConnectTimeout(
-                f"connecting to {where} took longer than {self.timeout:g} s"
-            ) from None
-        except ssllib.SSLError as exc:
-            raise TLSError(f"TLS handshake with {where} failed: {exc}") from None
-        except OSError as exc:
-            raise ConnectError(f"cannot connect to {where}: {exc.strerror or exc}") from None
+        except BaseException as exc:
+            error = dial_error(exc, site.origin, self.timeout)  # the Client's words for it
+            if error is exc:
+                raise
+            raise error from None
 
     async def exchange(self) -> _Reply:
         """One request and its whole response. Raises _PeerClosed or ProtocolError."""

@@ -33,6 +33,7 @@ class KeepAliveCheck:
     says_keep_alive: bool = False  # the response left the connection open (RFC 9112 9.3)
     connection_header: str | None = None
     keep_alive_header: str | None = None
+    keep_alive_timeout: int | None = None  # its timeout=, as the response parser read it
     server: str | None = None
     second_request_served: bool = False
     close: str | None = None  # how the connection ended when it was not reused: FIN or RST
