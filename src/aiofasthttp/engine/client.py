@@ -41,7 +41,7 @@ from ..policy.retry import RetryPolicy, coerce_policy
 from .connection import BufferedConnection, Connection
 from .coordinator import RetryCoordinator
 from .dial import Dialer, lends_buffers
-from .exchange import Attempt
+from .exchange import AttemptSettings
 from .pool import DEFAULT_MAX_IDLE, Pool, PoolLimits
 from .trace import make_tracer
 
@@ -161,7 +161,9 @@ class Client:
         self._coordinator = RetryCoordinator(
             self._pool_for,
             coerce_policy(retry),
-            Attempt(read_timeout, max_response_body_size, decompress, expect_continue_timeout),
+            AttemptSettings(
+                read_timeout, max_response_body_size, decompress, expect_continue_timeout
+            ),
             self._now,
             self._tracer,
         )

@@ -51,7 +51,7 @@ from ..errors import (
 )
 from ..h1.parser import ResponseHead, ResponseParser
 from .dial import DialedProtocol, ReadsIntoLentBuffers
-from .exchange import Attempt, Exchange
+from .exchange import AttemptSettings, Exchange
 from .explain import describe, facts, prose
 
 if TYPE_CHECKING:
@@ -369,7 +369,7 @@ class Connection(DialedProtocol):
     def send(
         self,
         request: Request,
-        attempt: Attempt,
+        attempt: AttemptSettings,
         deadline: float | None,
         streaming: bool,
         reused: bool,

@@ -20,7 +20,7 @@ from ..h1.parser import ResponseHead
 from ..h1.response import Response
 from ..policy.retry import RetryPolicy
 from .connection import Connection
-from .exchange import Attempt, Exchange
+from .exchange import AttemptSettings, Exchange
 from .trace import Tracer
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from .pool import Pool
 
 
-class _Attempts:
+class _Tries:
     """The bookkeeping of one request's attempts."""
 
     __slots__ = ("errors", "fresh", "number")
@@ -47,7 +47,7 @@ class RetryCoordinator:
         self,
         pool_for: Callable[[Request], Pool],
         policy: RetryPolicy,
-        settings: Attempt,
+        settings: AttemptSettings,
         loop_time: Callable[[], float],
         tracer: Tracer | None = None,
     ) -> None:
@@ -84,12 +84,12 @@ class RetryCoordinator:
         if request.body.make_stream is None and self._tracer is None:
             conn = pool.acquire_nowait()
         if conn is None:
-            return (await self._run(request, deadline, False, _Attempts()))[0]
+            return (await self._run(request, deadline, False, _Tries()))[0]
         ex = conn.send(request, self._settings, deadline, False, True)
         try:
             head = await ex.waiter
         except HTTPError as exc:
-            tries = _Attempts()
+            tries = _Tries()
             await self._after_error(request, deadline, tries, exc)
             return (await self._run(request, deadline, False, tries))[0]
         except BaseException:
@@ -98,17 +98,17 @@ class RetryCoordinator:
         outcome = self._finish(request, conn, ex, head, False)
         if outcome[0].status not in self.policy.statuses:
             return outcome[0]
-        tries = _Attempts()
+        tries = _Tries()
         if not await self._after_status(request, deadline, tries, outcome):
             return outcome[0]
         return (await self._run(request, deadline, False, tries))[0]
 
     async def run(self, request: Request, deadline: float | None, streaming: bool) -> Outcome:
         self._pool_for(request).retry_budget.record_request(self._time())
-        return await self._run(request, deadline, streaming, _Attempts())
+        return await self._run(request, deadline, streaming, _Tries())
 
     async def _run(
-        self, request: Request, deadline: float | None, streaming: bool, tries: _Attempts
+        self, request: Request, deadline: float | None, streaming: bool, tries: _Tries
     ) -> Outcome:
         while True:
             try:
@@ -120,7 +120,7 @@ class RetryCoordinator:
                 return outcome
 
     async def _after_error(
-        self, request: Request, deadline: float | None, tries: _Attempts, exc: HTTPError
+        self, request: Request, deadline: float | None, tries: _Tries, exc: HTTPError
     ) -> None:
         """Raise the final error, or get ready for (and wait before) the next attempt."""
         tries.errors.append(exc)
@@ -154,7 +154,7 @@ class RetryCoordinator:
         tries.number += 1
 
     async def _after_status(
-        self, request: Request, deadline: float | None, tries: _Attempts, outcome: Outcome
+        self, request: Request, deadline: float | None, tries: _Tries, outcome: Outcome
     ) -> bool:
         """Whether to retry because of the status; if so, wait as asked or backed off."""
         resp, conn, ex = outcome
@@ -184,7 +184,7 @@ class RetryCoordinator:
         return True
 
     async def _sleep(
-        self, delay: float, deadline: float | None, tries: _Attempts, request: Request
+        self, delay: float, deadline: float | None, tries: _Tries, request: Request
     ) -> None:
         if deadline is not None and self._time() + delay >= deadline:
             last = tries.errors[-1] if tries.errors else None
@@ -271,7 +271,7 @@ def _append(exc: HTTPError, note: str) -> None:
         exc.args = (f"{exc.args[0]}{note}", *exc.args[1:])
 
 
-def _final(exc: HTTPError, tries: _Attempts, policy: RetryPolicy, request: Request) -> HTTPError:
+def _final(exc: HTTPError, tries: _Tries, policy: RetryPolicy, request: Request) -> HTTPError:
     """The last error, told which attempt it was, with every attempt's error attached."""
     errors = tries.errors
     exc.errors = list(errors)

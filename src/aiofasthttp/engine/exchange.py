@@ -14,7 +14,7 @@ from collections import deque
 from ..h1.parser import ResponseHead
 
 
-class Attempt:
+class AttemptSettings:
     """What a single attempt needs from the client's settings."""
 
     __slots__ = ("continue_timeout", "decompress", "max_body_size", "read_timeout")

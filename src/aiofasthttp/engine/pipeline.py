@@ -63,7 +63,7 @@ class PipelineConnection(DialedProtocol):
         self.origin = origin
         self.loop = loop
         self.pending: deque[_Pending] = deque()
-        self.closed = False
+        self.is_closed = False
         self.served = 0
         self.transport: asyncio.Transport | None = None
         self._parser = ResponseParser(self)
@@ -76,7 +76,7 @@ class PipelineConnection(DialedProtocol):
 
     def send(self, request: Request) -> asyncio.Future[Response]:
         future: asyncio.Future[Response] = self.loop.create_future()
-        if self.closed or self.transport is None:
+        if self.is_closed or self.transport is None:
             future.set_exception(self._closed_error(_Pending(request, future), written=False))
             return future
         if not self.pending:
@@ -147,7 +147,7 @@ class PipelineConnection(DialedProtocol):
 
     def _check_timeout(self) -> None:
         self._timer = None
-        if self.closed or not self.pending or self._read_timeout is None:
+        if self.is_closed or not self.pending or self._read_timeout is None:
             return
         quiet = self.loop.time() - self._last_read
         if quiet >= self._read_timeout:
@@ -163,8 +163,8 @@ class PipelineConnection(DialedProtocol):
 
     def _fail_all(self, cause: BaseException | None) -> None:
         """Close; the request being answered fails as processed, the rest as unanswered."""
-        if not self.closed:
-            self.closed = True
+        if not self.is_closed:
+            self.is_closed = True
             if self._timer is not None:
                 self._timer.cancel()
             if self.transport is not None:
@@ -306,7 +306,7 @@ class PipelineClient:
             # A connection leaves _conns when it closes (see _settled), or here if it
             # closed before it was told whom to tell.
             best = min(self._conns, key=_in_flight, default=None)
-            if best is not None and best.closed:
+            if best is not None and best.is_closed:
                 self._conns.remove(best)
                 continue
             if (
@@ -338,7 +338,7 @@ class PipelineClient:
 
     def _settled(self, conn: PipelineConnection) -> None:
         """A response came, or the connection closed: a waiter may go on."""
-        if conn.closed and conn in self._conns:
+        if conn.is_closed and conn in self._conns:
             self._conns.remove(conn)
         while self._waiters:
             waiter = self._waiters.popleft()

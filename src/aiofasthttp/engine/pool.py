@@ -81,7 +81,7 @@ class PoolStats:
     close_reasons: dict[str, int] = field(default_factory=dict)
 
 
-Dialer = Callable[[Route], Coroutine[Any, Any, Connection]]
+Dial = Callable[[Route], Coroutine[Any, Any, Connection]]
 
 
 class Pool:
@@ -91,7 +91,7 @@ class Pool:
         self,
         origin: Origin,
         limits: PoolLimits,
-        dial: Dialer,
+        dial: Dial,
         loop: asyncio.AbstractEventLoop,
         tracer: Tracer | None = None,
         via: Proxy | None = None,

@@ -291,7 +291,7 @@ class FetchRequest:
     body: bytes | None
 
 
-def build_request(args: Any, stdin: IO[bytes] | None = None) -> FetchRequest:
+def fetch_request_from(args: Any, stdin: IO[bytes] | None = None) -> FetchRequest:
     headers = _headers(args.header)
     names = {name.lower() for name, _ in headers}
     body: bytes | None = None
@@ -604,7 +604,7 @@ def main(
             opts = _parse(doctor_parser(), args[1:], out, err)
             return run(opts.loop, lambda: doctor(opts, out, err))
         opts = _parse(fetch_parser(), args, out, err)
-        req = build_request(opts, stdin)
+        req = fetch_request_from(opts, stdin)
         return run(opts.loop, lambda: fetch(opts, req, out, err))
     except SystemExit as exc:  # argparse: --help, --version, or a usage error
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
