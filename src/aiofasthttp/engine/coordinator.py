@@ -64,12 +64,16 @@ class RetryCoordinator:
         timeout: float | None = None,
         *,
         deadline: float | None = None,
+        streaming: bool = False,
     ) -> Response:
-        """A buffered request, within ``timeout`` seconds from now or by ``deadline``.
+        """A request, within ``timeout`` seconds from now or by ``deadline``: its
+        attempts, each replayed only as the policy allows. The one implementation
+        of an attempt, for buffered and streamed requests, traced or not.
 
-        With an idle connection at hand, the first attempt runs inline: no pool
-        await, no extra coroutine frame. ``pool`` is the request's, when the caller
-        knows it (a kept request carries it); otherwise it is looked up.
+        With an idle connection at hand, an attempt runs inline: no pool await, no
+        extra coroutine frame. ``pool`` is the request's, when the caller knows it
+        (a kept request carries it); otherwise it is looked up. Streamed, the
+        response holds its connection and exchange (``_held``) until it is read.
         """
         if pool is None:
             pool = self._pool_for(request)
@@ -80,44 +84,63 @@ class RetryCoordinator:
         if now >= budget.tick_at:
             budget.tick(now)
         budget.requests += 1
-        conn = None
-        if request.body.make_stream is None and self._tracer is None:
-            conn = pool.acquire_nowait()
-        if conn is None:
-            return (await self._run(request, deadline, False, _Tries()))[0]
-        ex = conn.send(request, self._settings, deadline, False, True)
-        try:
-            head = await ex.waiter
-        except HTTPError as exc:
-            tries = _Tries()
-            await self._after_error(request, deadline, tries, exc)
-            return (await self._run(request, deadline, False, tries))[0]
-        except BaseException:
-            conn.abandon(ex, reasons.CANCELLED)
-            raise
-        outcome = self._finish(request, conn, ex, head, False)
-        if outcome[0].status not in self.policy.statuses:
-            return outcome[0]
-        tries = _Tries()
-        if not await self._after_status(request, deadline, tries, outcome):
-            return outcome[0]
-        return (await self._run(request, deadline, False, tries))[0]
-
-    async def run(self, request: Request, deadline: float | None, streaming: bool) -> Outcome:
-        self._pool_for(request).retry_budget.record_request(self._time())
-        return await self._run(request, deadline, streaming, _Tries())
-
-    async def _run(
-        self, request: Request, deadline: float | None, streaming: bool, tries: _Tries
-    ) -> Outcome:
+        tracer = self._tracer
+        tries: _Tries | None = None  # made at the first failure: most requests have none
         while True:
+            conn = pool.acquire_nowait() if tries is None or not tries.fresh else None
+            reused = True
+            if conn is None:
+                try:
+                    conn, reused = await self._connection(pool, deadline, tries)
+                except HTTPError as exc:  # a failed dial, or no connection in time
+                    if tries is None:
+                        tries = _Tries()
+                    await self._after_error(request, deadline, tries, exc)
+                    continue
+            ex = conn.send(request, self._settings, deadline, streaming, reused)
             try:
-                outcome = await self._attempt(request, deadline, streaming, tries.fresh)
+                if request.body.make_stream is not None:
+                    await conn.write_chunked(ex, request.body.make_stream())
+                if tracer is not None:
+                    self._trace(
+                        "request_written",
+                        request,
+                        connection_id=conn.id,
+                        bytes_written=ex.bytes_written,
+                        reused=reused,
+                    )
+                head = await ex.waiter
             except HTTPError as exc:
+                conn.abandon(ex, reasons.ABANDONED)
+                if tries is None:
+                    tries = _Tries()
                 await self._after_error(request, deadline, tries, exc)
                 continue
+            except BaseException:
+                conn.abandon(ex, reasons.CANCELLED)
+                raise
+            outcome = self._finish(request, conn, ex, head, streaming)
+            if outcome[0].status not in self.policy.statuses:
+                return outcome[0]
+            if tries is None:
+                tries = _Tries()
             if not await self._after_status(request, deadline, tries, outcome):
-                return outcome
+                return outcome[0]
+
+    async def run(self, request: Request, deadline: float | None, streaming: bool) -> Outcome:
+        resp = await self.fetch(request, None, deadline=deadline, streaming=streaming)
+        if not streaming:
+            return resp, None, None
+        conn, ex = resp._held
+        return resp, conn, ex
+
+    async def _connection(
+        self, pool: Pool, deadline: float | None, tries: _Tries | None
+    ) -> tuple[Connection, bool]:
+        """A connection when none was idle at hand (or a fresh one was asked for)."""
+        if tries is not None and tries.fresh:
+            return await pool.dial_fresh(deadline), False
+        return await pool.acquire(deadline)
 
     async def _after_error(
         self, request: Request, deadline: float | None, tries: _Tries, exc: HTTPError
@@ -196,39 +219,12 @@ class RetryCoordinator:
             raise timeout from last
         await asyncio.sleep(delay)
 
-    async def _attempt(
-        self, request: Request, deadline: float | None, streaming: bool, fresh: bool
-    ) -> Outcome:
-        pool = self._pool_for(request)
-        conn = None if fresh else pool.acquire_nowait()
-        reused = conn is not None
-        if conn is None:
-            if fresh:
-                conn = await pool.dial_fresh(deadline)
-            else:
-                conn, reused = await pool.acquire(deadline)
-        ex = conn.send(request, self._settings, deadline, streaming, reused)
-        try:
-            if request.body.make_stream is not None:
-                await conn.write_chunked(ex, request.body.make_stream())
-            self._trace(
-                "request_written",
-                request,
-                connection_id=conn.id,
-                bytes_written=ex.bytes_written,
-                reused=reused,
-            )
-            head = await ex.waiter
-        except BaseException:
-            conn.abandon(ex, reasons.ABANDONED)
-            raise
-        self._trace("head_received", request, status=head.status, connection_id=conn.id)
-        return self._finish(request, conn, ex, head, streaming)
-
     def _finish(
         self, request: Request, conn: Connection, ex: Exchange, head: ResponseHead, streaming: bool
     ) -> Outcome:
         """The Response: the body joined and decoded, or a stream over the exchange."""
+        if self._tracer is not None:
+            self._trace("head_received", request, status=head.status, connection_id=conn.id)
         resp = Response(request.method, request.url, head)
         settings = self._settings
         decoder = None
@@ -236,6 +232,7 @@ class RetryCoordinator:
             decoder = decoder_for(head.headers, settings.max_body_size)
         if streaming:
             resp._stream = lambda: _stream_body(conn, ex, decoder)
+            resp._held = (conn, ex)
             return resp, conn, ex
         chunks = ex.chunks
         content = chunks[0] if len(chunks) == 1 else b"".join(chunks)
