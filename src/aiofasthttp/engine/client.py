@@ -153,9 +153,9 @@ class Client:
         self._default_headers = [(n, v) for n, v in default if n.lower() not in names] + user
         # Decided once: DEBUG logging must be on before the client is made to be traced.
         self._tracer = make_tracer(trace)
-        self._pools: dict[Route, Pool] = {}
+        self._pools: dict[Route, Pool[Connection]] = {}
         # Kept requests with their pools: a plain GET is one dict lookup, no pool lookup.
-        self._kept_heads: KeptHeads[Pool | None] = KeptHeads()
+        self._kept_heads: KeptHeads[Pool[Connection] | None] = KeptHeads()
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._coordinator = RetryCoordinator(
@@ -287,7 +287,7 @@ class Client:
         json: Any,
         data: Any,
         connection_close: bool,
-    ) -> tuple[Request, Pool | None]:
+    ) -> tuple[Request, Pool[Connection] | None]:
         """The request, and its pool when known (kept requests carry theirs)."""
         if self._closed:
             raise ClientClosedError("the client is closed; create a new Client")
@@ -390,7 +390,7 @@ class Client:
 
     # -- pools and dialling -----------------------------------------------------------
 
-    def _pool_for(self, request: Request) -> Pool:
+    def _pool_for(self, request: Request) -> Pool[Connection]:
         route = request.route
         pool = self._pools.get(route)
         if pool is None:

@@ -45,7 +45,7 @@ Outcome = tuple[Response, Connection | None, Exchange | None]
 class RetryCoordinator:
     def __init__(
         self,
-        pool_for: Callable[[Request], Pool],
+        pool_for: Callable[[Request], Pool[Connection]],
         policy: RetryPolicy,
         settings: AttemptSettings,
         loop_time: Callable[[], float],
@@ -60,7 +60,7 @@ class RetryCoordinator:
     async def fetch(
         self,
         request: Request,
-        pool: Pool | None,
+        pool: Pool[Connection] | None,
         timeout: float | None = None,
         *,
         deadline: float | None = None,
@@ -135,7 +135,7 @@ class RetryCoordinator:
         return resp, conn, ex
 
     async def _connection(
-        self, pool: Pool, deadline: float | None, tries: _Tries | None
+        self, pool: Pool[Connection], deadline: float | None, tries: _Tries | None
     ) -> tuple[Connection, bool]:
         """A connection when none was idle at hand (or a fresh one was asked for)."""
         if tries is not None and tries.fresh:

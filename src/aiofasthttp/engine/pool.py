@@ -34,14 +34,15 @@ import random
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from .. import reasons
 from ..errors import ClientClosedError, ConnectError, PoolTimeout
 from ..h1.url import Origin, Proxy, Route
 from ..policy.learning import ServerMemory
 from ..policy.retry import RetryBudget
-from .connection import QUIET_CHECK_AFTER, Connection
+from .connection import QUIET_CHECK_AFTER
+from .interfaces import PooledConnection
 from .trace import Tracer
 
 # Retire a connection this long before the server's stated or learned idle timeout,
@@ -81,17 +82,19 @@ class PoolStats:
     close_reasons: dict[str, int] = field(default_factory=dict)
 
 
-Dial = Callable[[Route], Coroutine[Any, Any, Connection]]
+ConnT = TypeVar("ConnT", bound=PooledConnection)
+# How a pool makes a connection for its route.
+Dial = Callable[[Route], Coroutine[Any, Any, ConnT]]
 
 
-class Pool:
+class Pool(Generic[ConnT]):
     """Connections to one origin. ``acquire_nowait`` / ``acquire`` hand them out."""
 
     def __init__(
         self,
         origin: Origin,
         limits: PoolLimits,
-        dial: Dial,
+        dial: Dial[ConnT],
         loop: asyncio.AbstractEventLoop,
         tracer: Tracer | None = None,
         via: Proxy | None = None,
@@ -108,19 +111,19 @@ class Pool:
         self.retry_budget = RetryBudget()
         self.tracer = tracer
         self._dial = dial
-        self._idle: deque[Connection] = deque()
+        self._idle: deque[ConnT] = deque()
         self._total = 0  # connections dialling, idle or active, and slots promised to waiters
         self._dialling = 0
-        self._waiters: deque[asyncio.Future[Connection | None]] = deque()
+        self._waiters: deque[asyncio.Future[ConnT | None]] = deque()
         self._handing_over = False
         self._reaper: asyncio.TimerHandle | None = None
         self._reaper_at = float("inf")
         self._closed = False
-        self._conns: set[Connection] = set()
+        self._conns: set[ConnT] = set()
 
     # -- handing out ------------------------------------------------------------
 
-    def acquire_nowait(self) -> Connection | None:
+    def acquire_nowait(self) -> ConnT | None:
         """An idle connection fit for reuse, or None. Never awaits."""
         idle = self._idle
         while idle:
@@ -146,7 +149,7 @@ class Pool:
             return conn
         return None
 
-    async def acquire(self, deadline: float | None = None) -> tuple[Connection, bool]:
+    async def acquire(self, deadline: float | None = None) -> tuple[ConnT, bool]:
         """A connection for one request, and whether it is a reused one."""
         while True:
             self._check_open()
@@ -163,7 +166,7 @@ class Pool:
                 return got, True
             # Handed over, then closed by the server before this request could use it.
 
-    async def dial_fresh(self, deadline: float | None = None) -> Connection:
+    async def dial_fresh(self, deadline: float | None = None) -> ConnT:
         """A newly dialled connection, never an idle one (for replays)."""
         while True:
             self._check_open()
@@ -179,7 +182,7 @@ class Pool:
                 return await self._dial_new()
             # Handed over but closed meanwhile: its slot went to the pool; wait again.
 
-    async def _dial_new(self) -> Connection:
+    async def _dial_new(self) -> ConnT:
         """Dial into a slot already counted in ``_total``."""
         self._dialling += 1
         try:
@@ -208,9 +211,9 @@ class Pool:
             conn.request_limit = max(1, round(max_requests * jitter))
         return conn
 
-    async def _wait(self, deadline: float | None) -> Connection | None:
+    async def _wait(self, deadline: float | None) -> ConnT | None:
         """Queue for an idle connection (returned) or a free slot (None)."""
-        waiter: asyncio.Future[Connection | None] = self.loop.create_future()
+        waiter: asyncio.Future[ConnT | None] = self.loop.create_future()
         self._waiters.append(waiter)
         timeout = self.limits.max_wait
         if deadline is not None:
@@ -236,7 +239,7 @@ class Pool:
             if waiter.done() and waiter in self._waiters:
                 self._waiters.remove(waiter)  # timed out or cancelled: not served
 
-    def _give_back(self, waiter: asyncio.Future[Connection | None]) -> None:
+    def _give_back(self, waiter: asyncio.Future[ConnT | None]) -> None:
         """A cancelled waiter may already hold a connection or a slot: return it."""
         if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
             conn = waiter.result()
@@ -252,7 +255,7 @@ class Pool:
 
     # -- what connections tell the pool ------------------------------------------------
 
-    def connection_idle(self, conn: Connection) -> None:
+    def connection_idle(self, conn: ConnT) -> None:
         """A connection finished a request and may be reused: make it idle, or retire it.
 
         Runs once per request, so the common case (no limit known but the client's
@@ -284,7 +287,7 @@ class Pool:
         if self._waiters:
             self._hand_over()
 
-    def _limited_expiry(self, conn: Connection, now: float) -> float | None:
+    def _limited_expiry(self, conn: ConnT, now: float) -> float | None:
         """When an idle connection expires under the known limits; None if it is retired.
 
         Limits: the client's max_requests_per_conn (jittered per connection), the
@@ -305,7 +308,7 @@ class Pool:
             longest = min(longest, _early(idle_timeout))
         return now + longest
 
-    def connection_closed(self, conn: Connection, why: str) -> None:
+    def connection_closed(self, conn: ConnT, why: str) -> None:
         if conn in self._idle:
             self._idle.remove(conn)
         if why == reasons.SERVER_CLOSED_IDLE:
@@ -350,14 +353,14 @@ class Pool:
         finally:
             self._handing_over = False
 
-    def _to_idle(self, conn: Connection) -> None:
+    def _to_idle(self, conn: ConnT) -> None:
         if conn.is_closed:
             return
         self._idle.append(conn)
         if conn.expires_at < self._reaper_at:
             self._schedule_reaper(conn.expires_at)
 
-    def _note_server_close(self, conn: Connection, now: float, *, exact: bool = True) -> None:
+    def _note_server_close(self, conn: ConnT, now: float, *, exact: bool = True) -> None:
         """Count a server's close of an idle connection, and learn from it when exact.
 
         A close found by poll() before reuse happened some time while the loop was
@@ -397,7 +400,7 @@ class Pool:
         for conn in [c for c in self._idle if now - c.idle_since >= idle_time > 0]:
             conn.close(reasons.DROPPED_WITH_DEAD_PEER)
 
-    def _retire(self, conn: Connection, why: str) -> None:
+    def _retire(self, conn: ConnT, why: str) -> None:
         if why == reasons.EXPIRED:
             self.stats.expired += 1
         if self.tracer is not None:
@@ -469,6 +472,6 @@ def _early(timeout: float) -> float:
     return timeout - margin
 
 
-def _expire_waiter(waiter: asyncio.Future[Connection | None]) -> None:
+def _expire_waiter(waiter: asyncio.Future[ConnT | None]) -> None:
     if not waiter.done():
         waiter.set_exception(PoolTimeout("pool wait timed out"))
