@@ -476,7 +476,7 @@ class Workload:
 
     def closed_while_idle(self, kind: str, base: str, exc: HTTPError) -> bool:
         """Origin B closes idle connections unannounced: a POST written on one just as
-        it closes fails unreplayed (DESIGN.md's rule), which is not a fault of the client."""
+        it closes fails unreplayed (docs/design.md's rule), which is not a fault of the client."""
         return (
             kind.startswith("post")
             and base == self.bases[1]

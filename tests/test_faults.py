@@ -657,7 +657,7 @@ def test_connect_timeout_is_replayed_as_a_connect_failure(loop_kind: str) -> Non
     url = f"http://{HOST}:{queue.port}/"
 
     async def main() -> None:
-        # The request never left: DESIGN.md replays connect failures always, POST
+        # The request never left: docs/design.md replays connect failures always, POST
         # included, whether or not the policy names timeouts.
         policy = RetryPolicy(attempts=2, backoff_base=0.01)
         async with Client(connect_timeout=0.2, retry=policy) as client:

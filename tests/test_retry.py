@@ -81,7 +81,7 @@ def test_retry_after_seconds_and_http_date() -> None:
     assert RetryPolicy(respect_retry_after=False).retry_after("7") is None
 
 
-# -- the replay table (DESIGN.md) -------------------------------------------------------
+# -- the replay table (docs/design.md) ---------------------------------------------------
 
 
 def test_replay_table() -> None:

@@ -1,6 +1,6 @@
 """The retry policy: an immutable value that says whether a failed attempt may be replayed.
 
-It decides from what each layer knows (DESIGN.md's replay table): the
+It decides from what each layer knows (docs/design.md's replay table): the
 connection reports whether the request was written, whether the connection
 was reused, whether response bytes arrived; the policy adds the method's
 idempotency, an ``Idempotency-Key``, the body's replayability and the user's

@@ -203,7 +203,7 @@ def fetch_parser() -> _Parser:
         "--retry",
         type=_count,
         metavar="N",
-        help="replay up to N times: when safe (see DESIGN.md), on timeouts, and on "
+        help="replay up to N times: when safe (see docs/design.md), on timeouts, and on "
         "429/502/503/504 (default: the client's policy, safe replays only; 0: none)",
     )
     parser.add_argument("--max-idle-conn-duration", type=_seconds, default=10.0, metavar="S")
