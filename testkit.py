@@ -28,8 +28,9 @@ def new_loop(kind: str) -> asyncio.AbstractEventLoop:
 class ServerProcess:
     """A server in a child process, stopped by its own handle, never by name.
 
-    It is ready when it prints its first line: ``ready`` and then its ports. It
-    is stopped by closing its stdin (a server that ends on that gets ``grace``
+    It is ready when it prints its first line, starting with the word ``ready``
+    (its words are kept in ``said``; the numbers among them are its ports). It is
+    stopped by closing its stdin (a server that ends on that gets ``grace``
     seconds to do so), then SIGTERM, then SIGKILL.
     """
 
@@ -38,6 +39,7 @@ class ServerProcess:
         self.ready = ready
         self.grace = grace
         self.proc: subprocess.Popen[bytes] | None = None
+        self.said: list[str] = []
         self.ports: list[int] = []
 
     @property
@@ -59,11 +61,12 @@ class ServerProcess:
         )
         assert proc.stdout is not None
         ready, _, _ = select.select([proc.stdout], [], [], timeout)
-        words = proc.stdout.readline().split() if ready else []
-        if not words or words[0] != self.ready.encode():
+        words = proc.stdout.readline().decode("latin-1").split() if ready else []
+        if not words or words[0] != self.ready:
             self.stop()
             raise RuntimeError(f"the server did not start: {self.argv} said {words!r}")
-        self.ports = [int(p) for p in words[1:]]
+        self.said = words
+        self.ports = [int(w) for w in words[1:] if w.isdigit()]
         return self
 
     def alive(self) -> bool:
