@@ -22,10 +22,10 @@ from collections.abc import Iterator
 
 import pytest
 
-import aiofasthttp.pool
+import aiofasthttp.engine.pool
 from aiofasthttp import Client
+from aiofasthttp.h1.response import Response
 from aiofasthttp.parser import ResponseParser
-from aiofasthttp.response import Response
 
 uvloop = pytest.importorskip("uvloop")
 
@@ -83,7 +83,7 @@ def test_round_trip_default(benchmark, loop, url) -> None:
 
 @pytest.mark.benchmark(group="round-trip")
 def test_round_trip_poll_before_every_reuse(benchmark, loop, url, monkeypatch) -> None:
-    monkeypatch.setattr(aiofasthttp.pool, "QUIET_CHECK_AFTER", -1.0)
+    monkeypatch.setattr(aiofasthttp.engine.pool, "QUIET_CHECK_AFTER", -1.0)
     _round_trips(benchmark, loop, Client(), url)
 
 

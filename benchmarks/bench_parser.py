@@ -486,8 +486,8 @@ CONTENDERS = [
     ),
     Contender(
         "aiofasthttp Python",
-        _ours("aiofasthttp._pyparser", _FullSink),
-        "aiofasthttp._pyparser",
+        _ours("aiofasthttp.h1._pyparser", _FullSink),
+        "aiofasthttp.h1._pyparser",
         HTTPTOOLS,
     ),
     Contender(HTTPTOOLS, _httptools(_HttptoolsFull), "httptools", HTTPTOOLS),

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import select
 import statistics
-import subprocess
 import sys
 import time
 from typing import Any
+
+from testkit import ServerProcess as ChildServer
 
 from .routes import SMALL_BODY
 from .server import ROOT, ServerProcess
@@ -26,38 +26,19 @@ from .server import ROOT, ServerProcess
 UPSTREAM_CLIENTS = ("aiofasthttp", "aiohttp")
 
 
-class GatewayProcess:
+class GatewayProcess(ChildServer):
     """examples/gateway.py in a subprocess, stopped by its own handle."""
 
     def __init__(self, upstream: str, client: str, max_conns: int) -> None:
-        self.argv = [
+        argv = [
             sys.executable, str(ROOT / "examples" / "gateway.py"), "--upstream", upstream,
             "--port", "0", "--max-conns", str(max_conns), "--upstream-client", client,
         ]  # fmt: skip
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.url = ""
+        super().__init__(argv, ready="gateway")
 
-    def __enter__(self) -> GatewayProcess:
-        self.proc = subprocess.Popen(self.argv, cwd=ROOT, stdout=subprocess.PIPE)
-        assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], 15)
-        line = self.proc.stdout.readline().decode() if ready else ""
-        if not line.startswith("gateway on "):
-            self.__exit__()
-            raise RuntimeError(f"the gateway did not start: {line!r}")
-        self.url = line.split()[2]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        if self.proc is not None and self.proc.stdout is not None:
-            self.proc.stdout.close()
+    @property
+    def url(self) -> str:
+        return self.said[2]  # "gateway on http://HOST:PORT"
 
 
 async def _drive(url: str, requests: int, concurrency: int) -> tuple[float, int]:

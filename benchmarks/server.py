@@ -20,13 +20,13 @@ import argparse
 import asyncio
 import contextlib
 import os
-import select
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from testkit import ServerProcess as ChildServer
 
 from .routes import BIG_BODY, CHUNK, CHUNK_COUNT, POST_BODY, SMALL_BODY
 
@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> None:
 # -- the parent's handle ----------------------------------------------------------------
 
 
-class ServerProcess:
+class ServerProcess(ChildServer):
     """Start the server in a subprocess; stop it by its own handle, never by name."""
 
     def __init__(
@@ -213,57 +213,14 @@ class ServerProcess:
         cpu: int | None = None,
         loop: str = "uvloop",
     ) -> None:
-        self.argv = [sys.executable, "-m", "benchmarks.server", "--loop", loop]
+        argv = [sys.executable, "-m", "benchmarks.server", "--loop", loop]
         if idle_close:
-            self.argv += ["--idle-close", str(idle_close)]
+            argv += ["--idle-close", str(idle_close)]
         if max_requests:
-            self.argv += ["--max-requests", str(max_requests)]
+            argv += ["--max-requests", str(max_requests)]
         if cpu is not None:
-            self.argv += ["--cpu", str(cpu)]
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.port = 0
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 15.0) -> ServerProcess:
-        # A new session: Ctrl-C reaches only the parent, which stops us in order.
-        self.proc = subprocess.Popen(
-            self.argv, cwd=ROOT, stdout=subprocess.PIPE, start_new_session=True
-        )
-        assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        line = self.proc.stdout.readline() if ready else b""
-        if not line.startswith(b"PORT "):
-            self.stop()
-            raise RuntimeError(f"the benchmark server did not start: {self.argv} said {line!r}")
-        self.port = int(line.split()[1])
-        return self
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self) -> None:
-        proc = self.proc
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-        if proc.stdout is not None:
-            proc.stdout.close()
-        self.proc = None
-
-    def __enter__(self) -> ServerProcess:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+            argv += ["--cpu", str(cpu)]
+        super().__init__(argv, ready="PORT")
 
 
 if __name__ == "__main__":

@@ -50,7 +50,6 @@ import itertools
 import json
 import os
 import random
-import signal
 import socket
 import struct
 import subprocess
@@ -64,6 +63,8 @@ from pathlib import Path
 from typing import Any
 
 from aiofasthttp import Client, ConnectionClosedError, HTTPError, RetryPolicy
+from testkit import ServerProcess as ChildServer
+from testkit import new_loop
 
 ROOT = Path(__file__).resolve().parent.parent
 IDLE_TIMEOUT_B = 0.5  # origin B closes connections idle this long, without warning
@@ -276,41 +277,13 @@ def serve_main() -> None:
     asyncio.run(_serve_forever())
 
 
-class ServerProcess:
-    """The soak server in a child process, stopped by its PID."""
+class ServerProcess(ChildServer):
+    """The soak server in a child process: it says READY and its ports, and ends when
+    its stdin closes."""
 
     def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.soak", "--serve"],
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline().split()
-        if not line or line[0] != "READY":
-            self.stop()
-            raise RuntimeError(f"the soak server did not start: {line}")
-        self.ports = [int(p) for p in line[1:]]
-
-    def stop(self) -> None:
-        if self.proc.stdin is not None:
-            with contextlib.suppress(OSError):
-                self.proc.stdin.close()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-
-    def __enter__(self) -> ServerProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        argv = [sys.executable, "-m", "benchmarks.soak", "--serve"]
+        super().__init__(argv, ready="READY", grace=10.0)
 
 
 # -- the workload ----------------------------------------------------------------------
@@ -503,7 +476,7 @@ class Workload:
 
     def closed_while_idle(self, kind: str, base: str, exc: HTTPError) -> bool:
         """Origin B closes idle connections unannounced: a POST written on one just as
-        it closes fails unreplayed (DESIGN.md's rule), which is not a fault of the client."""
+        it closes fails unreplayed (docs/design.md's rule), which is not a fault of the client."""
         return (
             kind.startswith("post")
             and base == self.bases[1]
@@ -683,14 +656,6 @@ def _pool_state(client: Client) -> tuple[dict[str, Any], bool]:
     for pool in client._pools.values():
         clean = clean and all(c.is_idle and c.socket_is_quiet() for c in pool._idle)
     return dict(total), clean
-
-
-def new_loop(kind: str) -> asyncio.AbstractEventLoop:
-    if kind == "uvloop":
-        import uvloop
-
-        return uvloop.new_event_loop()
-    return asyncio.new_event_loop()
 
 
 def run_in_loop(kind: str, main: Callable[[], Awaitable[Any]], timeout: float = 600) -> Any:

@@ -16,6 +16,8 @@ import sys
 import time
 from typing import Any
 
+from testkit import new_loop
+
 from .clients import Adapter, open_adapter
 from .closedloop import GRACE, SteadyPlan, burst, describe, merge_bursts, steady
 from .routes import ROUTES
@@ -67,14 +69,6 @@ async def main_async(spec: dict[str, Any]) -> dict[str, Any]:
         except Exception as exc:
             sys.stderr.write(f"closing {spec['client']} failed: {describe(exc)}\n")
     return result
-
-
-def new_loop(name: str) -> asyncio.AbstractEventLoop:
-    if name == "uvloop":
-        import uvloop
-
-        return uvloop.new_event_loop()
-    return asyncio.new_event_loop()
 
 
 def run_on_loop(name: str, spec: dict[str, Any]) -> dict[str, Any]:

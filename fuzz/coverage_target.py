@@ -253,9 +253,9 @@ def fuzz_process(mode: str, libfuzzer_args: list[str]) -> None:
     else:
         import aiofasthttp._cparser as compiled  # type: ignore[import-not-found, no-redef]
 
-        sys.modules.pop("aiofasthttp._pyparser", None)
-        with atheris.instrument_imports(include=["aiofasthttp._pyparser"]):
-            import aiofasthttp._pyparser as twin
+        sys.modules.pop("aiofasthttp.h1._pyparser", None)
+        with atheris.instrument_imports(include=["aiofasthttp.h1._pyparser"]):
+            import aiofasthttp.h1._pyparser as twin
     print(f"coverage target: mode={mode} compiled={compiled.__file__}", flush=True)
 
     def test_one_input(data: bytes) -> None:

@@ -54,7 +54,8 @@ _HEADER = struct.Struct("<QI")  # cases started, length of the pickled case
 
 
 def load_impls() -> tuple[ModuleType, ModuleType]:
-    from aiofasthttp import _cparser, _pyparser  # type: ignore[attr-defined]
+    from aiofasthttp import _cparser  # type: ignore[attr-defined]
+    from aiofasthttp.h1 import _pyparser
 
     return _pyparser, _cparser
 

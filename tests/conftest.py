@@ -1,6 +1,6 @@
 """Parser fixtures: every parser test runs against both implementations.
 
-``parser_impl`` is the module of one implementation, ``aiofasthttp._pyparser``
+``parser_impl`` is the module of one implementation, ``aiofasthttp.h1._pyparser``
 (id ``python``) or the compiled ``aiofasthttp._cparser`` (id ``c``). When the
 compiled module cannot be imported the ``c`` tests fail, because a build that
 silently fell back to pure Python is a broken build; only when
@@ -15,7 +15,7 @@ from types import ModuleType
 
 import pytest
 
-PARSER_MODULES = {"python": "aiofasthttp._pyparser", "c": "aiofasthttp._cparser"}
+PARSER_MODULES = {"python": "aiofasthttp.h1._pyparser", "c": "aiofasthttp._cparser"}
 
 
 def extensions_disabled() -> bool:

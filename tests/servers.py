@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from testkit import new_loop
+
 HOST = "127.0.0.1"
 
 
@@ -324,12 +326,7 @@ LOOPS = ["asyncio", "uvloop"]
 
 def run(loop_kind: str, main: Callable[[], Awaitable[object]], timeout: float = 60.0) -> object:
     """Run ``main()`` on a new loop of the given kind, bounded in time, then close the loop."""
-    if loop_kind == "uvloop":
-        import uvloop
-
-        loop = uvloop.new_event_loop()
-    else:
-        loop = asyncio.new_event_loop()
+    loop = new_loop(loop_kind)
     try:
         return loop.run_until_complete(asyncio.wait_for(main(), timeout))  # type: ignore[arg-type]
     finally:

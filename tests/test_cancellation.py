@@ -9,7 +9,7 @@ import random
 import pytest
 
 from aiofasthttp import Client, WriteTimeout
-from aiofasthttp.connection import State
+from aiofasthttp.engine.connection import State
 from servers import LOOPS, ConnInfo, read_request, response, run, serve, wait_until
 
 pytestmark = pytest.mark.parametrize("loop_kind", LOOPS)

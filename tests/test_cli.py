@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from aiofasthttp import cli
+from aiofasthttp.tools import cli
 from servers import (
     LOOPS,
     AsyncServer,

@@ -11,6 +11,7 @@ import zlib
 import pytest
 
 import aiofasthttp
+import aiofasthttp.engine.client as client_module
 from aiofasthttp import (
     Client,
     ConnectError,
@@ -22,6 +23,7 @@ from aiofasthttp import (
     RequestTimeout,
     ResponseTooLarge,
 )
+from aiofasthttp.engine.trace import Tracer
 from servers import (
     LOOPS,
     ConnInfo,
@@ -37,6 +39,17 @@ from servers import (
 )
 
 pytestmark = pytest.mark.parametrize("loop_kind", LOOPS)
+
+
+@pytest.fixture(autouse=True, params=["untraced", "traced"])
+def tracing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test twice: without a tracer (the zero-cost case) and with a no-op one,
+    so a traced client is shown to run the same attempt code and behave the same."""
+    if request.param == "traced":
+        real = client_module.make_tracer
+        monkeypatch.setattr(
+            client_module, "make_tracer", lambda trace: real(trace) or Tracer(None, False)
+        )
 
 
 def test_get_post_head_and_reuse(loop_kind: str) -> None:
@@ -480,8 +493,8 @@ def test_kept_heads_carry_each_requests_own_body(loop_kind: str) -> None:
                     resp = await client.request(method, url, **kwargs)
                     assert resp.content == expected, (method, kwargs)
             # The client keeps heads, not bodies: none of them stays alive in it.
-            assert client._head_cache and all(
-                kept.body.data is None for kept in client._head_cache.values()
+            assert client._kept_heads and all(
+                kept.body.data is None for kept, _pool in client._kept_heads.values()
             )
 
     run(loop_kind, main)

@@ -11,7 +11,7 @@ import pytest
 import zstandard
 
 from aiofasthttp import Client, ProtocolError, ResponseTooLarge
-from aiofasthttp.decoding import ACCEPT_ENCODING, decoder_for
+from aiofasthttp.h1.decoding import ACCEPT_ENCODING, decoder_for
 from servers import LOOPS, ConnInfo, read_request, run, serve
 
 PAYLOAD = b"the quick brown fox " * 500

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from aiofasthttp import dial
-from aiofasthttp.connection import BufferedConnection, Connection
-from aiofasthttp.request import Origin
+from aiofasthttp.engine import dial
+from aiofasthttp.engine.connection import BufferedConnection, Connection
+from aiofasthttp.h1.url import Origin
 
 
 def test_connections_read_into_lent_buffers_on_asyncio_loops_only() -> None:

@@ -16,8 +16,8 @@ import struct
 
 import pytest
 
-from aiofasthttp import cli
-from aiofasthttp.doctor import (
+from aiofasthttp.tools import cli
+from aiofasthttp.tools.doctor import (
     FIN,
     MAX_ROUNDS,
     RST,
@@ -25,13 +25,13 @@ from aiofasthttp.doctor import (
     Bracket,
     DoctorOptions,
     Report,
-    _Outcome,
     diagnose,
     first_gaps,
     render_json,
     render_text,
     tolerance,
 )
+from aiofasthttp.tools.doctor.measure import _Outcome
 from servers import LOOPS, ConnInfo, Handler, free_port, nginx, read_request, run, serve
 
 
@@ -303,3 +303,17 @@ def test_bracket_confirms_just_below_a_close_seen_as_it_came() -> None:
     bracket.add([_Outcome(2.95, "served", 2.95)])
     result = bracket.result(rounds=2, connections=4)
     assert not result.consistent and result.seconds == pytest.approx(2.8)
+
+
+def test_probe_requests_are_encoded_and_checked_as_the_clients_are() -> None:
+    from aiofasthttp import InvalidHeader
+    from aiofasthttp.tools.doctor.probe import _Site
+
+    site = _Site.parse("http://u:p@h:8080/x?y=1", DoctorOptions(headers=(("X-A", "1"),)))
+    assert site.request11.startswith(b"GET /x?y=1 HTTP/1.1\r\nHost: h:8080\r\n")
+    assert b"\r\nAuthorization: Basic dTpw\r\nX-A: 1\r\n\r\n" in site.request11
+    assert site.request10.startswith(b"GET /x?y=1 HTTP/1.0\r\nHost: h:8080\r\n")
+    assert site.request10.endswith(b"X-A: 1\r\nConnection: keep-alive\r\n\r\n")
+    for bad in (("X-A", "a\x01b"), ("Bad Name", "v"), ("X-B", "a\r\nX-C: 1")):
+        with pytest.raises(InvalidHeader):
+            _Site.parse("http://h/", DoctorOptions(headers=(bad,)))

@@ -40,6 +40,7 @@ from aiofasthttp import (
     ResponseTooLarge,
     RetryPolicy,
     WriteTimeout,
+    reasons,
 )
 from servers import HOST, LOOPS, ConnInfo, response, run, serve, wait_until
 
@@ -529,7 +530,7 @@ def unsolicited_bytes_on_idle(loop_kind: str, while_loop_busy: bool) -> dict[str
 
 def test_unsolicited_bytes_on_an_idle_connection_close_it(loop_kind: str) -> None:
     s = unsolicited_bytes_on_idle(loop_kind, while_loop_busy=False)
-    assert s["close_reasons"] == {"unsolicited_response": 1}
+    assert s["close_reasons"] == {reasons.UNSOLICITED_RESPONSE: 1}
     assert s["closed_by_server_idle"] == 0
 
 
@@ -656,7 +657,7 @@ def test_connect_timeout_is_replayed_as_a_connect_failure(loop_kind: str) -> Non
     url = f"http://{HOST}:{queue.port}/"
 
     async def main() -> None:
-        # The request never left: DESIGN.md replays connect failures always, POST
+        # The request never left: docs/design.md replays connect failures always, POST
         # included, whether or not the policy names timeouts.
         policy = RetryPolicy(attempts=2, backoff_base=0.01)
         async with Client(connect_timeout=0.2, retry=policy) as client:

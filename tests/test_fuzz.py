@@ -21,16 +21,13 @@ from typing import Any
 
 import pytest
 
-from aiofasthttp import _pyparser
 from aiofasthttp.errors import ProtocolError
+from aiofasthttp.h1 import _pyparser
+from fuzz import coverage_target, differential, harness
+from fuzz.harness import Case
+from fuzz.inputs import Mutator, all_seeds
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # the fuzz package sits at the top of the repository
-    sys.path.insert(0, str(ROOT))
-
-from fuzz import coverage_target, differential, harness  # noqa: E402
-from fuzz.harness import Case  # noqa: E402
-from fuzz.inputs import Mutator, all_seeds  # noqa: E402
 
 DIFFERENTIAL_SECONDS = 20
 COVERAGE_SECONDS = 10

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import sys
-from pathlib import Path
 
 import pytest
 
+import gateway
 from aiofasthttp import Client
 from servers import ConnInfo, read_request, response, run, serve, wait_until
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-import gateway
 
 
 def body_for(path: str) -> bytes:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiofasthttp.learning import TTL, ServerMemory
+from aiofasthttp.policy.learning import TTL, ServerMemory
 
 
 def test_one_close_teaches_nothing_two_agreeing_closes_do() -> None:

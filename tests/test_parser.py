@@ -2,7 +2,7 @@
 
 Every test takes ``parser_impl`` (conftest.py), so it runs once against the
 pure-Python twin and once against the compiled parser. The module docstring of
-``aiofasthttp._pyparser`` lists the choices these tests pin down.
+``aiofasthttp.h1._pyparser`` lists the choices these tests pin down.
 """
 
 from __future__ import annotations
@@ -55,17 +55,17 @@ def test_selector_picks_compiled_parser_unless_opted_out(disabled: bool) -> None
     elif os.environ.get("AIOFASTHTTP_NO_EXTENSIONS", "") not in ("", "0"):
         pytest.skip("AIOFASTHTTP_NO_EXTENSIONS is set: the compiled parser is not expected")
     code = (
-        "import aiofasthttp.parser as p, aiofasthttp._pyparser as py\n"
+        "import aiofasthttp.parser as p, aiofasthttp.h1._pyparser as py\n"
         "print(p.IMPLEMENTATION, p.ResponseParser.__module__, p.ResponseHead.__module__)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     ).stdout.split()
     if disabled:
-        assert out == ["python", "aiofasthttp._pyparser", "aiofasthttp._pyparser"]
+        assert out == ["python", "aiofasthttp.h1._pyparser", "aiofasthttp.h1._pyparser"]
     else:
         assert out[0] == "c", "the compiled parser was expected but did not load"
-        assert out[1] != "aiofasthttp._pyparser"
+        assert out[1] != "aiofasthttp.h1._pyparser"
 
 
 # -- status line --------------------------------------------------------------

@@ -16,7 +16,6 @@ both parsers, fed whole and one byte at a time.
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -25,13 +24,10 @@ from typing import Any
 import pytest
 
 from aiofasthttp.errors import ProtocolError
+from fuzz import differential
 from parser_helpers import byte_by_byte, run
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # the fuzz package sits at the top of the repository
-    sys.path.insert(0, str(ROOT))
-
-from fuzz import differential  # noqa: E402
 
 S200 = b"HTTP/1.1 200 OK\r\n"
 CHUNKED = b"Transfer-Encoding: chunked\r\n"

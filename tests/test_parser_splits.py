@@ -7,7 +7,7 @@ type, reason and offset, the same upgraded bytes and the same ``in_message``.
 Fed whole, an error case must give its stated reason at its stated offset.
 
 An error is the earliest offending byte, at its own offset (see "Which error
-is reported" in ``aiofasthttp._pyparser``), whether its line is complete or
+is reported" in ``aiofasthttp.h1._pyparser``), whether its line is complete or
 not; a fault of a line as a whole is reported at the line's start. Last,
 fuzzed inputs at fuzzed splits must agree with the same input fed whole.
 """

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from aiofasthttp import ClientClosedError, ConnectionClosedError
-from aiofasthttp.pipeline import PipelineClient
+from aiofasthttp.engine.pipeline import PipelineClient
 from servers import LOOPS, ConnInfo, read_request, response, run, serve, wait_until
 
 pytestmark = pytest.mark.parametrize("loop_kind", LOOPS)
@@ -116,6 +116,6 @@ def test_aclose_closes_every_connection_and_fails_what_waits(loop_kind: str) -> 
             await pc.aclose()
             results = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 10)
             assert all(isinstance(r, ClientClosedError) for r in results), results
-            assert all(c.closed for c in conns) and pc._conns == []
+            assert all(c.is_closed for c in conns) and pc._conns == []
 
     run(loop_kind, main)

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from aiofasthttp import Client
+from aiofasthttp import Client, ConnectionClosedError, RetryPolicy, reasons
 from servers import (
     LOOPS,
     ConnInfo,
@@ -37,7 +37,7 @@ def test_max_requests_per_conn_with_jitter(loop_kind: str) -> None:
             s = stats_of(client)
             # Each connection serves between 9 and 10 requests (up to 10% jitter).
             assert 4 <= s["created"] <= 5
-            assert s["close_reasons"].get("max_requests", 0) >= 3
+            assert s["close_reasons"].get(reasons.MAX_REQUESTS, 0) >= 3
 
     run(loop_kind, main)
 
@@ -150,7 +150,7 @@ def test_408_on_idle_connection_is_a_server_close(loop_kind: str) -> None:
         async with serve(handler) as srv, Client() as client:
             await client.get(srv.url())
             await wait_until(lambda: stats_of(client)["open"] == 0)
-            assert stats_of(client)["close_reasons"]["server_closed_idle"] == 1
+            assert stats_of(client)["close_reasons"][reasons.SERVER_CLOSED_IDLE] == 1
             assert (await client.get(srv.url())).content == b"ok"
 
     run(loop_kind, main)
@@ -280,5 +280,25 @@ def test_learns_request_limit_from_requests_that_died_on_reuse(loop_kind: str) -
             assert stats_of(client)["learned_max_requests"] == 3
             for _ in range(9):  # POSTs cannot be replayed: none may meet a dead connection
                 assert (await client.post(srv.url(), content=b"x")).content == b"ok"
+
+    run(loop_kind, main)
+
+
+def test_a_connection_closed_mid_response_reaches_the_pool_with_its_reason(
+    loop_kind: str,
+) -> None:
+    async def handler(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, info: ConnInfo
+    ) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf")
+        await writer.drain()
+        writer.close()
+
+    async def main() -> None:
+        async with serve(handler) as srv, Client(retry=RetryPolicy(attempts=1)) as client:
+            with pytest.raises(ConnectionClosedError):
+                await client.get(srv.url())
+            assert stats_of(client)["close_reasons"] == {reasons.SERVER_CLOSED: 1}
 
     run(loop_kind, main)

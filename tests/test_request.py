@@ -9,14 +9,13 @@ import socket
 import pytest
 
 from aiofasthttp import Client, ClientClosedError, ConnectTimeout, InvalidHeader, InvalidURL
-from aiofasthttp.request import (
+from aiofasthttp.h1.request import (
     EMPTY_BODY,
     add_params,
     encode_body,
     encode_head,
-    join_url,
-    resolve_url,
 )
+from aiofasthttp.h1.url import join_url, resolve_url
 from servers import LOOPS, ConnInfo, read_request, response, run, serve, wait_until
 
 

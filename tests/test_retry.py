@@ -20,9 +20,11 @@ from aiofasthttp import (
     ReadTimeout,
     RetryPolicy,
     TLSError,
+    reasons,
 )
-from aiofasthttp.request import EMPTY_BODY, Origin, Request, encode_body
-from aiofasthttp.retry import CONNECT, NOT_SENT, STALE, RetryBudget
+from aiofasthttp.h1.request import EMPTY_BODY, Request, encode_body
+from aiofasthttp.h1.url import Origin
+from aiofasthttp.policy.retry import CONNECT, NOT_SENT, STALE, RetryBudget
 from hostile import HostileServer
 from servers import (
     HOST,
@@ -79,7 +81,7 @@ def test_retry_after_seconds_and_http_date() -> None:
     assert RetryPolicy(respect_retry_after=False).retry_after("7") is None
 
 
-# -- the replay table (DESIGN.md) -------------------------------------------------------
+# -- the replay table (docs/design.md) ---------------------------------------------------
 
 
 def test_replay_table() -> None:
@@ -375,7 +377,7 @@ def test_a_dead_idle_connection_takes_longer_idle_ones_with_it(loop_kind: str) -
             stats = next(iter(client.stats().values()))
             # The three others had been idle at least as long: dropped, not tried one by one.
             assert stats["idle"] == 0
-            assert stats["close_reasons"].get("dropped_with_dead_peer") == 3
+            assert stats["close_reasons"].get(reasons.DROPPED_WITH_DEAD_PEER) == 3
 
     run(loop_kind, main)
 

@@ -7,17 +7,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from benchmarks.soak import KINDS, SoakResult, open_fds, run_soak
 from servers import LOOPS
-
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # plain `pytest` puts only tests/ on the path
-    sys.path.insert(0, str(ROOT))
-
-from benchmarks.soak import KINDS, SoakResult, open_fds, run_soak  # noqa: E402
+from testkit import ROOT
 
 REQUESTS = 50_000
 CONCURRENCY = 64
@@ -26,6 +21,7 @@ FAULTS_THAT_FAIL = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("loop_kind", LOOPS)
 def test_soak_50000_mixed_requests_at_concurrency_64(loop_kind: str) -> None:

@@ -22,12 +22,12 @@ from collections.abc import Iterator
 from types import SimpleNamespace
 
 import pytest
-from benchmarks.routes import POST_BODY
-from benchmarks.server import ServerProcess
 
 from aiofasthttp import Client, HTTPError
-from aiofasthttp.explain import likely_cause
-from aiofasthttp.learning import ServerMemory
+from aiofasthttp.engine.explain import likely_cause
+from aiofasthttp.policy.learning import ServerMemory
+from benchmarks.routes import POST_BODY
+from benchmarks.server import ServerProcess
 from servers import ConnInfo, read_request, response, run, serve, stats_of
 
 WORKERS = 16
@@ -179,7 +179,7 @@ def _failed_exchange(idle: float, served: int, memory: ServerMemory | None) -> s
         loop=loop,
         requests_served=served,
         keep_alive_timeout=None,
-        listener=SimpleNamespace(memory=memory),
+        server_memory=memory,
     )
     ex = SimpleNamespace(response_bytes=0, reused=True, idle_before=idle)
     return likely_cause(conn, ex)  # type: ignore[arg-type]

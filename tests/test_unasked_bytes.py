@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-import aiofasthttp.connection
+import aiofasthttp.engine.connection
+import aiofasthttp.engine.pipeline
 from aiofasthttp import Client, PipelineClient
 from servers import LOOPS, ConnInfo, read_request, response, run, serve, stats_of
 
@@ -31,7 +32,7 @@ def connection_parser(
     parser_impl: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[ModuleType]:
     """Connections made during the test parse with ``parser_impl``."""
-    monkeypatch.setattr(aiofasthttp.connection, "ResponseParser", parser_impl.ResponseParser)
+    monkeypatch.setattr(aiofasthttp.engine.connection, "ResponseParser", parser_impl.ResponseParser)
     yield parser_impl
 
 
@@ -146,7 +147,7 @@ def test_unasked_response_on_an_idle_connection(
 def test_pipeline_closes_on_unasked_bytes(
     loop_kind: str, monkeypatch: pytest.MonkeyPatch, parser_impl: ModuleType
 ) -> None:
-    monkeypatch.setattr(aiofasthttp.pipeline, "ResponseParser", parser_impl.ResponseParser)
+    monkeypatch.setattr(aiofasthttp.engine.pipeline, "ResponseParser", parser_impl.ResponseParser)
 
     async def main() -> None:
         async with serve(answer_then(SECOND_RESPONSE)) as srv:

@@ -1,14 +1,13 @@
 """aiofasthttp: a fast asyncio HTTP/1.1 client whose pool never hands out a closed connection."""
 
-__version__ = "0.1.0"
-
-from .client import Client
+from ._version import __version__
+from .engine.client import Client
+from .engine.pipeline import PipelineClient
 from .errors import *  # noqa: F403
 from .errors import __all__ as _errors_all
-from .headers import Headers
-from .pipeline import PipelineClient
-from .response import Response
-from .retry import RetryPolicy
+from .h1.headers import Headers
+from .h1.response import Response
+from .policy.retry import RetryPolicy
 
 __all__ = [
     "Client",

@@ -1,10 +1,10 @@
-"""``python -m aiofasthttp``, and the ``aiofasthttp`` script: see :mod:`aiofasthttp.cli`."""
+"""``python -m aiofasthttp``, and the ``aiofasthttp`` script: see :mod:`aiofasthttp.tools.cli`."""
 
 from __future__ import annotations
 
 import sys
 
-from . import cli
+from .tools import cli
 
 
 def main() -> int:

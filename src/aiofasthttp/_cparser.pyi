@@ -1,15 +1,15 @@
 """Type stub for the compiled response parser (built from cext/_cparser.pyx).
 
-The interface is the same as :mod:`aiofasthttp._pyparser`'s. The classes are
+The interface is the same as :mod:`aiofasthttp.h1._pyparser`'s. The classes are
 declared here as subtypes of the twin's (at run time they are not): the
-selector in :mod:`aiofasthttp.parser` hands out either implementation under
+selector in :mod:`aiofasthttp.h1.parser` hands out either implementation under
 the twin's types, and this way the checker also verifies that each signature
 below is compatible with the twin's.
 """
 
 from typing import Any
 
-from . import _pyparser
+from .h1 import _pyparser
 
 DEFAULT_MAX_HEAD_SIZE: int
 DEFAULT_MAX_HEADERS: int

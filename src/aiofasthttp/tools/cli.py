@@ -21,10 +21,10 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, TextIO
 
-from . import __version__
-from .client import Client
-from .doctor import DoctorOptions, diagnose, render_json, render_text
-from .errors import (
+from .. import reasons
+from .._version import __version__
+from ..engine.client import Client
+from ..errors import (
     ConnectError,
     ConnectionClosedError,
     HTTPError,
@@ -33,8 +33,23 @@ from .errors import (
     ProtocolError,
     TimeoutError,
 )
-from .response import Response
-from .retry import RetryPolicy
+from ..h1.response import Response
+from ..policy.retry import RetryPolicy
+from .doctor import DoctorOptions, diagnose, render_json, render_text
+
+# The trace's words for the reason vocabulary (aiofasthttp.reasons).
+_RETIRED = {
+    reasons.EXPIRED: "its idle or lifetime limit was reached",
+    reasons.MAX_REQUESTS: "its request limit was reached",
+}
+_REPLAYED = {
+    reasons.STALE: "stale connection",
+    reasons.NOT_SENT: "request not sent",
+    reasons.CONNECT: "connect failed",
+    reasons.TIMEOUT: "timeout",
+    reasons.STATUS: "retryable status",
+    reasons.USER: "retry_if",
+}
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -188,7 +203,7 @@ def fetch_parser() -> _Parser:
         "--retry",
         type=_count,
         metavar="N",
-        help="replay up to N times: when safe (see DESIGN.md), on timeouts, and on "
+        help="replay up to N times: when safe (see docs/design.md), on timeouts, and on "
         "429/502/503/504 (default: the client's policy, safe replays only; 0: none)",
     )
     parser.add_argument("--max-idle-conn-duration", type=_seconds, default=10.0, metavar="S")
@@ -276,7 +291,7 @@ class FetchRequest:
     body: bytes | None
 
 
-def build_request(args: Any, stdin: IO[bytes] | None = None) -> FetchRequest:
+def fetch_request_from(args: Any, stdin: IO[bytes] | None = None) -> FetchRequest:
     headers = _headers(args.header)
     names = {name.lower() for name, _ in headers}
     body: bytes | None = None
@@ -352,10 +367,7 @@ class VerboseTrace:
         )
 
     def connection_expired(self, *, origin: str, connection_id: int, why: str) -> None:
-        what = {
-            "expired": "its idle or lifetime limit was reached",
-            "max_requests": "its request limit was reached",
-        }.get(why, why)
+        what = _RETIRED.get(why, why)
         self.event(f"connection #{connection_id} retired by the client: {what}")
 
     def request_written(
@@ -370,8 +382,9 @@ class VerboseTrace:
         self, *, method: str, url: str, attempt: int, reason: str, delay: float, error: str
     ) -> None:
         failure = f": {error}" if error else ""
+        said = _REPLAYED.get(reason, reason)
         self.event(
-            f"attempt {attempt} failed ({reason}){failure}; attempt {attempt + 1} in {delay:.3f} s"
+            f"attempt {attempt} failed ({said}){failure}; attempt {attempt + 1} in {delay:.3f} s"
         )
 
     def gave_up(self, *, method: str, url: str, attempt: int, error: str) -> None:
@@ -591,7 +604,7 @@ def main(
             opts = _parse(doctor_parser(), args[1:], out, err)
             return run(opts.loop, lambda: doctor(opts, out, err))
         opts = _parse(fetch_parser(), args, out, err)
-        req = build_request(opts, stdin)
+        req = fetch_request_from(opts, stdin)
         return run(opts.loop, lambda: fetch(opts, req, out, err))
     except SystemExit as exc:  # argparse: --help, --version, or a usage error
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE

@@ -12,7 +12,7 @@ import importlib
 import zlib
 from typing import Any
 
-from .errors import ProtocolError, ResponseTooLarge
+from ..errors import ProtocolError, ResponseTooLarge
 from .headers import HeaderPairs
 
 

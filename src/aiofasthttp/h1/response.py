@@ -7,7 +7,7 @@ import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from .errors import HTTPStatusError
+from ..errors import HTTPStatusError
 from .headers import HeaderPairs, Headers
 from .parser import ResponseHead
 
@@ -21,7 +21,20 @@ class Response:
     ``client.stream()`` with the body to read through ``iter_bytes()``.
     """
 
-    __slots__ = ("_content", "_head", "_headers", "_stream", "history", "method", "status", "url")
+    __slots__ = (
+        "_content",
+        "_head",
+        "_headers",
+        "_held",
+        "_stream",
+        "history",
+        "method",
+        "status",
+        "url",
+    )
+    # A streamed response's connection and exchange, for the engine to release; set
+    # only when streaming (unset otherwise: nothing to pay on a buffered response).
+    _held: tuple[Any, Any]
 
     def __init__(self, method: str, url: str, head: ResponseHead) -> None:
         self.method = method

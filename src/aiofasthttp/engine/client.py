@@ -16,38 +16,33 @@ from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
 
-from . import __version__
-from .connection import BufferedConnection, Connection
-from .coordinator import RetryCoordinator
-from .decoding import ACCEPT_ENCODING
-from .dial import Dialer, lends_buffers
-from .errors import ClientClosedError, TooManyRedirects
-from .exchange import Attempt
-from .headers import HeadersLike
-from .pool import Pool, PoolLimits
-from .redirects import REDIRECT_STATUSES, next_hop
-from .request import (
+from .. import reasons
+from .._version import __version__
+from ..errors import ClientClosedError, TooManyRedirects
+from ..h1.decoding import ACCEPT_ENCODING
+from ..h1.headers import HeadersLike
+from ..h1.redirects import REDIRECT_STATUSES, next_hop
+from ..h1.request import (
     EMPTY_BODY,
     Content,
     KeptHeads,
-    Origin,
-    Proxy,
     QueryParams,
     Request,
-    Route,
-    Target,
     add_params,
     build_request,
     check_header,
     check_method,
     encode_body,
     header_items,
-    join_url,
-    parse_proxy,
-    resolve_url,
 )
-from .response import Response
-from .retry import RetryPolicy, coerce_policy
+from ..h1.response import Response
+from ..h1.url import Origin, Proxy, Route, Target, join_url, parse_proxy, resolve_url
+from ..policy.retry import RetryPolicy, coerce_policy
+from .connection import BufferedConnection, Connection
+from .coordinator import RetryCoordinator
+from .dial import Dialer, lends_buffers
+from .exchange import AttemptSettings
+from .pool import DEFAULT_MAX_IDLE, Pool, PoolLimits
 from .trace import make_tracer
 
 _UNSET: Any = object()
@@ -89,7 +84,7 @@ class Client:
         base_url: str | None = None,
         headers: HeadersLike | None = None,
         max_conns_per_host: int = 512,
-        max_idle_conn_duration: float | None = 10.0,
+        max_idle_conn_duration: float | None = DEFAULT_MAX_IDLE,
         max_conn_duration: float | None = None,
         max_requests_per_conn: int | None = None,
         max_conn_wait_timeout: float | None = None,
@@ -158,14 +153,17 @@ class Client:
         self._default_headers = [(n, v) for n, v in default if n.lower() not in names] + user
         # Decided once: DEBUG logging must be on before the client is made to be traced.
         self._tracer = make_tracer(trace)
-        self._pools: dict[Route, Pool] = {}
-        self._head_cache = KeptHeads()
+        self._pools: dict[Route, Pool[Connection]] = {}
+        # Kept requests with their pools: a plain GET is one dict lookup, no pool lookup.
+        self._kept_heads: KeptHeads[Pool[Connection] | None] = KeptHeads()
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._coordinator = RetryCoordinator(
             self._pool_for,
             coerce_policy(retry),
-            Attempt(read_timeout, max_response_body_size, decompress, expect_continue_timeout),
+            AttemptSettings(
+                read_timeout, max_response_body_size, decompress, expect_continue_timeout
+            ),
             self._now,
             self._tracer,
         )
@@ -194,7 +192,7 @@ class Client:
         The request's ``timeout`` counts from the moment the coroutine starts.
         """
         try:
-            request = self._build(
+            request, pool = self._build(
                 method, url, params, headers, content, json, data, connection_close
             )
         except Exception as exc:
@@ -202,16 +200,16 @@ class Client:
         if timeout is _UNSET:
             timeout = self._timeout
         if not self._follows(follow_redirects):
-            return self._coordinator.fetch(request, timeout)
+            return self._coordinator.fetch(request, pool, timeout)
         chain = _Chain(request, header_items(headers), content, json, data, connection_close)
         return self._fetch_following(chain, timeout)
 
     async def _fetch_following(self, chain: _Chain, timeout: float | None) -> Response:
         deadline = self._deadline(timeout)
-        resp = await self._coordinator.fetch(chain.request, deadline=deadline)
+        resp = await self._coordinator.fetch(chain.request, None, deadline=deadline)
         while resp.status in REDIRECT_STATUSES:
             request = self._next_hop(chain, resp)
-            resp = await self._coordinator.fetch(request, deadline=deadline)
+            resp = await self._coordinator.fetch(request, None, deadline=deadline)
         resp.history = chain.history
         return resp
 
@@ -235,14 +233,16 @@ class Client:
         Leaving the block before the body's end closes the connection, so it is
         never returned to the pool with unread bytes.
         """
-        request = self._build(method, url, params, headers, content, json, data, connection_close)
+        request, _ = self._build(
+            method, url, params, headers, content, json, data, connection_close
+        )
         deadline = self._deadline(timeout)
         resp, conn, ex = await self._coordinator.run(request, deadline, True)
         if resp.status in REDIRECT_STATUSES and self._follows(follow_redirects):
             chain = _Chain(request, header_items(headers), content, json, data, connection_close)
             while resp.status in REDIRECT_STATUSES:
                 if conn is not None and ex is not None:
-                    conn.abandon(ex, "redirect body not read")
+                    conn.abandon(ex, reasons.REDIRECT_BODY_UNREAD)
                 request = self._next_hop(chain, resp)
                 resp, conn, ex = await self._coordinator.run(request, deadline, True)
             resp.history = chain.history
@@ -250,7 +250,7 @@ class Client:
             yield resp
         finally:
             if conn is not None and ex is not None:
-                conn.abandon(ex, "streamed response left before its end")
+                conn.abandon(ex, reasons.STREAM_LEFT_EARLY)
 
     # The verb helpers hand back request()'s coroutine rather than awaiting it
     # in one of their own: one frame less to resume at every step of a request.
@@ -287,7 +287,8 @@ class Client:
         json: Any,
         data: Any,
         connection_close: bool,
-    ) -> Request:
+    ) -> tuple[Request, Pool[Connection] | None]:
+        """The request, and its pool when known (kept requests carry theirs)."""
         if self._closed:
             raise ClientClosedError("the client is closed; create a new Client")
         # A request without params or headers of its own is encoded once and kept
@@ -298,16 +299,16 @@ class Client:
         if plain:
             if content is None and json is None and data is None:
                 key = (method, url)
-                cached = self._head_cache.get(key)
+                cached = self._kept_heads.get(key)
                 if cached is not None:
                     return cached
             else:
                 body = encode_body(content, json, data)
                 if body.data is not None:
                     key = (method, url, body.content_type, len(body.data))
-                    cached = self._head_cache.get(key)
+                    cached = self._kept_heads.get(key)
                     if cached is not None:
-                        return cached.with_body(body)
+                        return cached[0].with_body(body), cached[1]
         else:
             body = encode_body(content, json, data)
         method = check_method(method)
@@ -328,9 +329,11 @@ class Client:
             expect_continue=expect,
             route=route,
         )
-        if key is not None:
-            self._head_cache.keep(key, request)
-        return request
+        if key is None:
+            return request, None
+        pool = self._pools.get(route)
+        self._kept_heads.keep(key, request, pool)
+        return request, pool
 
     def _follows(self, per_request: bool | None) -> bool:
         return self._follow_redirects if per_request is None else per_request
@@ -368,7 +371,7 @@ class Client:
             chain.json,
             chain.data,
             chain.connection_close,
-        )
+        )[0]
         return chain.request
 
     def _deadline(self, timeout: float | None) -> float | None:
@@ -387,7 +390,7 @@ class Client:
 
     # -- pools and dialling -----------------------------------------------------------
 
-    def _pool_for(self, request: Request) -> Pool:
+    def _pool_for(self, request: Request) -> Pool[Connection]:
         route = request.route
         pool = self._pools.get(route)
         if pool is None:
@@ -402,7 +405,8 @@ class Client:
                 via=route.via,
             )
             self._pools[route] = pool
-        request.pool = pool
+            # Requests kept before this pool existed carry none: keep them afresh.
+            self._kept_heads.clear()
         return pool
 
     def _route(self, target: Target) -> tuple[Route, Proxy | None]:

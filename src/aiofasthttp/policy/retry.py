@@ -1,6 +1,6 @@
 """The retry policy: an immutable value that says whether a failed attempt may be replayed.
 
-It decides from what each layer knows (DESIGN.md's replay table): the
+It decides from what each layer knows (docs/design.md's replay table): the
 connection reports whether the request was written, whether the connection
 was reused, whether response bytes arrived; the policy adds the method's
 idempotency, an ``Idempotency-Key``, the body's replayability and the user's
@@ -18,26 +18,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import (
+from ..errors import (
     ConnectError,
     ConnectionClosedError,
     TimeoutError,
     TLSError,
 )
-from .request import IDEMPOTENT_METHODS
+from ..h1.request import IDEMPOTENT_METHODS
+
+# Why an attempt is replayed: the words are reasons.py's.
+from ..reasons import CONNECT, NOT_SENT, STALE, TIMEOUT, USER
 
 if TYPE_CHECKING:
-    from .request import Request
+    from ..h1.request import Request
 
 RetryIf = Callable[["Request", BaseException, int], bool]
-
-# Why an attempt is replayed; "stale" replays go out at once, the others back off.
-STALE = "stale connection"
-NOT_SENT = "request not sent"
-CONNECT = "connect failed"
-TIMEOUT = "timeout"
-STATUS = "status"
-USER = "retry_if"
 
 
 @dataclass(frozen=True)

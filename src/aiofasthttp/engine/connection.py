@@ -39,8 +39,8 @@ import select
 import socket
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from .dial import DialedProtocol, ReadsIntoLentBuffers
-from .errors import (
+from .. import reasons
+from ..errors import (
     ConnectionClosedError,
     HTTPError,
     ProtocolError,
@@ -50,14 +50,16 @@ from .errors import (
     UnaskedBytes,
     WriteTimeout,
 )
-from .exchange import Attempt, Exchange
-from .explain import describe, facts
-from .parser import ResponseHead, ResponseParser
+from ..h1.parser import ResponseHead, ResponseParser
+from .dial import DialedProtocol, ReadsIntoLentBuffers
+from .exchange import AttemptSettings, Exchange
+from .explain import describe, facts, prose
 from .trace import logger
 
 if TYPE_CHECKING:
-    from .learning import ServerMemory
-    from .request import BodyIterable, Origin, Request
+    from ..h1.request import BodyIterable, Request
+    from ..h1.url import Origin
+    from ..policy.learning import ServerMemory
 
 if not hasattr(select, "poll"):  # Windows: no poll(), and the pool's promise rests on it
     raise ImportError(
@@ -189,6 +191,10 @@ class Connection(DialedProtocol):
         return self.state is State.IDLE
 
     @property
+    def server_memory(self) -> ServerMemory | None:
+        return self.listener.memory
+
+    @property
     def is_closed(self) -> bool:
         return self.state is State.CLOSED
 
@@ -201,19 +207,21 @@ class Connection(DialedProtocol):
         poller = self._poller
         return poller is None or not poller.poll(0)
 
-    def close(self, reason: str = "closed by the client") -> None:
+    def close(self, reason: str = reasons.CLIENT_CLOSED) -> None:
         """Close now (abort: nothing buffered is worth sending on a dropped connection)."""
         if self.state is State.CLOSED:
             return
         ex = self._ex
         self._shut(reason)
         if ex is not None:
-            self._fail(ex, ConnectionClosedError(describe(self, ex, reason), **facts(self, ex)))
+            self._fail(
+                ex, ConnectionClosedError(describe(self, ex, prose(reason)), **facts(self, ex))
+            )
 
     def discard(self) -> None:
         """Drop a connection the pool never took (its dial was cancelled): no pool event."""
         self._event(Event.CLOSE)
-        self.close_reason = "dial abandoned"
+        self.close_reason = reasons.DIAL_ABANDONED
         self._close_transport()
 
     # -- asyncio.Protocol -------------------------------------------------------
@@ -247,7 +255,7 @@ class Connection(DialedProtocol):
                 else:  # the response was complete: what failed to parse came unasked
                     self._unasked()
             except HTTPError as exc:  # the body-size limit, raised from on_body
-                self._shut(str(exc))
+                self._shut(reasons.RESPONSE_TOO_LARGE)
                 self._fail(ex, exc)
             except UnaskedBytes as exc:
                 self._unasked(*exc.args)
@@ -256,10 +264,12 @@ class Connection(DialedProtocol):
                 if self._ex is None and self._parser.in_message:
                     self._unasked()
         elif self.state is State.IDLE:
-            self._unasked("server_closed_idle" if _is_408(data) else "unsolicited_response")
+            self._unasked(
+                reasons.SERVER_CLOSED_IDLE if _is_408(data) else reasons.UNSOLICITED_RESPONSE
+            )
         # CONNECTING cannot receive; CLOSED ignores late bytes.
 
-    def _unasked(self, why: str = "unsolicited_response") -> None:
+    def _unasked(self, why: str = reasons.UNSOLICITED_RESPONSE) -> None:
         """Close on bytes no request asked for: nothing after them can be trusted."""
         logger.debug(
             "connection #%d to %s: the server sent bytes no request asked for (%s); closing it",
@@ -291,17 +301,15 @@ class Connection(DialedProtocol):
                 self._parser.feed_eof()  # may complete a close-delimited body
         ex = self._ex
         if ex is not None:
-            what = (
-                "the connection was reset"
-                if exc is not None
-                else "the server closed the connection"
-            )
-            error = ConnectionClosedError(describe(self, ex, what), **facts(self, ex))
+            what = reasons.CONNECTION_RESET if exc is not None else reasons.SERVER_CLOSED
+            error = ConnectionClosedError(describe(self, ex, prose(what)), **facts(self, ex))
             error.__cause__ = exc
             self._shut(what)
             self._fail(ex, error)
         elif self.state is not State.CLOSED:
-            self._shut("server_closed_idle" if self.state is State.IDLE else "connection lost")
+            self._shut(
+                reasons.SERVER_CLOSED_IDLE if self.state is State.IDLE else reasons.CONNECTION_LOST
+            )
 
     def pause_writing(self) -> None:
         self._paused_writing = True
@@ -326,7 +334,7 @@ class Connection(DialedProtocol):
         if ex is None:
             # A 408 is how some servers say they close an idle connection.
             raise UnaskedBytes(
-                "server_closed_idle" if head.status == 408 else "unsolicited_response"
+                reasons.SERVER_CLOSED_IDLE if head.status == 408 else reasons.UNSOLICITED_RESPONSE
             )
         ex.head = head
         # A final answer before "100 Continue": the body is never sent (and as the
@@ -375,9 +383,9 @@ class Connection(DialedProtocol):
             if not self._last_request:
                 self._become_idle()
                 return
-            why = "request_close"
+            why = reasons.REQUEST_CLOSE
         else:
-            why = "response_close"
+            why = reasons.RESPONSE_CLOSE
         self._event(Event.FINAL)
         self.close_reason = why
         self._close_transport()
@@ -402,7 +410,7 @@ class Connection(DialedProtocol):
     def _become_idle(self) -> None:
         transport = self.transport
         if transport is None or transport.is_closing():
-            self._shut("connection lost")
+            self._shut(reasons.CONNECTION_LOST)
             return
         if self._reading_paused:
             self._reading_paused = False
@@ -418,7 +426,7 @@ class Connection(DialedProtocol):
     def send(
         self,
         request: Request,
-        attempt: Attempt,
+        attempt: AttemptSettings,
         deadline: float | None,
         streaming: bool,
         reused: bool,
@@ -457,7 +465,7 @@ class Connection(DialedProtocol):
                 self._schedule_timer(when)
         transport = self.transport
         if transport is None or transport.is_closing():
-            self.close("the connection was already closed")
+            self.close(reasons.ALREADY_CLOSED)
             return ex
         head = request.head
         body = request.body.data
@@ -564,6 +572,7 @@ class Connection(DialedProtocol):
             exc: HTTPError = RequestTimeout(
                 describe(self, ex, "the request took longer than its timeout", explain=False)
             )
+            why = reasons.REQUEST_TIMEOUT
         elif ex.read_timeout is not None and now >= ex.last_read + ex.read_timeout:
             exc = ReadTimeout(
                 describe(
@@ -573,10 +582,11 @@ class Connection(DialedProtocol):
                     explain=False,
                 )
             )
+            why = reasons.READ_TIMEOUT
         else:
             self._schedule_timer(ex.expiry())
             return
-        self._shut(exc.__class__.__name__)
+        self._shut(why)
         self._fail(ex, exc)
 
     def _on_write_timeout(self) -> None:
@@ -588,7 +598,7 @@ class Connection(DialedProtocol):
         if waiter is not None and not waiter.done():
             waiter.set_exception(exc)
         if ex is not None:
-            self._shut("WriteTimeout")
+            self._shut(reasons.WRITE_TIMEOUT)
             self._fail(ex, exc)
 
     def _cancel_write_timer(self) -> None:
@@ -612,7 +622,7 @@ class Connection(DialedProtocol):
                 reason=exc.reason,
                 offset=exc.offset,
             )
-        self._shut(f"protocol error: {exc.reason}")
+        self._shut(reasons.PROTOCOL_ERROR)
         self._fail(ex, exc)
 
     def _fail(self, ex: Exchange, exc: BaseException) -> None:
@@ -625,14 +635,14 @@ class Connection(DialedProtocol):
             ex.wake_reader()
 
     def _shut(self, why: str) -> None:
-        """Enter CLOSED, drop the transport, tell the pool why."""
+        """Enter CLOSED, drop the transport, tell the pool why (the real reason, also
+        mid-exchange: the pool counts it in close_reasons)."""
         if self.state is State.CLOSED:
             return
-        was_idle = self.state is State.IDLE
         self._event(Event.CLOSE)
         self.close_reason = why
         self._close_transport()
-        self.listener.connection_closed(self, why if was_idle else "closed")
+        self.listener.connection_closed(self, why)
 
     def _close_transport(self) -> None:
         self._poller = None  # its descriptor number may soon belong to another socket

@@ -22,8 +22,7 @@ from collections.abc import Coroutine
 from types import TracebackType
 from typing import Any
 
-from .dial import DialedProtocol, Dialer, ReadsIntoLentBuffers, lends_buffers
-from .errors import (
+from ..errors import (
     ClientClosedError,
     ConnectionClosedError,
     HTTPError,
@@ -31,23 +30,21 @@ from .errors import (
     ReadTimeout,
     UnaskedBytes,
 )
-from .headers import HeadersLike
-from .parser import ResponseHead, ResponseParser
-from .request import (
+from ..h1.headers import HeadersLike
+from ..h1.parser import ResponseHead, ResponseParser
+from ..h1.request import (
     Content,
     KeptHeads,
-    Origin,
     Request,
-    Route,
     build_request,
     check_method,
     encode_body,
     header_items,
-    join_url,
-    resolve_url,
 )
-from .response import Response
-from .retry import RetryPolicy, coerce_policy
+from ..h1.response import Response
+from ..h1.url import Origin, Route, join_url, resolve_url
+from ..policy.retry import RetryPolicy, coerce_policy
+from .dial import DialedProtocol, Dialer, ReadsIntoLentBuffers, lends_buffers
 from .trace import logger
 
 _ids = itertools.count(1)
@@ -74,7 +71,7 @@ class PipelineConnection(DialedProtocol):
         self.origin = origin
         self.loop = loop
         self.pending: deque[_Pending] = deque()
-        self.closed = False
+        self.is_closed = False
         self.served = 0
         self.transport: asyncio.Transport | None = None
         self._parser = ResponseParser(self)
@@ -87,7 +84,7 @@ class PipelineConnection(DialedProtocol):
 
     def send(self, request: Request) -> asyncio.Future[Response]:
         future: asyncio.Future[Response] = self.loop.create_future()
-        if self.closed or self.transport is None:
+        if self.is_closed or self.transport is None:
             future.set_exception(self._closed_error(_Pending(request, future), written=False))
             return future
         if not self.pending:
@@ -177,7 +174,7 @@ class PipelineConnection(DialedProtocol):
 
     def _check_timeout(self) -> None:
         self._timer = None
-        if self.closed or not self.pending or self._read_timeout is None:
+        if self.is_closed or not self.pending or self._read_timeout is None:
             return
         quiet = self.loop.time() - self._last_read
         if quiet >= self._read_timeout:
@@ -193,8 +190,8 @@ class PipelineConnection(DialedProtocol):
 
     def _fail_all(self, cause: BaseException | None) -> None:
         """Close; the request being answered fails as processed, the rest as unanswered."""
-        if not self.closed:
-            self.closed = True
+        if not self.is_closed:
+            self.is_closed = True
             if self._timer is not None:
                 self._timer.cancel()
             if self.transport is not None:
@@ -264,7 +261,7 @@ class PipelineClient:
         self._policy = coerce_policy(retry)
         self._headers = [("User-Agent", "aiofasthttp-pipeline"), *header_items(headers)]
         self._conns: list[PipelineConnection] = []
-        self._head_cache = KeptHeads()
+        self._kept_heads: KeptHeads[None] = KeptHeads()
         self._dialling = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._closed = False
@@ -315,9 +312,9 @@ class PipelineClient:
         key = None
         if headers is None:
             key = (method, url, body.content_type, len(body.data or b""))
-            kept = self._head_cache.get(key)
+            kept = self._kept_heads.get(key)
             if kept is not None:
-                return kept if body.data is None else kept.with_body(body)
+                return kept[0] if body.data is None else kept[0].with_body(body)
         method = check_method(method)
         full = join_url(self.base_url, url)
         target = resolve_url(full)
@@ -325,7 +322,7 @@ class PipelineClient:
             raise ValueError(f"{full} is not on this pipeline's origin {self.origin}")
         request = build_request(method, full, target, self._headers, header_items(headers), body)
         if key is not None:
-            self._head_cache.keep(key, request)
+            self._kept_heads.keep(key, request, None)
         return request
 
     async def _connection(self) -> PipelineConnection:
@@ -336,7 +333,7 @@ class PipelineClient:
             # A connection leaves _conns when it closes (see _settled), or here if it
             # closed before it was told whom to tell.
             best = min(self._conns, key=_in_flight, default=None)
-            if best is not None and best.closed:
+            if best is not None and best.is_closed:
                 self._conns.remove(best)
                 continue
             if (
@@ -368,7 +365,7 @@ class PipelineClient:
 
     def _settled(self, conn: PipelineConnection) -> None:
         """A response came, or the connection closed: a waiter may go on."""
-        if conn.closed and conn in self._conns:
+        if conn.is_closed and conn in self._conns:
             self._conns.remove(conn)
         while self._waiters:
             waiter = self._waiters.popleft()

@@ -8,20 +8,16 @@ or :class:`InvalidURL`, so no caller input can smuggle a second request.
 
 from __future__ import annotations
 
-import base64
 import json as jsonlib
 import re
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
-from urllib.parse import quote, unquote, urlencode, urljoin, urlsplit
+from typing import Any, Final, Generic, NamedTuple, TypeVar
+from urllib.parse import urlencode
 
-from .errors import InvalidHeader, InvalidURL
+from ..errors import InvalidHeader
 from .headers import HeadersLike
+from .url import Origin, Proxy, Route, Target
 
-if TYPE_CHECKING:
-    from .pool import Pool
-
-DEFAULT_PORTS = {"http": 80, "https": 443}
 # Encoded requests a client keeps for reuse (see KeptHeads); past this many it starts
 # afresh rather than track which are used.
 KEPT_HEADS = 1024
@@ -31,125 +27,10 @@ _METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 # Field values: no control characters but HTAB (RFC 9110 5.5); CR and LF would split the head.
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-_BAD_TARGET = re.compile(r"[\x00-\x20\x7f]")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 BodyIterable = AsyncIterable[bytes]
 Content = bytes | bytearray | memoryview | str | BodyIterable | Callable[[], BodyIterable]
 QueryParams = Mapping[str, Any] | Iterable[tuple[str, Any]] | str
-
-
-class Origin(NamedTuple):
-    """Where a connection goes: scheme, host and port. One pool per origin."""
-
-    scheme: str
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.scheme}://{host}:{self.port}"
-
-
-class Proxy(NamedTuple):
-    """An HTTP proxy: where it listens, and the Proxy-Authorization value for it."""
-
-    origin: Origin
-    authorization: str | None
-
-
-class Route(NamedTuple):
-    """How a connection is made: to ``origin`` directly, or tunnelled ``via`` a proxy.
-
-    A plain-http request through a proxy is routed to the proxy's own origin (the
-    request carries the absolute URL); an https one is tunnelled with CONNECT, so its
-    connections are the target's, made through the proxy. One pool per route.
-    """
-
-    origin: Origin
-    via: Proxy | None = None
-
-    def __str__(self) -> str:
-        return str(self.origin) if self.via is None else f"{self.origin} via {self.via.origin}"
-
-
-def parse_proxy(url: str) -> Proxy:
-    target = resolve_url(url)
-    if target.origin.scheme != "http":
-        raise InvalidURL(f"proxy URL {url!r}: only http:// proxies are supported")
-    return Proxy(target.origin, target.authorization)
-
-
-class Target(NamedTuple):
-    """A parsed absolute URL: its origin, request-target, Host value, and auth."""
-
-    origin: Origin
-    target: str
-    host_header: str
-    authorization: str | None
-
-
-_target_cache: dict[str, Target] = {}
-_TARGET_CACHE_SIZE = 1024
-
-
-def resolve_url(url: str) -> Target:
-    """Parse an absolute http(s) URL (cached: the same URLs recur in clients)."""
-    found = _target_cache.get(url)
-    if found is not None:
-        return found
-    parsed = _parse_url(url)
-    if len(_target_cache) >= _TARGET_CACHE_SIZE:
-        _target_cache.clear()
-    _target_cache[url] = parsed
-    return parsed
-
-
-def _parse_url(url: str) -> Target:
-    if _CONTROL.search(url):
-        # urlsplit would silently drop CR, LF and TAB; a URL holding them is a mistake
-        # or an attack, never something to "fix" and send.
-        raise InvalidURL(f"control character in URL {url!r}")
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise InvalidURL(f"invalid URL {url!r}: {exc}") from None
-    scheme = parts.scheme.lower()
-    if scheme not in DEFAULT_PORTS:
-        raise InvalidURL(f"unsupported URL scheme {parts.scheme!r} in {url!r}: use http or https")
-    host = parts.hostname
-    if not host:
-        raise InvalidURL(f"no host in URL {url!r}")
-    if not host.isascii():
-        try:
-            host = host.encode("idna").decode("ascii")
-        except UnicodeError as exc:
-            raise InvalidURL(f"invalid international host name in {url!r}: {exc}") from None
-    if port is None:
-        port = DEFAULT_PORTS[scheme]
-    target = quote(parts.path or "/", safe="/%:@!$&'()*+,;=-._~")
-    if parts.query:
-        target += "?" + quote(parts.query, safe="/?%:@!$&'()*+,;=-._~")
-    if _BAD_TARGET.search(target) or _BAD_TARGET.search(host):
-        raise InvalidURL(f"control character or space in URL {url!r}")
-    bracketed = f"[{host}]" if ":" in host else host
-    host_header = bracketed if port == DEFAULT_PORTS[scheme] else f"{bracketed}:{port}"
-    authorization = None
-    if parts.username is not None:
-        userinfo = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-        authorization = "Basic " + base64.b64encode(userinfo.encode("utf-8")).decode("ascii")
-    return Target(Origin(scheme, host, port), target, host_header, authorization)
-
-
-def join_url(base_url: str | None, url: str) -> str:
-    for part in (base_url, url):
-        if part is not None and _CONTROL.search(part):
-            # urljoin would silently drop CR, LF and TAB; refuse them instead.
-            raise InvalidURL(f"control character in URL {part!r}")
-    if base_url is None or "://" in url:
-        return url
-    return urljoin(base_url if base_url.endswith("/") else base_url + "/", url.lstrip("/"))
 
 
 def add_params(url: str, params: QueryParams | None) -> str:
@@ -254,7 +135,14 @@ class _OneShot:
 
 
 class Request:
-    """One request, ready to send: its head is encoded bytes."""
+    """One request, ready to send: its head is encoded bytes. A value: never changed
+    (``Final``, so the type checker refuses an assignment).
+
+    It knows where it goes (``route``), never which pool serves it, so the layers
+    below the engine can hold one without knowing the engine. A class with slots,
+    not a named tuple: the engine reads its fields on every request, and a slot
+    is the cheapest attribute to read.
+    """
 
     __slots__ = (
         "body",
@@ -264,7 +152,6 @@ class Request:
         "idempotent",
         "method",
         "origin",
-        "pool",
         "route",
         "url",
     )
@@ -278,22 +165,24 @@ class Request:
         body: Body,
         idempotent: bool,
         route: Route | None = None,
+        expect_continue: bool | None = None,
+        closes_connection: bool | None = None,
     ) -> None:
-        self.method = method
-        self.url = url
-        self.origin = origin
-        self.route = route if route is not None else Route(origin)
-        lowered = head.lower()
-        self.expect_continue = b"\r\nexpect: 100-continue\r\n" in lowered
-        # RFC 9112 9.6: a request that says "Connection: close" is the last one on
-        # its connection, whatever the server answers.
-        self.closes_connection = _says_close(lowered)
-        self.head = head
-        self.body = body
-        self.idempotent = idempotent
-        # The pool of its route, once the client has looked it up: a request kept in
-        # the client's head cache does not look it up again.
-        self.pool: Pool | None = None
+        self.method: Final = method
+        self.url: Final = url
+        self.origin: Final = origin
+        self.route: Final = route if route is not None else Route(origin)
+        if expect_continue is None or closes_connection is None:
+            lowered = head.lower()
+            expect_continue = b"\r\nexpect: 100-continue\r\n" in lowered
+            # RFC 9112 9.6: a request that says "Connection: close" is the last one
+            # on its connection, whatever the server answers.
+            closes_connection = _says_close(lowered)
+        self.expect_continue: Final = expect_continue
+        self.closes_connection: Final = closes_connection
+        self.head: Final = head
+        self.body: Final = body
+        self.idempotent: Final = idempotent
 
     @property
     def replayable(self) -> bool:
@@ -302,18 +191,17 @@ class Request:
     def with_body(self, body: Body) -> Request:
         """This request with another body of the same length and type, which the
         head already states: the encoded head is shared, not made again."""
-        other = Request.__new__(Request)
-        other.method = self.method
-        other.url = self.url
-        other.origin = self.origin
-        other.route = self.route
-        other.expect_continue = self.expect_continue
-        other.closes_connection = self.closes_connection
-        other.head = self.head
-        other.body = body
-        other.idempotent = self.idempotent
-        other.pool = self.pool
-        return other
+        return Request(
+            self.method,
+            self.url,
+            self.origin,
+            self.head,
+            body,
+            self.idempotent,
+            self.route,
+            self.expect_continue,
+            self.closes_connection,
+        )
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.url}>"
@@ -331,8 +219,12 @@ def _says_close(lowered_head: bytes) -> bool:
     return False
 
 
-class KeptHeads(dict[tuple[object, ...], Request]):
-    """Encoded requests a client keeps, by what their head depends on.
+Companion = TypeVar("Companion")
+
+
+class KeptHeads(dict[tuple[object, ...], tuple[Request, Companion]], Generic[Companion]):
+    """Encoded requests a client keeps, by what their head depends on, each with a
+    companion of the client's choosing (the Client keeps the request's pool).
 
     Without params or headers of its own, a request's head depends only on the
     method, the URL and its body's type and length: the key says which. Lookups
@@ -340,10 +232,10 @@ class KeptHeads(dict[tuple[object, ...], Request]):
     kept requests hold heads only, never a body: reuse one with ``with_body``.
     """
 
-    def keep(self, key: tuple[object, ...], request: Request) -> None:
+    def keep(self, key: tuple[object, ...], request: Request, companion: Companion) -> None:
         if len(self) >= KEPT_HEADS:
             self.clear()
-        self[key] = request.with_body(EMPTY_BODY)
+        self[key] = (request.with_body(EMPTY_BODY), companion)
 
 
 def encode_head(

@@ -12,14 +12,36 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .learning import AGREE
+from .. import reasons
+from ..policy.learning import AGREE
 
 if TYPE_CHECKING:
-    from .connection import Connection
     from .exchange import Exchange
+    from .interfaces import ConnectionFacts
 
 
-def keep_alive_hint(conn: Connection) -> str | None:
+# What an error message says for a reason the connection was closed with (the words a
+# message used before reasons became tokens); others are said as they are.
+_PROSE = {
+    reasons.CLIENT_CLOSED: "closed by the client",
+    reasons.CANCELLED: "request cancelled while in flight",
+    reasons.ABANDONED: "request cancelled or failed while in flight",
+    reasons.REDIRECT_BODY_UNREAD: "redirect body not read",
+    reasons.STREAM_LEFT_EARLY: "streamed response left before its end",
+    reasons.RETRYING_STATUS: "retrying a status",
+    reasons.ALREADY_CLOSED: "the connection was already closed",
+    reasons.MAKING_ROOM: "making room for a fresh connection",
+    reasons.SERVER_CLOSED: "the server closed the connection",
+    reasons.CONNECTION_RESET: "the connection was reset",
+}
+
+
+def prose(reason: str) -> str:
+    """A close reason in words, for an error message."""
+    return _PROSE.get(reason, reason)
+
+
+def keep_alive_hint(conn: ConnectionFacts) -> str | None:
     parts = []
     if conn.keep_alive_timeout is not None:
         parts.append(f"timeout={conn.keep_alive_timeout}")
@@ -28,7 +50,7 @@ def keep_alive_hint(conn: Connection) -> str | None:
     return ", ".join(parts) or None
 
 
-def facts(conn: Connection, ex: Exchange) -> dict[str, Any]:
+def facts(conn: ConnectionFacts, ex: Exchange) -> dict[str, Any]:
     """The keyword arguments of ConnectionClosedError."""
     return {
         "reused": ex.reused,
@@ -43,7 +65,7 @@ def facts(conn: Connection, ex: Exchange) -> dict[str, Any]:
     }
 
 
-def describe(conn: Connection, ex: Exchange, what: str, *, explain: bool = True) -> str:
+def describe(conn: ConnectionFacts, ex: Exchange, what: str, *, explain: bool = True) -> str:
     """``what`` happened, with the facts and (for a close) the likely cause."""
     age = conn.loop.time() - conn.created_at
     if ex.reused:
@@ -71,7 +93,7 @@ def describe(conn: Connection, ex: Exchange, what: str, *, explain: bool = True)
     return f"{text}. {cause}" if cause else text
 
 
-def likely_cause(conn: Connection, ex: Exchange) -> str | None:
+def likely_cause(conn: ConnectionFacts, ex: Exchange) -> str | None:
     """One plain sentence on why, where the facts point at a cause.
 
     The sentence comes from the evidence: the idle time is compared with the idle
@@ -87,7 +109,7 @@ def likely_cause(conn: Connection, ex: Exchange) -> str | None:
         )
     idle = ex.idle_before
     served = conn.requests_served
-    memory = conn.listener.memory
+    memory = conn.server_memory
     now = conn.loop.time()
     seen_idle = memory.shortest_idle_close(now) if memory is not None else None
     if seen_idle is not None and idle >= seen_idle * (1 - AGREE):

@@ -15,11 +15,11 @@ import ssl as ssllib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
-from .errors import ConnectError, ConnectTimeout, ProtocolError, TLSError
-from .parser import ResponseHead, ResponseParser
+from ..errors import ConnectError, ConnectTimeout, ProtocolError, TLSError
+from ..h1.parser import ResponseHead, ResponseParser
 
 if TYPE_CHECKING:
-    from .request import Origin, Proxy, Route
+    from ..h1.url import Origin, Proxy, Route
 
 
 class DialedProtocol(asyncio.Protocol):
@@ -197,24 +197,27 @@ class Dialer(Generic[ConnT]):
             raise
 
     def _error(self, exc: BaseException, origin: Origin) -> BaseException:
-        """The typed error for a failed dial; anything else (a cancellation) as it is."""
-        if isinstance(exc, asyncio.TimeoutError):
-            return ConnectTimeout(
-                f"connecting to {origin} took longer than connect_timeout="
-                f"{self._connect_timeout:g} s"
-            )
-        if isinstance(exc, ssllib.SSLCertVerificationError):
-            return TLSError(
-                f"the TLS certificate of {origin} did not verify: {exc.verify_message}; "
-                "pass ssl= a context that trusts it (ssl=False skips verification)"
-            )
-        if isinstance(exc, ssllib.SSLError):
-            return TLSError(f"TLS handshake with {origin} failed: {exc}")
-        if isinstance(exc, socket.gaierror):
-            return ConnectError(f"cannot resolve host {origin.host!r} of {origin}: {exc}")
-        if isinstance(exc, OSError):
-            return ConnectError(f"cannot connect to {origin}: {exc.strerror or exc}")
-        return exc
+        return dial_error(exc, origin, self._connect_timeout)
+
+
+def dial_error(exc: BaseException, origin: Origin, connect_timeout: float | None) -> BaseException:
+    """The typed error for a failed dial; anything else (a cancellation) as it is."""
+    if isinstance(exc, asyncio.TimeoutError):
+        return ConnectTimeout(
+            f"connecting to {origin} took longer than connect_timeout={connect_timeout:g} s"
+        )
+    if isinstance(exc, ssllib.SSLCertVerificationError):
+        return TLSError(
+            f"the TLS certificate of {origin} did not verify: {exc.verify_message}; "
+            "pass ssl= a context that trusts it (ssl=False skips verification)"
+        )
+    if isinstance(exc, ssllib.SSLError):
+        return TLSError(f"TLS handshake with {origin} failed: {exc}")
+    if isinstance(exc, socket.gaierror):
+        return ConnectError(f"cannot resolve host {origin.host!r} of {origin}: {exc}")
+    if isinstance(exc, OSError):
+        return ConnectError(f"cannot connect to {origin}: {exc.strerror or exc}")
+    return exc
 
 
 class _TunnelOpener(asyncio.Protocol):

@@ -67,7 +67,7 @@ import re
 from collections import deque
 from typing import Any
 
-from .errors import (
+from ..errors import (
     ChunkLineTooLong,
     HeadTooLarge,
     IncompleteResponse,

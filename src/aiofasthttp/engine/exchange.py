@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-from .parser import ResponseHead
+from ..h1.parser import ResponseHead
 
 
-class Attempt:
+class AttemptSettings:
     """What a single attempt needs from the client's settings."""
 
     __slots__ = ("continue_timeout", "decompress", "max_body_size", "read_timeout")

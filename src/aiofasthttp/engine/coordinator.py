@@ -13,21 +13,22 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
+from .. import reasons
+from ..errors import ConnectionClosedError, HTTPError, RequestTimeout
+from ..h1.decoding import Decoder, decoder_for
+from ..h1.parser import ResponseHead
+from ..h1.response import Response
+from ..policy.retry import RetryPolicy
 from .connection import Connection
-from .decoding import Decoder, decoder_for
-from .errors import ConnectionClosedError, HTTPError, RequestTimeout
-from .exchange import Attempt, Exchange
-from .parser import ResponseHead
-from .response import Response
-from .retry import STALE, STATUS, RetryPolicy
+from .exchange import AttemptSettings, Exchange
 from .trace import Tracer
 
 if TYPE_CHECKING:
+    from ..h1.request import Request
     from .pool import Pool
-    from .request import Request
 
 
-class _Attempts:
+class _Tries:
     """The bookkeeping of one request's attempts."""
 
     __slots__ = ("errors", "fresh", "number")
@@ -44,9 +45,9 @@ Outcome = tuple[Response, Connection | None, Exchange | None]
 class RetryCoordinator:
     def __init__(
         self,
-        pool_for: Callable[[Request], Pool],
+        pool_for: Callable[[Request], Pool[Connection]],
         policy: RetryPolicy,
-        settings: Attempt,
+        settings: AttemptSettings,
         loop_time: Callable[[], float],
         tracer: Tracer | None = None,
     ) -> None:
@@ -57,14 +58,23 @@ class RetryCoordinator:
         self._tracer = tracer
 
     async def fetch(
-        self, request: Request, timeout: float | None = None, *, deadline: float | None = None
+        self,
+        request: Request,
+        pool: Pool[Connection] | None,
+        timeout: float | None = None,
+        *,
+        deadline: float | None = None,
+        streaming: bool = False,
     ) -> Response:
-        """A buffered request, within ``timeout`` seconds from now or by ``deadline``.
+        """A request, within ``timeout`` seconds from now or by ``deadline``: its
+        attempts, each replayed only as the policy allows. The one implementation
+        of an attempt, for buffered and streamed requests, traced or not.
 
-        With an idle connection at hand, the first attempt runs inline: no pool
-        await, no extra coroutine frame.
+        With an idle connection at hand, an attempt runs inline: no pool await, no
+        extra coroutine frame. ``pool`` is the request's, when the caller knows it
+        (a kept request carries it); otherwise it is looked up. Streamed, the
+        response holds its connection and exchange (``_held``) until it is read.
         """
-        pool = request.pool
         if pool is None:
             pool = self._pool_for(request)
         now = pool.loop.time()
@@ -74,47 +84,72 @@ class RetryCoordinator:
         if now >= budget.tick_at:
             budget.tick(now)
         budget.requests += 1
-        conn = None
-        if request.body.make_stream is None and self._tracer is None:
-            conn = pool.acquire_nowait(not request.idempotent)
-        if conn is None:
-            return (await self._run(request, deadline, False, _Attempts()))[0]
-        ex = conn.send(request, self._settings, deadline, False, True)
-        try:
-            head = await ex.waiter
-        except HTTPError as exc:
-            tries = _Attempts()
-            await self._after_error(request, deadline, tries, exc)
-            return (await self._run(request, deadline, False, tries))[0]
-        except BaseException:
-            conn.abandon(ex, "request cancelled while in flight")
-            raise
-        outcome = self._finish(request, conn, ex, head, False)
-        if outcome[0].status not in self.policy.statuses:
-            return outcome[0]
-        tries = _Attempts()
-        if not await self._after_status(request, deadline, tries, outcome):
-            return outcome[0]
-        return (await self._run(request, deadline, False, tries))[0]
-
-    async def run(self, request: Request, deadline: float | None, streaming: bool) -> Outcome:
-        self._pool_for(request).retry_budget.record_request(self._time())
-        return await self._run(request, deadline, streaming, _Attempts())
-
-    async def _run(
-        self, request: Request, deadline: float | None, streaming: bool, tries: _Attempts
-    ) -> Outcome:
+        tracer = self._tracer
+        tries: _Tries | None = None  # made at the first failure: most requests have none
+        # Not replayed if its connection dies under it: the pool checks harder.
+        unreplayable = not request.idempotent
         while True:
+            conn = pool.acquire_nowait(unreplayable) if tries is None or not tries.fresh else None
+            reused = True
+            if conn is None:
+                try:
+                    conn, reused = await self._connection(pool, deadline, tries, unreplayable)
+                except HTTPError as exc:  # a failed dial, or no connection in time
+                    if tries is None:
+                        tries = _Tries()
+                    await self._after_error(request, deadline, tries, exc)
+                    continue
+            ex = conn.send(request, self._settings, deadline, streaming, reused)
             try:
-                outcome = await self._attempt(request, deadline, streaming, tries.fresh)
+                if request.body.make_stream is not None:
+                    await conn.write_chunked(ex, request.body.make_stream())
+                if tracer is not None:
+                    self._trace(
+                        "request_written",
+                        request,
+                        connection_id=conn.id,
+                        bytes_written=ex.bytes_written,
+                        reused=reused,
+                    )
+                head = await ex.waiter
             except HTTPError as exc:
+                conn.abandon(ex, reasons.ABANDONED)
+                if tries is None:
+                    tries = _Tries()
                 await self._after_error(request, deadline, tries, exc)
                 continue
+            except BaseException:
+                conn.abandon(ex, reasons.CANCELLED)
+                raise
+            outcome = self._finish(request, conn, ex, head, streaming)
+            if outcome[0].status not in self.policy.statuses:
+                return outcome[0]
+            if tries is None:
+                tries = _Tries()
             if not await self._after_status(request, deadline, tries, outcome):
-                return outcome
+                return outcome[0]
+
+    async def run(self, request: Request, deadline: float | None, streaming: bool) -> Outcome:
+        resp = await self.fetch(request, None, deadline=deadline, streaming=streaming)
+        if not streaming:
+            return resp, None, None
+        conn, ex = resp._held
+        return resp, conn, ex
+
+    async def _connection(
+        self,
+        pool: Pool[Connection],
+        deadline: float | None,
+        tries: _Tries | None,
+        unreplayable: bool,
+    ) -> tuple[Connection, bool]:
+        """A connection when none was idle at hand (or a fresh one was asked for)."""
+        if tries is not None and tries.fresh:
+            return await pool.dial_fresh(deadline), False
+        return await pool.acquire(deadline, unreplayable)
 
     async def _after_error(
-        self, request: Request, deadline: float | None, tries: _Attempts, exc: HTTPError
+        self, request: Request, deadline: float | None, tries: _Tries, exc: HTTPError
     ) -> None:
         """Raise the final error, or get ready for (and wait before) the next attempt."""
         tries.errors.append(exc)
@@ -133,7 +168,7 @@ class RetryCoordinator:
             raise _final(exc, tries, self.policy, request) from None
         pool.stats.retries += 1
         # A stale connection is replayed at once on a new one; other failures back off.
-        tries.fresh = reason == STALE
+        tries.fresh = reason == reasons.STALE
         delay = 0.0 if tries.fresh else self.policy.backoff(tries.number)
         self._trace(
             "retry_scheduled",
@@ -148,7 +183,7 @@ class RetryCoordinator:
         tries.number += 1
 
     async def _after_status(
-        self, request: Request, deadline: float | None, tries: _Attempts, outcome: Outcome
+        self, request: Request, deadline: float | None, tries: _Tries, outcome: Outcome
     ) -> bool:
         """Whether to retry because of the status; if so, wait as asked or backed off."""
         resp, conn, ex = outcome
@@ -162,15 +197,15 @@ class RetryCoordinator:
         asked = self.policy.retry_after(resp.headers.get("retry-after"))
         wait = asked if asked is not None else self.policy.backoff(tries.number)
         if ex is not None and conn is not None:
-            conn.abandon(ex, "retrying a status")
+            conn.abandon(ex, reasons.RETRYING_STATUS)
         pool.stats.retries += 1
         self._trace(
             "retry_scheduled",
             request,
             attempt=tries.number,
-            reason=f"{STATUS} {resp.status}",
+            reason=reasons.STATUS,
             delay=wait,
-            error="",
+            error=f"HTTP {resp.status}",
         )
         await self._sleep(wait, deadline, tries, request)
         tries.fresh = False
@@ -178,7 +213,7 @@ class RetryCoordinator:
         return True
 
     async def _sleep(
-        self, delay: float, deadline: float | None, tries: _Attempts, request: Request
+        self, delay: float, deadline: float | None, tries: _Tries, request: Request
     ) -> None:
         if deadline is not None and self._time() + delay >= deadline:
             last = tries.errors[-1] if tries.errors else None
@@ -190,40 +225,12 @@ class RetryCoordinator:
             raise timeout from last
         await asyncio.sleep(delay)
 
-    async def _attempt(
-        self, request: Request, deadline: float | None, streaming: bool, fresh: bool
-    ) -> Outcome:
-        pool = self._pool_for(request)
-        unreplayable = not request.idempotent
-        conn = None if fresh else pool.acquire_nowait(unreplayable)
-        reused = conn is not None
-        if conn is None:
-            if fresh:
-                conn = await pool.dial_fresh(deadline)
-            else:
-                conn, reused = await pool.acquire(deadline, unreplayable)
-        ex = conn.send(request, self._settings, deadline, streaming, reused)
-        try:
-            if request.body.make_stream is not None:
-                await conn.write_chunked(ex, request.body.make_stream())
-            self._trace(
-                "request_written",
-                request,
-                connection_id=conn.id,
-                bytes_written=ex.bytes_written,
-                reused=reused,
-            )
-            head = await ex.waiter
-        except BaseException:
-            conn.abandon(ex, "request cancelled or failed while in flight")
-            raise
-        self._trace("head_received", request, status=head.status, connection_id=conn.id)
-        return self._finish(request, conn, ex, head, streaming)
-
     def _finish(
         self, request: Request, conn: Connection, ex: Exchange, head: ResponseHead, streaming: bool
     ) -> Outcome:
         """The Response: the body joined and decoded, or a stream over the exchange."""
+        if self._tracer is not None:
+            self._trace("head_received", request, status=head.status, connection_id=conn.id)
         resp = Response(request.method, request.url, head)
         settings = self._settings
         decoder = None
@@ -231,6 +238,7 @@ class RetryCoordinator:
             decoder = decoder_for(head.headers, settings.max_body_size)
         if streaming:
             resp._stream = lambda: _stream_body(conn, ex, decoder)
+            resp._held = (conn, ex)
             return resp, conn, ex
         chunks = ex.chunks
         content = chunks[0] if len(chunks) == 1 else b"".join(chunks)
@@ -266,7 +274,7 @@ def _append(exc: HTTPError, note: str) -> None:
         exc.args = (f"{exc.args[0]}{note}", *exc.args[1:])
 
 
-def _final(exc: HTTPError, tries: _Attempts, policy: RetryPolicy, request: Request) -> HTTPError:
+def _final(exc: HTTPError, tries: _Tries, policy: RetryPolicy, request: Request) -> HTTPError:
     """The last error, told which attempt it was, with every attempt's error attached."""
     errors = tries.errors
     exc.errors = list(errors)

@@ -34,13 +34,15 @@ import random
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from .connection import QUIET_CHECK_AFTER, Connection
-from .errors import ClientClosedError, ConnectError, PoolTimeout
-from .learning import CLOSE_AFTER_RESPONSE, ServerMemory
-from .request import Origin, Proxy, Route
-from .retry import RetryBudget
+from .. import reasons
+from ..errors import ClientClosedError, ConnectError, PoolTimeout
+from ..h1.url import Origin, Proxy, Route
+from ..policy.learning import CLOSE_AFTER_RESPONSE, ServerMemory
+from ..policy.retry import RetryBudget
+from .connection import QUIET_CHECK_AFTER
+from .interfaces import PooledConnection
 from .trace import Tracer
 
 # Retire a connection this long before the server's stated or learned idle timeout,
@@ -49,19 +51,20 @@ EXPIRY_MARGIN = 0.25
 EXPIRY_MARGIN_FRACTION = 0.1
 # A request that is not replayed (a POST) does not take a connection idle this share
 # of the shortest idle time after which the server was seen closing one.
-NEAR_IDLE_CLOSE = 0.8
-# Why a connection is passed over for such a request but kept for others: it has
-# served as many requests as one that the server silently closed under a request.
-SUSPECTED = "suspected_request_limit"
+NEAR_IDLE_CLOSE_SHARE = 0.8
 # Lifetimes and request counts are cut by up to this fraction, at random, per connection,
 # so connections opened together do not all expire together.
 JITTER = 0.1
 
 
+# The Client's max_idle_conn_duration unless told otherwise (the doctor measures against it).
+DEFAULT_MAX_IDLE = 10.0
+
+
 @dataclass
 class PoolLimits:
     max_conns: int = 512
-    max_idle_duration: float | None = 10.0
+    max_idle_duration: float | None = DEFAULT_MAX_IDLE
     max_conn_duration: float | None = None
     max_requests_per_conn: int | None = None
     max_wait: float | None = None
@@ -86,17 +89,19 @@ class PoolStats:
     close_reasons: dict[str, int] = field(default_factory=dict)
 
 
-Dialer = Callable[[Route], Coroutine[Any, Any, Connection]]
+ConnT = TypeVar("ConnT", bound=PooledConnection)
+# How a pool makes a connection for its route.
+Dial = Callable[[Route], Coroutine[Any, Any, ConnT]]
 
 
-class Pool:
+class Pool(Generic[ConnT]):
     """Connections to one origin. ``acquire_nowait`` / ``acquire`` hand them out."""
 
     def __init__(
         self,
         origin: Origin,
         limits: PoolLimits,
-        dial: Dialer,
+        dial: Dial[ConnT],
         loop: asyncio.AbstractEventLoop,
         tracer: Tracer | None = None,
         via: Proxy | None = None,
@@ -113,20 +118,20 @@ class Pool:
         self.retry_budget = RetryBudget()
         self.tracer = tracer
         self._dial = dial
-        self._idle: deque[Connection] = deque()
+        self._idle: deque[ConnT] = deque()
         self._total = 0  # connections dialling, idle or active, and slots promised to waiters
         self._dialling = 0
-        self._waiters: deque[asyncio.Future[Connection | None]] = deque()
+        self._waiters: deque[asyncio.Future[ConnT | None]] = deque()
         self._handing_over = False
         self._reaper: asyncio.TimerHandle | None = None
         self._reaper_at = float("inf")
         self._closed = False
-        self._conns: set[Connection] = set()
+        self._conns: set[ConnT] = set()
         self._suspect_after: int | None = None  # see PoolStats.suspected_max_requests
 
     # -- handing out ------------------------------------------------------------
 
-    def acquire_nowait(self, unreplayable: bool = False) -> Connection | None:
+    def acquire_nowait(self, unreplayable: bool = False) -> ConnT | None:
         """An idle connection fit for reuse, or None. Never awaits.
 
         ``unreplayable``: the request will not be replayed if the connection dies
@@ -139,7 +144,7 @@ class Pool:
             conn = idle.pop() if self.limits.lifo else idle.popleft()
             now = self.loop.time()
             if now >= conn.expires_at:
-                self._retire(conn, "expired")
+                self._retire(conn, reasons.EXPIRED)
                 continue
             if now - conn.idle_since > QUIET_CHECK_AFTER and not conn.socket_is_quiet():
                 self._found_closed(conn, now)
@@ -147,7 +152,7 @@ class Pool:
             return self._reuse(conn, now)
         return None
 
-    def _acquire_for_unreplayable(self) -> Connection | None:
+    def _acquire_for_unreplayable(self) -> ConnT | None:
         """``acquire_nowait`` for a request that is not replayed if its connection dies.
 
         The socket is polled even right after the last response: a server that
@@ -157,19 +162,19 @@ class Pool:
         about as long as the server was seen closing idle ones are retired.
         """
         idle = self._idle
-        passed_over: list[Connection] = []
+        passed_over: list[ConnT] = []
         try:
             while idle:
                 conn = idle.pop() if self.limits.lifo else idle.popleft()
                 now = self.loop.time()
                 if now >= conn.expires_at:
-                    self._retire(conn, "expired")
+                    self._retire(conn, reasons.EXPIRED)
                     continue
                 if not conn.socket_is_quiet():
                     self._found_closed(conn, now)
                     continue
                 unfit = self._unfit_for_unreplayable(conn, now)
-                if unfit == SUSPECTED:
+                if unfit == reasons.SUSPECTED_REQUEST_LIMIT:
                     passed_over.append(conn)
                     continue
                 if unfit is not None:
@@ -185,23 +190,23 @@ class Pool:
                 else:
                     idle.extendleft(passed_over)
 
-    def _unfit_for_unreplayable(self, conn: Connection, now: float) -> str | None:
+    def _unfit_for_unreplayable(self, conn: ConnT, now: float) -> str | None:
         """Why ``conn`` should not carry a request that is not replayed, or None."""
         suspect = self._suspect_after
         if suspect is not None and conn.requests_served >= suspect:
-            return SUSPECTED
+            return reasons.SUSPECTED_REQUEST_LIMIT
         shortest = self.memory.shortest_idle_close(now)
-        if shortest is not None and now - conn.idle_since >= shortest * NEAR_IDLE_CLOSE:
-            return "near_idle_close"
+        if shortest is not None and now - conn.idle_since >= shortest * NEAR_IDLE_CLOSE_SHARE:
+            return reasons.NEAR_IDLE_CLOSE
         return None
 
-    def _found_closed(self, conn: Connection, now: float) -> None:
+    def _found_closed(self, conn: ConnT, now: float) -> None:
         """poll() found the idle ``conn`` readable: the server closed it (or wrote to it)
         while the loop was busy."""
         self._note_server_close(conn, now, exact=False)
-        conn.close("found_closed_before_reuse")
+        conn.close(reasons.FOUND_CLOSED_BEFORE_REUSE)
 
-    def _reuse(self, conn: Connection, now: float) -> Connection:
+    def _reuse(self, conn: ConnT, now: float) -> ConnT:
         self.stats.reused += 1
         if self.tracer is not None:
             self.tracer(
@@ -215,7 +220,7 @@ class Pool:
 
     async def acquire(
         self, deadline: float | None = None, unreplayable: bool = False
-    ) -> tuple[Connection, bool]:
+    ) -> tuple[ConnT, bool]:
         """A connection for one request, and whether it is a reused one."""
         while True:
             self._check_open()
@@ -237,7 +242,7 @@ class Pool:
             self._found_closed(got, self.loop.time())
             return await self._dial_new(), False
 
-    async def dial_fresh(self, deadline: float | None = None) -> Connection:
+    async def dial_fresh(self, deadline: float | None = None) -> ConnT:
         """A newly dialled connection, never an idle one (for replays)."""
         while True:
             self._check_open()
@@ -249,11 +254,11 @@ class Pool:
                 return await self._dial_new()  # the slot promised to this waiter
             if not got.is_closed:
                 self._total += 1  # keep its slot when it closes
-                got.close("making room for a fresh connection")
+                got.close(reasons.MAKING_ROOM)
                 return await self._dial_new()
             # Handed over but closed meanwhile: its slot went to the pool; wait again.
 
-    async def _dial_new(self) -> Connection:
+    async def _dial_new(self) -> ConnT:
         """Dial into a slot already counted in ``_total``."""
         self._dialling += 1
         try:
@@ -282,9 +287,9 @@ class Pool:
             conn.request_limit = max(1, round(max_requests * jitter))
         return conn
 
-    async def _wait(self, deadline: float | None) -> Connection | None:
+    async def _wait(self, deadline: float | None) -> ConnT | None:
         """Queue for an idle connection (returned) or a free slot (None)."""
-        waiter: asyncio.Future[Connection | None] = self.loop.create_future()
+        waiter: asyncio.Future[ConnT | None] = self.loop.create_future()
         self._waiters.append(waiter)
         timeout = self.limits.max_wait
         if deadline is not None:
@@ -310,7 +315,7 @@ class Pool:
             if waiter.done() and waiter in self._waiters:
                 self._waiters.remove(waiter)  # timed out or cancelled: not served
 
-    def _give_back(self, waiter: asyncio.Future[Connection | None]) -> None:
+    def _give_back(self, waiter: asyncio.Future[ConnT | None]) -> None:
         """A cancelled waiter may already hold a connection or a slot: return it."""
         if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
             conn = waiter.result()
@@ -326,14 +331,14 @@ class Pool:
 
     # -- what connections tell the pool ------------------------------------------------
 
-    def connection_idle(self, conn: Connection) -> None:
+    def connection_idle(self, conn: ConnT) -> None:
         """A connection finished a request and may be reused: make it idle, or retire it.
 
         Runs once per request, so the common case (no limit known but the client's
         own idle duration) costs one call; the limits are looked at only if any exist.
         """
         if self._closed:
-            conn.close("client_closed")
+            conn.close(reasons.CLIENT_CLOSED)
             return
         now = conn.idle_since  # the connection went idle just now
         memory = self.memory
@@ -360,7 +365,7 @@ class Pool:
         if self._waiters:
             self._hand_over()
 
-    def _limited_expiry(self, conn: Connection, now: float) -> float | None:
+    def _limited_expiry(self, conn: ConnT, now: float) -> float | None:
         """When an idle connection expires under the known limits; None if it is retired.
 
         Limits: the client's max_requests_per_conn (jittered per connection), the
@@ -371,7 +376,7 @@ class Pool:
         learned = self.stats.learned_max_requests = self.memory.max_requests(now)
         for limit in (learned, conn.request_limit, conn.keep_alive_max):
             if limit is not None and served >= limit:
-                self._retire(conn, "max_requests")
+                self._retire(conn, reasons.MAX_REQUESTS)
                 return None
         longest = self._max_idle
         if conn.keep_alive_timeout is not None:
@@ -381,16 +386,16 @@ class Pool:
             longest = min(longest, _early(idle_timeout))
         return now + longest
 
-    def connection_closed(self, conn: Connection, why: str) -> None:
+    def connection_closed(self, conn: ConnT, why: str) -> None:
         if conn in self._idle:
             self._idle.remove(conn)
-        if why == "server_closed_idle":
+        if why == reasons.SERVER_CLOSED_IDLE:
             # Idle in the deque, or handed to a waiter that has not used it yet.
             self._note_server_close(conn, self.loop.time())
         self._total -= 1
         self._conns.discard(conn)
-        reasons = self.stats.close_reasons
-        reasons[why] = reasons.get(why, 0) + 1
+        counts = self.stats.close_reasons
+        counts[why] = counts.get(why, 0) + 1
         if self.tracer is not None:
             self.tracer(
                 "connection_closed",
@@ -426,14 +431,14 @@ class Pool:
         finally:
             self._handing_over = False
 
-    def _to_idle(self, conn: Connection) -> None:
+    def _to_idle(self, conn: ConnT) -> None:
         if conn.is_closed:
             return
         self._idle.append(conn)
         if conn.expires_at < self._reaper_at:
             self._schedule_reaper(conn.expires_at)
 
-    def _note_server_close(self, conn: Connection, now: float, *, exact: bool = True) -> None:
+    def _note_server_close(self, conn: ConnT, now: float, *, exact: bool = True) -> None:
         """Count a server's close of an idle connection, and learn from it when exact.
 
         A close found by poll() before reuse happened some time while the loop was
@@ -480,16 +485,16 @@ class Pool:
             self._suspect(None)  # confirmed: the learned limit retires them now
             # It applies at once, also to connections already idle.
             for conn in [c for c in self._idle if c.requests_served >= learned]:
-                self._retire(conn, "max_requests")
+                self._retire(conn, reasons.MAX_REQUESTS)
 
     def drop_idle_since(self, idle_time: float) -> None:
         """One connection idle this long was found dead: so are those idle longer."""
         now = self.loop.time()
         for conn in [c for c in self._idle if now - c.idle_since >= idle_time > 0]:
-            conn.close("dropped_with_dead_peer")
+            conn.close(reasons.DROPPED_WITH_DEAD_PEER)
 
-    def _retire(self, conn: Connection, why: str) -> None:
-        if why == "expired":
+    def _retire(self, conn: ConnT, why: str) -> None:
+        if why == reasons.EXPIRED:
             self.stats.expired += 1
         if self.tracer is not None:
             self.tracer(
@@ -509,7 +514,7 @@ class Pool:
         now = self.loop.time()
         for conn in [c for c in self._idle if c.expires_at <= now]:
             self._idle.remove(conn)
-            self._retire(conn, "expired")
+            self._retire(conn, reasons.EXPIRED)
         if self._idle:
             self._schedule_reaper(min(c.expires_at for c in self._idle))
 
@@ -528,7 +533,7 @@ class Pool:
                     ClientClosedError(f"the client was closed while waiting for {self.origin}")
                 )
         for conn in list(self._conns):
-            conn.close("client_closed")
+            conn.close(reasons.CLIENT_CLOSED)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -560,6 +565,6 @@ def _early(timeout: float) -> float:
     return timeout - margin
 
 
-def _expire_waiter(waiter: asyncio.Future[Connection | None]) -> None:
+def _expire_waiter(waiter: asyncio.Future[ConnT | None]) -> None:
     if not waiter.done():
         waiter.set_exception(PoolTimeout("pool wait timed out"))

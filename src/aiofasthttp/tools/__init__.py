@@ -1,0 +1,1 @@
+"""The command line and doctor; nothing in the library imports this package."""

@@ -1,0 +1,238 @@
+"""The pool's rules against fake connections, through the pool's own interface.
+
+The pool is generic over :class:`~aiofasthttp.engine.interfaces.PooledConnection`;
+these connections are plain objects that keep the facts the pool reads and tell
+it when they close, as a real connection does. No sockets: the rules (reuse,
+expiry, request limits, hand-over to waiters, learning, closing) are what is
+tested; tests/test_pool.py tests them again through Client against real servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from aiofasthttp import ClientClosedError, PoolTimeout, reasons
+from aiofasthttp.engine.interfaces import PooledConnection
+from aiofasthttp.engine.pool import Pool, PoolLimits
+from aiofasthttp.h1.url import Origin, Route
+from testkit import new_loop
+
+ORIGIN = Origin("http", "pool.test", 80)
+_ids = itertools.count(1)
+
+
+class FakeConnection:
+    """A connection as the pool sees it; ``serve()`` plays one request on it."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.id = next(_ids)
+        self.loop = loop
+        self.created_at = self.idle_since = loop.time()
+        self.last_idle = 0.0
+        self.requests_served = 0
+        self.keep_alive_timeout: int | None = None
+        self.keep_alive_max: int | None = None
+        self.expires_at = self.retire_at = float("inf")
+        self.request_limit: int | None = None
+        self.listener: Any = None
+        self.quiet = True  # what a poll() of its socket would say
+        self.closed_with: str | None = None
+
+    @property
+    def is_closed(self) -> bool:
+        return self.closed_with is not None
+
+    def socket_is_quiet(self) -> bool:
+        return self.quiet
+
+    def close(self, reason: str = reasons.CLIENT_CLOSED) -> None:
+        if self.closed_with is None:
+            self.closed_with = reason
+            self.listener.connection_closed(self, reason)
+
+    def serve(self, idle_before: float = 0.0) -> None:
+        """One request served; then the connection goes idle, as a real one reports."""
+        self.requests_served += 1
+        self.last_idle = idle_before
+        self.idle_since = self.loop.time()
+        self.listener.connection_idle(self)
+
+
+def _check(conn: FakeConnection) -> PooledConnection:
+    return conn  # the type checker verifies the fake fits the interface
+
+
+class Harness:
+    def __init__(self, loop: asyncio.AbstractEventLoop, **limits: Any) -> None:
+        self.loop = loop
+        self.dialled: list[FakeConnection] = []
+        self.pool: Pool[FakeConnection] = Pool(ORIGIN, PoolLimits(**limits), self.dial, loop)
+
+    async def dial(self, route: Route) -> FakeConnection:
+        assert route == Route(ORIGIN)
+        conn = FakeConnection(self.loop)
+        self.dialled.append(conn)
+        return conn
+
+
+def run(main: Callable[[asyncio.AbstractEventLoop], Awaitable[None]]) -> None:
+    loop = new_loop("asyncio")
+    try:
+        loop.run_until_complete(asyncio.wait_for(main(loop), 10))
+    finally:
+        loop.close()
+
+
+def test_an_idle_connection_is_reused_and_a_busy_pool_dials() -> None:
+    async def main(loop: asyncio.AbstractEventLoop) -> None:
+        h = Harness(loop)
+        assert h.pool.acquire_nowait() is None
+        conn, reused = await h.pool.acquire()
+        assert not reused and h.dialled == [conn] and conn.listener is h.pool
+        assert h.pool.counts["active"] == 1
+        conn.serve()
+        assert h.pool.counts == {"open": 1, "idle": 1, "active": 0, "dialling": 0, "waiting": 0}
+        assert h.pool.acquire_nowait() is conn
+        assert h.pool.stats.created == 1 and h.pool.stats.reused == 1
+
+    run(main)
+
+
+def test_lifo_hands_out_the_most_recently_idle_and_fifo_the_oldest() -> None:
+    async def main(loop: asyncio.AbstractEventLoop) -> None:
+        for lifo in (True, False):
+            h = Harness(loop, lifo=lifo)
+            a, _ = await h.pool.acquire()
+            b, _ = await h.pool.acquire()
+            a.serve()
+            b.serve()
+            assert h.pool.acquire_nowait() is (b if lifo else a)
+
+    run(main)
+
+
+def test_an_expired_idle_connection_is_retired_not_reused() -> None:
+    async def main(loop: asyncio.AbstractEventLoop) -> None:
+        h = Harness(loop, max_idle_duration=10.0)
+        conn, _ = await h.pool.acquire()
+        conn.serve()
+        conn.expires_at = loop.time() - 1  # as if its 10 s had passed
+        assert h.pool.acquire_nowait() is None
+        assert conn.closed_with == reasons.EXPIRED
+        assert h.pool.stats.expired == 1
+        assert h.pool.stats.close_reasons == {reasons.EXPIRED: 1}
+        assert h.pool.counts["open"] == 0
+
+    run(main)
+
+
+def test_a_connection_at_its_request_limit_is_retired_when_it_goes_idle() -> None:
+    async def main(loop: asyncio.AbstractEventLoop) -> None:
+        h = Harness(loop, max_requests_per_conn=3)
+        conn, _ = await h.pool.acquire()
+        limit = conn.request_limit
+        assert limit is not None and 2 <= limit <= 3  # jittered by up to 10%
+        for served in range(1, limit + 1):
+            conn.serve()
+            if served < limit:
+                assert h.pool.acquire_nowait() is conn
+        assert conn.closed_with == reasons.MAX_REQUESTS
+        assert h.pool.acquire_nowait() is None
+
+    run(main)
+
+
+def test_the_servers_keep_alive_max_retires_a_connection() -> None:
+    async def main(loop: asyncio.AbstractEventLoop) -> None:
+        h = Harness(loop)
+        conn, _ = await h.pool.acquire()
+        conn.keep_alive_max = 1
+        conn.serve()
+        assert conn.closed_with == reasons.MAX_REQUESTS
+
+    run(main)
+
+
+def test_a_close_found_before_reuse_is_counted_and_the_next_is_dialled() -> None:
+    async def main(loop: asyncio.AbstractEventLoop) -> None:
+        h = Harness(loop)
+        conn, _ = await h.pool.acquire()
+        conn.serve()
+        conn.idle_since -= 1.0  # idle long enough to be looked at before reuse
+        conn.quiet = False  # and its socket has a FIN (or bytes) waiting
+        assert h.pool.acquire_nowait() is None
+        assert conn.closed_with == reasons.FOUND_CLOSED_BEFORE_REUSE
+        assert h.pool.stats.closed_by_server_idle == 1
+        fresh, reused = await h.pool.acquire()
+        assert fresh is not conn and not reused
+
+    run(main)
+
+
+def test_a_waiter_gets_the_connection_that_goes_idle() -> None:
+    async def main(loop: asyncio.AbstractEventLoop) -> None:
+        h = Harness(loop, max_conns=1)
+        conn, _ = await h.pool.acquire()
+        waiting = asyncio.ensure_future(h.pool.acquire())
+        await asyncio.sleep(0)
+        assert h.pool.counts["waiting"] == 1 and not waiting.done()
+        conn.serve()
+        assert await waiting == (conn, True)
+        assert len(h.dialled) == 1
+
+    run(main)
+
+
+def test_a_waiter_gives_up_at_its_deadline() -> None:
+    async def main(loop: asyncio.AbstractEventLoop) -> None:
+        h = Harness(loop, max_conns=1, max_wait=0.05)
+        await h.pool.acquire()
+        with pytest.raises(PoolTimeout):
+            await h.pool.acquire()
+        assert h.pool.counts["waiting"] == 0
+
+    run(main)
+
+
+def test_a_server_close_while_idle_is_counted_and_leaves_the_idle_set() -> None:
+    async def main(loop: asyncio.AbstractEventLoop) -> None:
+        h = Harness(loop)
+        conns = [(await h.pool.acquire())[0] for _ in range(3)]
+        for conn in conns:
+            conn.serve()
+        for conn in conns:  # each closed by the server after about 2 s idle
+            conn.idle_since = loop.time() - 2.0
+            conn.closed_with = reasons.SERVER_CLOSED_IDLE
+            h.pool.connection_closed(conn, reasons.SERVER_CLOSED_IDLE)
+        assert h.pool.counts["idle"] == 0
+        assert h.pool.stats.close_reasons == {reasons.SERVER_CLOSED_IDLE: 3}
+        assert h.pool.stats.closed_by_server_idle == 3
+        # One burst of closes is one observation: nothing is learned from it alone
+        # (tests/test_learning.py has the learning rules).
+        assert h.pool.stats.learned_idle_timeout is None
+        assert (await h.pool.acquire())[1] is False  # the next request dials
+
+    run(main)
+
+
+def test_closing_the_pool_closes_its_connections_and_fails_its_waiters() -> None:
+    async def main(loop: asyncio.AbstractEventLoop) -> None:
+        h = Harness(loop, max_conns=2)
+        a, _ = await h.pool.acquire()
+        b, _ = await h.pool.acquire()
+        waiting = asyncio.ensure_future(h.pool.acquire())
+        await asyncio.sleep(0)
+        assert h.pool.counts["waiting"] == 1
+        h.pool.close()
+        assert a.closed_with == b.closed_with == reasons.CLIENT_CLOSED
+        with pytest.raises(ClientClosedError):
+            await waiting
+        with pytest.raises(ClientClosedError):
+            await h.pool.acquire()
+
+    run(main)
