@@ -1,7 +1,6 @@
 """aiofasthttp: a fast asyncio HTTP/1.1 client whose pool never hands out a closed connection."""
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .client import Client
 from .errors import *  # noqa: F403
 from .errors import __all__ as _errors_all
