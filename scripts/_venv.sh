@@ -90,3 +90,22 @@ sys.exit(tuple(map(int, version('pip').split('.')[:2])) < tuple(map(int, '$MIN_P
         "$dir/bin/python" -m pip install -q --upgrade "pip>=$MIN_PIP"
     fi
 }
+
+# Every CPython 3.10-3.13 here, one per minor version, as "X.Y path" lines: python3.1X
+# on PATH, then pyenv's versions. Free-threaded builds are not claimed, so left out.
+find_cpythons() {
+    local candidates=() c
+    for c in python3.10 python3.11 python3.12 python3.13; do
+        command -v "$c" >/dev/null 2>&1 && candidates+=("$(command -v "$c")")
+    done
+    for c in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.1[0-3].*/bin/python3; do
+        [ -x "$c" ] && candidates+=("$c")
+    done
+    for c in "${candidates[@]}"; do
+        "$c" -c 'import sys, sysconfig, platform
+ok = (3, 10) <= sys.version_info[:2] <= (3, 13) and platform.python_implementation() == "CPython"
+ok = ok and not sysconfig.get_config_var("Py_GIL_DISABLED")
+print(f"{sys.version_info[0]}.{sys.version_info[1]} {sys.executable}" if ok else "")' \
+            2>/dev/null || true
+    done | awk 'NF && !seen[$1]++'
+}
