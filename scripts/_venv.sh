@@ -1,9 +1,11 @@
-# Sourced by scripts/install, scripts/test, scripts/bench and scripts/wheels (not run alone).
+# shellcheck shell=bash
+# Sourced by scripts/install, bench, wheels and test-versions (not run alone).
 # It finds a Python, brings in what Debian lacks (as root with apt), and makes the
 # project virtual environment .venv, so nothing is ever installed into the system's
 # Python: Debian 12's own python3 is externally managed (PEP 668) and would refuse.
 #
-# PYTHON=/path/to/python3.X picks the interpreter; otherwise the first python3 on PATH
+# An existing .venv is kept. PYTHON=/path/to/python3.X picks the interpreter of a new
+# .venv (or replaces one of another version); without it, the first python3 on PATH
 # (python3.13 ... python3.10 if that one is older than 3.10).
 
 VENV=.venv
@@ -57,7 +59,8 @@ ensure_system_packages() {
     missing=$(missing_debian_packages "$py" "$need_nginx")
     [ -z "$missing" ] && return 0
     if ! is_root_with_apt; then
-        say "missing: $missing (Debian package names); install them, or run as root with apt-get"
+        say "missing Debian packages: $missing; install them (apt-get install $missing)," \
+            "or run this as root to have it done"
         return 0  # go on: the pure-Python parser still works, and the venv step says if it cannot
     fi
     say "installing Debian packages: $missing"
@@ -108,4 +111,16 @@ ok = ok and not sysconfig.get_config_var("Py_GIL_DISABLED")
 print(f"{sys.version_info[0]}.{sys.version_info[1]} {sys.executable}" if ok else "")' \
             2>/dev/null || true
     done | awk 'NF && !seen[$1]++'
+}
+
+# The project venv, made or kept, with what the system needs for it; $1=1: nginx too.
+project_venv() {
+    local py
+    if [ -z "${PYTHON:-}" ] && [ -x "$VENV/bin/python" ] && python_ok "$VENV/bin/python"; then
+        py="$VENV/bin/python"
+    else
+        py=$(pick_python)
+    fi
+    ensure_system_packages "$py" "${1:-0}"
+    ensure_venv "$py" "$VENV"
 }
