@@ -1,8 +1,11 @@
 """Build the Cython response parser from cext/ into the package.
 
-The extension is optional: with AIOFASTHTTP_NO_EXTENSIONS=1, on an interpreter
-other than CPython, or when Cython or a C compiler is missing, the install still
-succeeds and the package uses its pure-Python parser.
+The extension is optional unless asked for: with AIOFASTHTTP_NO_EXTENSIONS=1, on an
+interpreter other than CPython, or when Cython (and a generated .c) or a C compiler
+is missing, the install still succeeds and the package uses its pure-Python parser,
+after a warning in the build log (and another at import, see aiofasthttp.parser).
+With AIOFASTHTTP_REQUIRE_EXTENSIONS=1 any of those is an error instead: release
+builds (scripts/wheels) set it, so a wheel without the compiled parser is never made.
 """
 
 import os
@@ -12,65 +15,103 @@ import sys
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
+PYX = "cext/_cparser.pyx"
+GENERATED_C = "cext/_cparser.c"
 
-def _want_extensions() -> bool:
-    if os.environ.get("AIOFASTHTTP_NO_EXTENSIONS", "") not in ("", "0"):
-        return False
-    return platform.python_implementation() == "CPython"
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "") not in ("", "0")
+
+
+REQUIRED = _flag("AIOFASTHTTP_REQUIRE_EXTENSIONS")
+
+
+class ExtensionBuildError(RuntimeError):
+    """The compiled parser could not be built while AIOFASTHTTP_REQUIRE_EXTENSIONS=1."""
+
+
+def _not_built(reason: str) -> None:
+    """Say loudly why the compiled parser is missing; an error when it is required."""
+    if REQUIRED:
+        raise ExtensionBuildError(
+            f"aiofasthttp: the compiled parser was not built: {reason} "
+            "(AIOFASTHTTP_REQUIRE_EXTENSIONS=1 makes this an error)"
+        )
+    rule = "*" * 78
+    sys.stderr.write(
+        f"\n{rule}\n"
+        "WARNING: aiofasthttp's compiled parser (aiofasthttp._cparser) was NOT built:\n"
+        f"  {reason}\n"
+        "The pure-Python parser will be used: correct, but several times slower.\n"
+        "To build it, install a C compiler and Python's headers (on Debian:\n"
+        "`apt-get install gcc python3-dev`) and reinstall. Set\n"
+        "AIOFASTHTTP_REQUIRE_EXTENSIONS=1 to make a failed build an error.\n"
+        f"{rule}\n\n"
+    )
 
 
 class OptionalBuildExt(build_ext):
-    """Build the extension, but never fail the install because of it."""
+    """Build the extension; if that fails, warn (or fail when it is required)."""
 
     def run(self) -> None:
         try:
             super().run()
+        except ExtensionBuildError:
+            raise
         except Exception as exc:
-            self._warn(exc)
+            _not_built(f"{type(exc).__name__}: {exc}")
 
     def build_extension(self, ext: Extension) -> None:
         try:
             super().build_extension(ext)
         except Exception as exc:
-            self._warn(exc)
-
-    @staticmethod
-    def _warn(exc: BaseException) -> None:
-        sys.stderr.write(
-            f"aiofasthttp: the C parser was not built ({exc}); "
-            "the pure-Python parser will be used.\n"
-        )
+            _not_built(f"compiling {ext.name} failed: {type(exc).__name__}: {exc}")
 
 
-def _extensions() -> list[Extension]:
-    if not _want_extensions():
-        return []
+def _cythonized(ext: Extension) -> list[Extension] | None:
+    """The extension with its .pyx turned into C, or None when Cython is not there."""
     try:
         from Cython.Build import cythonize
     except ImportError:
-        sys.stderr.write("aiofasthttp: Cython not found; using the pure-Python parser.\n")
-        return []
-    ext = Extension(
-        "aiofasthttp._cparser",
-        ["cext/_cparser.pyx"],
-        extra_compile_args=["-O2"],
+        return None
+    return cythonize(
+        [ext],
+        language_level=3,
+        compiler_directives={
+            "boundscheck": False,
+            "wraparound": False,
+            "cdivision": True,
+            "embedsignature": True,
+        },
     )
-    if not os.path.exists(ext.sources[0]):
+
+
+def _extensions() -> list[Extension]:
+    if _flag("AIOFASTHTTP_NO_EXTENSIONS"):
+        if REQUIRED:
+            raise ExtensionBuildError(
+                "aiofasthttp: AIOFASTHTTP_NO_EXTENSIONS and AIOFASTHTTP_REQUIRE_EXTENSIONS "
+                "are both set"
+            )
+        sys.stderr.write("aiofasthttp: AIOFASTHTTP_NO_EXTENSIONS is set; not building the parser\n")
         return []
-    try:
-        return cythonize(
-            [ext],
-            language_level=3,
-            compiler_directives={
-                "boundscheck": False,
-                "wraparound": False,
-                "cdivision": True,
-                "embedsignature": True,
-            },
-        )
-    except Exception as exc:
-        sys.stderr.write(f"aiofasthttp: cythonize failed ({exc}); using the pure-Python parser.\n")
+    if platform.python_implementation() != "CPython":
+        _not_built(f"{platform.python_implementation()} is not CPython")
         return []
+    ext = Extension("aiofasthttp._cparser", [PYX], extra_compile_args=["-O2"])
+    if os.path.exists(PYX):
+        try:
+            built = _cythonized(ext)
+        except Exception as exc:  # a Cython error: the shipped .c may still do
+            sys.stderr.write(f"aiofasthttp: cythonize failed ({exc})\n")
+            built = None
+        if built is not None:
+            return built
+    if os.path.exists(GENERATED_C):  # an sdist built without Cython at hand
+        ext.sources = [GENERATED_C]
+        return [ext]
+    _not_built(f"neither Cython with {PYX} nor {GENERATED_C} is available")
+    return []
 
 
 setup(ext_modules=_extensions(), cmdclass={"build_ext": OptionalBuildExt})

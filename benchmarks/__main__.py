@@ -221,7 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)  # stop the server and worker by their handles
     if not clients.installed("ceiling"):
-        sys.stderr.write('httptools is missing: run  python3 -m pip install -e ".[bench]"\n')
+        sys.stderr.write(
+            "httptools is missing: run  ./scripts/bench  (or: pip install -e . --group bench)\n"
+        )
         return 2
     notes = []
     if "uvloop" in args.loops and _dist_version("uvloop") is None:
@@ -314,7 +316,7 @@ def finish(
         chart.draw(png, rows, stale_rows, title)
         print(f"chart: {png}")
     else:
-        print('chart: skipped (matplotlib is not installed: pip install -e ".[chart]")')
+        print("chart: skipped (matplotlib is not installed: pip install --group chart)")
     print(f"duration: {meta['duration_s']:.0f} s")
 
 

@@ -1,3 +1,3 @@
-"""The package version, kept apart so every layer can read it without importing the package."""
+"""The package's one version string: pyproject.toml reads it (setuptools dynamic version)."""
 
 __version__ = "0.1.0"

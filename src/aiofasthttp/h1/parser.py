@@ -14,11 +14,15 @@ Two implementations share this interface and one test suite: the compiled one
 built from ``cext/`` and the pure-Python twin. The compiled one is used unless
 ``AIOFASTHTTP_NO_EXTENSIONS`` is set (to anything but ``0``) or it was not
 built. ``IMPLEMENTATION`` says which is active: ``"c"`` or ``"python"``.
+On CPython a missing compiled parser (no compiler at install time) is reported
+at import by a ``ParserFallbackWarning``, shown by default (and under ``-W default``).
 """
 
 from __future__ import annotations
 
 import os
+import platform
+import warnings
 from typing import TYPE_CHECKING
 
 from ..errors import (
@@ -36,15 +40,33 @@ def _extensions_disabled() -> bool:
     return os.environ.get("AIOFASTHTTP_NO_EXTENSIONS", "") not in ("", "0")
 
 
+class ParserFallbackWarning(RuntimeWarning):
+    """The compiled parser was expected (CPython, not opted out) but did not import."""
+
+
 def _select() -> tuple[type[_pyparser.ResponseParser], type[_pyparser.ResponseHead], str]:
     if not _extensions_disabled():
         try:
             from .. import _cparser  # type: ignore[attr-defined,unused-ignore]
-        except ImportError:
-            pass
+        except ImportError as exc:
+            _warn_fallback(exc)
         else:
             return _cparser.ResponseParser, _cparser.ResponseHead, "c"
     return _pyparser.ResponseParser, _pyparser.ResponseHead, "python"
+
+
+def _warn_fallback(exc: ImportError) -> None:
+    # Elsewhere than CPython the pure-Python parser is the intended one: no warning.
+    if platform.python_implementation() != "CPython":
+        return
+    warnings.warn(
+        f"aiofasthttp: the compiled parser did not import ({exc}); using the pure-Python "
+        "parser, which is several times slower. It is built at install time when a C "
+        "compiler and Python's headers are present (Debian: apt-get install gcc python3-dev); "
+        "set AIOFASTHTTP_NO_EXTENSIONS=1 to choose the pure-Python parser silently.",
+        ParserFallbackWarning,
+        stacklevel=4,
+    )
 
 
 if TYPE_CHECKING:
@@ -60,6 +82,7 @@ __all__ = [
     "HeadTooLarge",
     "IncompleteResponse",
     "LimitExceeded",
+    "ParserFallbackWarning",
     "ProtocolError",
     "ResponseHead",
     "ResponseParser",
