@@ -32,8 +32,9 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from http.cookiejar import Cookie, CookieJar, DefaultCookiePolicy, eff_request_host
+from http.cookiejar import Cookie, CookieJar, DefaultCookiePolicy
 from urllib.parse import urlsplit
+from urllib.request import Request
 
 from ..errors import InvalidHeader
 
@@ -43,9 +44,17 @@ _BAD_VALUE = re.compile(r"[;\x00-\x08\x0a-\x1f\x7f]")
 # Second-level labels under which a two-letter country domain is a public suffix
 # (the standard library's own short list: "co.uk", "com.au", ...).
 _PUBLIC_SECOND_LEVEL = frozenset(
-    "co ac com edu org net gov mil int aero biz cat coop info jobs mobi museum name "
-    "pro travel eu".split()
+    {"co", "ac", "com", "edu", "org", "net", "gov", "mil", "int", "aero", "biz", "cat"}
+    | {"coop", "info", "jobs", "mobi", "museum", "name", "pro", "travel", "eu"}
 )
+_PORT = re.compile(r":\d+$")
+
+
+def _hosts(request: Request) -> tuple[str, str]:
+    """The request's host, and the name ``http.cookiejar`` files host-only cookies
+    under (its ``eff_request_host``: a dotless host gets ".local")."""
+    host = _PORT.sub("", urlsplit(request.get_full_url()).netloc, count=1).lower()
+    return host, host if "." in host else host + ".local"
 
 
 def _is_ip(host: str) -> bool:
@@ -80,31 +89,31 @@ class RFC6265Policy(DefaultCookiePolicy):
         kwargs.setdefault("rfc2965", False)
         super().__init__(**kwargs)  # type: ignore[arg-type]
 
-    def set_ok(self, cookie: Cookie, request: object) -> bool:
+    def set_ok(self, cookie: Cookie, request: Request) -> bool:
         if cookie.secure and getattr(request, "type", "") != "https":
             return False
-        return super().set_ok(cookie, request)  # type: ignore[arg-type]
+        return bool(super().set_ok(cookie, request))
 
-    def set_ok_domain(self, cookie: Cookie, request: object) -> bool:
+    def set_ok_domain(self, cookie: Cookie, request: Request) -> bool:
         if self.is_blocked(cookie.domain) or self.is_not_allowed(cookie.domain):
             return False
         if not cookie.domain_specified:
             return True  # host-only: stored under the host that set it
-        req_host, _ = eff_request_host(request)  # type: ignore[arg-type]
+        req_host, _ = _hosts(request)
         domain = cookie.domain.lstrip(".")
         if not domain or not domain_matches(req_host, domain):
             return False
         return domain == req_host or not _is_public_suffix(domain)
 
-    def return_ok_domain(self, cookie: Cookie, request: object) -> bool:
-        req_host, erhn = eff_request_host(request)  # type: ignore[arg-type]
+    def return_ok_domain(self, cookie: Cookie, request: Request) -> bool:
+        req_host, erhn = _hosts(request)
         if not cookie.domain_specified:
             return cookie.domain == erhn  # host-only: that host exactly
         return domain_matches(req_host, cookie.domain)
 
-    def domain_return_ok(self, domain: str, request: object) -> bool:
+    def domain_return_ok(self, domain: str, request: Request) -> bool:
         # The jar's first sieve, by the key its cookies are filed under.
-        req_host, erhn = eff_request_host(request)  # type: ignore[arg-type]
+        req_host, erhn = _hosts(request)
         if domain != erhn and not domain_matches(req_host, domain):
             return False
         return not (self.is_blocked(domain) or self.is_not_allowed(domain))
@@ -117,9 +126,12 @@ class _RequestView:
 
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
+        if "@" in parts.netloc:  # the jar reads the host from the URL: no userinfo
+            parts = parts._replace(netloc=parts.netloc.rpartition("@")[2])
+            url = parts.geturl()
         self._url = url
         self.type = parts.scheme.lower()
-        self.host = parts.netloc.rpartition("@")[2]
+        self.host = parts.netloc
         self.origin_req_host = (parts.hostname or "").lower()
         self.headers: dict[str, str] = {}
 
@@ -240,7 +252,7 @@ class Cookies:
         host_only = host_only or _is_ip(domain) or "." not in domain
         if host_only:
             # Filed as the jar files what a response to that host sets.
-            _, stored = eff_request_host(_RequestView(f"http://{domain}/"))  # type: ignore[arg-type]
+            _, stored = _hosts(_RequestView(f"http://{domain}/"))  # type: ignore[arg-type]
         else:
             stored = "." + domain
         self.jar.set_cookie(
@@ -343,4 +355,3 @@ def coerce_cookies(value: bool | CookieJar | Cookies | None) -> Cookies | None:
         f"cookies= takes True, False, an http.cookiejar.CookieJar or Cookies, "
         f"not {type(value).__name__}"
     )
-
