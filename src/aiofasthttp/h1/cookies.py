@@ -20,7 +20,11 @@ departs from RFC 6265 where :class:`RFC6265Policy` puts it right:
   unless it is that host (``Domain=com`` is refused; there is no public-suffix
   list, as in the standard library);
 - a ``Secure`` cookie is taken from https responses only (RFC 6265bis, as
-  every browser does), and sent over https only.
+  every browser does), and sent over https only;
+- a ``Set-Cookie`` holding a control character is ignored (RFC 6265bis).
+
+Cookies of equal path length go out in the jar's order (by domain), not
+strictly by creation time as RFC 6265 5.4 suggests; servers do not rely on it.
 
 The client calls two methods per request, both cheap on an empty jar:
 ``cookie_header_for(url)`` before encoding the head, and
@@ -92,6 +96,8 @@ class RFC6265Policy(DefaultCookiePolicy):
     def set_ok(self, cookie: Cookie, request: Request) -> bool:
         if cookie.secure and getattr(request, "type", "") != "https":
             return False
+        if _BAD_VALUE.search(cookie.name) or _BAD_VALUE.search(cookie.value or ""):
+            return False  # RFC 6265bis: a control character voids the whole Set-Cookie
         return bool(super().set_ok(cookie, request))
 
     def set_ok_domain(self, cookie: Cookie, request: Request) -> bool:
