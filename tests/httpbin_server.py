@@ -6,6 +6,7 @@ stopped through its own process handle at the end.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import socket
@@ -36,13 +37,11 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes], log: str) -> None:
 @pytest.fixture(scope="session")
 def httpbin_url() -> Iterator[str]:
     """The base URL of httpbin (gunicorn, one sync worker) on 127.0.0.1."""
-    try:
-        import gunicorn  # noqa: F401
-        import httpbin  # noqa: F401
-    except ImportError as exc:
+    missing = [name for name in ("httpbin", "gunicorn") if importlib.util.find_spec(name) is None]
+    if missing:
         if os.environ.get("CI") == "true":
-            pytest.fail(f"httpbin and gunicorn are test dependencies: {exc}")
-        pytest.skip(f"httpbin or gunicorn is not installed: {exc}")
+            pytest.fail(f"{missing} missing: httpbin and gunicorn are in the test extra")
+        pytest.skip(f"not installed: {missing}")
     port = free_port()
     with tempfile.TemporaryDirectory() as root:
         log = os.path.join(root, "gunicorn.log")
