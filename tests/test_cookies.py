@@ -240,3 +240,25 @@ def test_httpbin_cookies_set_sent_and_deleted(httpbin_url: str) -> None:  # noqa
             assert [c.name for c in jar] == ["count"]
 
     asyncio.run(main())
+
+
+def test_values_kept_by_url_follow_every_change_of_the_jar() -> None:
+    jar = _jar("http://h.test/", "a=1")
+    assert jar.cookie_header_for("http://h.test/") == "a=1"
+    other = _jar("http://h.test/", "b=2")
+    [cookie] = list(other)
+    jar.jar.set_cookie(cookie)  # straight into the underlying jar
+    assert jar.cookie_header_for("http://h.test/") == "a=1; b=2"
+    jar.jar.clear("h.test", "/", "a")
+    assert jar.cookie_header_for("http://h.test/") == "b=2"
+    jar.jar.clear_session_cookies()
+    assert jar.cookie_header_for("http://h.test/") is None
+
+
+def test_a_plain_cookiejar_is_worked_out_afresh_each_time() -> None:
+    plain = http.cookiejar.CookieJar(RFC6265Policy())
+    jar = Cookies(plain)
+    jar.store_from_response("http://h.test/", [(b"Set-Cookie", b"a=1")])
+    assert jar.cookie_header_for("http://h.test/") == "a=1"
+    plain.clear()
+    assert jar.cookie_header_for("http://h.test/") is None

@@ -35,8 +35,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import time
 from collections.abc import Iterable, Iterator, Mapping
-from http.cookiejar import Cookie, CookieJar, DefaultCookiePolicy
+from http.cookiejar import Cookie, CookieJar, CookiePolicy, DefaultCookiePolicy
 from urllib.parse import urlsplit
 from urllib.request import Request
 
@@ -178,20 +179,51 @@ def check_cookie(name: str, value: str) -> None:
         raise InvalidHeader(f"invalid character (';' or a control) in the value of cookie {name!r}")
 
 
+_SET_COOKIE = (b"set-cookie", "set-cookie")
+
+
 def _set_cookie_values(header_pairs: Iterable[tuple[bytes | str, bytes | str]]) -> list[str]:
-    values = []
-    for name, value in header_pairs:
-        if len(name) == 10 and name.lower() in (b"set-cookie", "set-cookie"):
-            values.append(value.decode("latin-1") if isinstance(value, bytes) else value)
-    return values
+    return [
+        value.decode("latin-1") if isinstance(value, bytes) else value
+        for name, value in header_pairs
+        if len(name) == 10 and name.lower() in _SET_COOKIE
+    ]
+
+
+class TrackedCookieJar(CookieJar):
+    """A ``CookieJar`` that counts its changes, so :class:`Cookies` may keep the
+    ``Cookie`` values it worked out until the jar changes or the second turns.
+
+    (``http.cookiejar`` judges expiry in whole seconds, and works a value out in
+    tens of microseconds: more than a whole plain request costs here.)
+    Changing a stored ``Cookie`` object in place is not seen: set it again.
+    """
+
+    generation = 0
+
+    def set_cookie(self, cookie: Cookie) -> None:
+        super().set_cookie(cookie)
+        self.generation += 1
+
+    def clear(
+        self, domain: str | None = None, path: str | None = None, name: str | None = None
+    ) -> None:
+        super().clear(domain, path, name)
+        self.generation += 1
+
+    def set_policy(self, policy: CookiePolicy) -> None:
+        super().set_policy(policy)
+        self.generation += 1
 
 
 class Cookies:
     """The client's cookie jar: ``client.cookies``.
 
-    Wraps an ``http.cookiejar.CookieJar`` (``jar``): by default a new one with
-    :class:`RFC6265Policy`; a jar you pass (a ``MozillaCookieJar`` to load or
-    save a cookies.txt file, say) is used as given, policy included.
+    Wraps an ``http.cookiejar.CookieJar`` (``jar``): by default a new
+    :class:`TrackedCookieJar` with :class:`RFC6265Policy`; a jar you pass (a
+    ``MozillaCookieJar`` to load or save a cookies.txt file, say) is used as
+    given, policy included (its ``Cookie`` values are then worked out afresh
+    for every request, as the jar cannot say when it changed).
 
     ::
 
@@ -201,8 +233,12 @@ class Cookies:
         client.cookies.clear()
     """
 
+    _KEPT_VALUES = 512  # Cookie values kept by URL; past this they are all dropped
+
     def __init__(self, jar: CookieJar | None = None) -> None:
-        self.jar = jar if jar is not None else CookieJar(RFC6265Policy())
+        self.jar = jar if jar is not None else TrackedCookieJar(RFC6265Policy())
+        # url -> (jar generation, second, Cookie value); only for a TrackedCookieJar.
+        self._values: dict[str, tuple[int, int, str | None]] = {}
 
     # -- what the client calls ------------------------------------------------
 
@@ -215,12 +251,24 @@ class Cookies:
         header = None
         # An empty jar costs one test (its cookies dict is empty until the first one).
         if getattr(self.jar, "_cookies", True):
-            view = _RequestView(url)
-            self.jar.add_cookie_header(view)  # type: ignore[arg-type]
-            header = view.headers.get("Cookie")
+            header = self._jar_value(url)
         if not extra:
             return header
         return _merge(header, extra)
+
+    def _jar_value(self, url: str) -> str | None:
+        jar = self.jar
+        if not isinstance(jar, TrackedCookieJar):
+            return _worked_out(jar, url)
+        second = int(time.time())
+        kept = self._values.get(url)
+        if kept is not None and kept[0] == jar.generation and kept[1] == second:
+            return kept[2]
+        header = _worked_out(jar, url)  # may drop expired cookies: read the generation after
+        if len(self._values) >= self._KEPT_VALUES:
+            self._values.clear()
+        self._values[url] = (jar.generation, second, header)
+        return header
 
     def store_from_response(
         self, url: str, header_pairs: Iterable[tuple[bytes | str, bytes | str]]
@@ -333,6 +381,12 @@ class Cookies:
     def __repr__(self) -> str:
         inside = ", ".join(f"{c.name}={c.value} for {c.domain}{c.path}" for c in self.jar)
         return f"<Cookies [{inside}]>"
+
+
+def _worked_out(jar: CookieJar, url: str) -> str | None:
+    view = _RequestView(url)
+    jar.add_cookie_header(view)  # type: ignore[arg-type]
+    return view.headers.get("Cookie")
 
 
 def _merge(header: str | None, extra: Mapping[str, str]) -> str:
