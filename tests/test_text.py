@@ -10,13 +10,16 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from aiofasthttp import LimitExceeded
+from aiofasthttp import Client, LimitExceeded
 from aiofasthttp.h1.text import (
     LineSplitter,
+    ServerSentEvent,
     charset_from_content_type,
+    iter_events,
     iter_lines,
     iter_text,
 )
+from servers import LOOPS, ConnInfo, read_request, run, serve
 
 
 async def _chunks(data: bytes, cuts: list[int]) -> AsyncIterator[bytes]:
@@ -145,3 +148,65 @@ def test_splitter_holds_an_unfinished_line_in_pieces() -> None:
     assert splitter.feed("c\nd") == ["ab" * 1000 + "c"]
     assert splitter.flush() == ["d"]
     assert splitter.flush() == []
+
+
+def _events(data: bytes, cuts: list[int]) -> list[ServerSentEvent]:
+    async def main() -> list[ServerSentEvent]:
+        return [e async for e in iter_events(iter_lines(_chunks(data, cuts)))]
+
+    return asyncio.run(main())
+
+
+def test_server_sent_events_as_the_html_standard_reads_them() -> None:
+    stream = (
+        "\ufeff: a comment\r\n\r\n"
+        "data: YHOO\ndata: +2\ndata: 10\n\n"
+        "event: add\rdata:no space\rid: 7\rretry: 1500\r\r"
+        "data\n\ndata\ndata\n\n"
+        "id\ndata:  two spaces\nretry: soon\n\n"
+        "data: never closed"
+    ).encode()
+    expected = [
+        ServerSentEvent("YHOO\n+2\n10"),
+        ServerSentEvent("no space", "add", "7", 1500),
+        ServerSentEvent("", "message", "7"),
+        ServerSentEvent("\n", "message", "7"),
+        ServerSentEvent(" two spaces", "message", ""),
+    ]
+    assert _events(stream, []) == expected
+    rng = random.Random(99)
+    for _ in range(30):
+        assert _events(stream, sorted(rng.sample(range(1, len(stream)), 12))) == expected
+
+
+@pytest.mark.parametrize("loop_kind", LOOPS)
+def test_events_and_lines_streamed_by_a_loopback_server(loop_kind: str) -> None:
+    pieces = [b"data: caf\xc3", b"\xa9\r", b"\n\r\n", b'event: end\r\ndata: {"n"', b": 1}\n\n"]
+
+    async def handler(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, info: ConnInfo
+    ) -> None:
+        await read_request(reader)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        for piece in pieces:
+            writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            await writer.drain()
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+        await reader.read()
+
+    async def main() -> list[ServerSentEvent]:
+        async with (
+            serve(handler) as server,
+            Client() as client,
+            client.stream("GET", server.url("/events")) as resp,
+        ):
+            charset = charset_from_content_type(resp.headers.get("content-type"))
+            lines = iter_lines(resp.iter_bytes(), charset)
+            return [e async for e in iter_events(lines)]
+
+    events = run(loop_kind, main)
+    assert events == [ServerSentEvent("café"), ServerSentEvent('{"n": 1}', "end")]

@@ -6,6 +6,7 @@ both halves are in (an incremental decoder keeps the first); a ``\\r\\n``
 split between two chunks is one line end, not two. Lines end at ``\\n``,
 ``\\r\\n`` or ``\\r`` (what NDJSON and server-sent events allow) and nowhere
 else: unlike ``str.splitlines``, a U+2028 inside a JSON string stays in its line.
+:func:`iter_events` reads server-sent events from those lines.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import codecs
 import re
 from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
 
 from ..errors import LimitExceeded
 
@@ -132,3 +134,51 @@ async def iter_lines(
             yield line
     for line in splitter.flush():
         yield line
+
+
+# -- server-sent events ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServerSentEvent:
+    """One event of a ``text/event-stream``: ``id`` is the last event ID seen so
+    far (it carries over, as the standard says); ``retry`` is the reconnection
+    time in milliseconds if this event set one."""
+
+    data: str
+    event: str = "message"
+    id: str | None = None
+    retry: int | None = None
+
+
+async def iter_events(lines: AsyncIterable[str]) -> AsyncIterator[ServerSentEvent]:
+    """Server-sent events from the lines of an event stream (the HTML standard's
+    "interpret an event stream"): ``iter_events(iter_lines(resp.iter_bytes()))``.
+
+    An event without a closing blank line at the stream's end is dropped, as the
+    standard says.
+    """
+    data: list[str] = []
+    event, last_id, retry = "", None, None
+    first = True
+    async for line in lines:
+        if first:
+            line, first = line.removeprefix("\ufeff"), False
+        if not line:
+            if data:
+                yield ServerSentEvent("\n".join(data), event or "message", last_id, retry)
+            data, event, retry = [], "", None
+            continue
+        name, colon, value = line.partition(":")
+        if not name:
+            continue  # a comment (a line starting with ":")
+        if colon and value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            data.append(value)
+        elif name == "event":
+            event = value
+        elif name == "id" and "\0" not in value:
+            last_id = value
+        elif name == "retry" and value.isascii() and value.isdigit():
+            retry = int(value)
