@@ -216,6 +216,21 @@ def test_sync_iterables_and_files_as_content(tmp_file: Path) -> None:
         _body(sync_content(iter([1, 2])))  # type: ignore[arg-type]
     assert sync_content(b"bytes") is None and sync_content("str") is None
     assert sync_content({"a": "b"}) is None and sync_content(_collect) is None
+    assert sync_content(_AsyncFile()) is None
+
+
+class _AsyncFile:
+    """A file object whose read is a coroutine (as aiofiles' are)."""
+
+    name = "async.bin"
+
+    async def read(self, size: int = -1) -> bytes:
+        return b""
+
+
+def test_an_async_file_is_not_read_as_a_sync_one() -> None:
+    with pytest.raises(TypeError, match="reads asynchronously"):
+        encode_multipart(None, {"f": _AsyncFile()})  # type: ignore[dict-item]
 
 
 # -- against a real server ---------------------------------------------------------------

@@ -20,6 +20,7 @@ No I/O of its own and no asyncio: the async iterators only wrap ``read``.
 
 from __future__ import annotations
 
+import inspect
 import io
 import mimetypes
 import os
@@ -72,6 +73,11 @@ class _FileSource:
     def __init__(self, file: IO[bytes]) -> None:
         if isinstance(file, io.TextIOBase):
             raise TypeError(f"file {_file_name(file)!r} is open in text mode: open it with 'rb'")
+        if inspect.iscoroutinefunction(file.read):
+            raise TypeError(
+                f"file {_file_name(file)!r} reads asynchronously: pass an async iterable "
+                "of its chunks as content= instead"
+            )
         self.file = file
         self.start: int | None = None
         self.size: int | None = None
@@ -257,7 +263,10 @@ def sync_content(content: object, *, chunk_size: int = CHUNK_SIZE) -> Payload | 
     """
     if isinstance(content, bytes | bytearray | memoryview | str):
         return None
-    if hasattr(content, "read"):
+    read = getattr(content, "read", None)
+    if read is not None and inspect.iscoroutinefunction(read):
+        return None  # an async file: request.encode_body's (as an async iterable)
+    if read is not None:
         source = _FileSource(content)  # type: ignore[arg-type]
 
         def read_file() -> AsyncIterator[bytes]:
