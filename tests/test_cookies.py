@@ -12,7 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aiofasthttp import Client, InvalidHeader
-from aiofasthttp.h1.cookies import Cookies, RFC6265Policy, coerce_cookies, domain_matches
+from aiofasthttp.h1.cookies import (
+    Cookies,
+    RFC6265Policy,
+    coerce_cookies,
+    cookie_header,
+    domain_matches,
+)
 from httpbin_server import httpbin_url  # noqa: F401  (the fixture)
 
 
@@ -32,7 +38,20 @@ def test_an_empty_jar_sends_nothing_and_stores_nothing_without_set_cookie() -> N
     jar = Cookies()
     assert jar.cookie_header_for("http://example.com/") is None
     jar.store_from_response("http://example.com/", [(b"Content-Type", b"text/plain")])
-    assert len(jar) == 0 and not jar
+    assert len(jar) == 0 and not jar and jar.is_empty
+    jar.store_from_response("http://example.com/", [(b"Set-Cookie", b"a=1")])
+    assert not jar.is_empty and jar.cookie_header_for("http://example.com/") == "a=1"
+    jar.clear()
+    assert jar.is_empty
+
+
+def test_cookie_header_with_the_jar_on_or_off() -> None:
+    assert cookie_header(None, "http://h.test/") is None
+    assert cookie_header(None, "http://h.test/", {"a": "1"}) == "a=1"
+    jar = _jar("http://h.test/", "b=2")
+    assert cookie_header(jar, "http://h.test/", {"a": "1"}) == "b=2; a=1"
+    with pytest.raises(InvalidHeader):
+        cookie_header(None, "http://h.test/", {"a": "\n"})
 
 
 def test_a_cookie_without_domain_is_host_only() -> None:

@@ -242,6 +242,12 @@ class Cookies:
 
     # -- what the client calls ------------------------------------------------
 
+    @property
+    def is_empty(self) -> bool:
+        """True when the jar surely holds no cookie: one test, for the hot path.
+        (False may still mean empty, after cookies were cleared one by one.)"""
+        return not getattr(self.jar, "_cookies", True)
+
     def cookie_header_for(self, url: str, extra: Mapping[str, str] | None = None) -> str | None:
         """The ``Cookie`` value to send to ``url``, or None when there is none.
 
@@ -250,7 +256,7 @@ class Cookies:
         """
         header = None
         # An empty jar costs one test (its cookies dict is empty until the first one).
-        if getattr(self.jar, "_cookies", True):
+        if not self.is_empty:
             header = self._jar_value(url)
         if not extra:
             return header
@@ -381,6 +387,15 @@ class Cookies:
     def __repr__(self) -> str:
         inside = ", ".join(f"{c.name}={c.value} for {c.domain}{c.path}" for c in self.jar)
         return f"<Cookies [{inside}]>"
+
+
+def cookie_header(
+    jar: Cookies | None, url: str, extra: Mapping[str, str] | None = None
+) -> str | None:
+    """The ``Cookie`` value for a request: the jar's (if cookies are on) and ``extra``."""
+    if jar is not None:
+        return jar.cookie_header_for(url, extra)
+    return _merge(None, extra) if extra else None
 
 
 def _worked_out(jar: CookieJar, url: str) -> str | None:
