@@ -160,6 +160,8 @@ def test_bad_values_get_typed_errors(tmp_file: Path) -> None:
         encode_multipart({"d": object()}, {})
     with pytest.raises(InvalidHeader):
         encode_multipart(None, {"f": ("a", b"x", "text/plain\r\nX-Injected: 1")})
+    with pytest.raises(TypeError, match="mapping"):
+        encode_multipart("a=b", {"f": b"x"})  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="boundary"):
         encode_multipart(None, {"f": b"x"}, boundary="bad\r\n")
 

@@ -136,6 +136,8 @@ def encode_multipart(
     or ``(filename, content, content_type)``; without a type it is guessed from
     the filename, else ``application/octet-stream``.
     """
+    if isinstance(data, str | bytes | bytearray | memoryview):
+        raise TypeError("data= alongside files= is a mapping (or pairs) of form fields")
     if boundary is None:
         boundary = os.urandom(16).hex()
     elif not _BOUNDARY.match(boundary):
