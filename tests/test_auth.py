@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass, field
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aiofasthttp import Client, Headers, InvalidHeader, ProtocolError
 from aiofasthttp.h1.auth import (
@@ -440,3 +442,32 @@ def test_httpbin_stale_nonces(httpbin_url: str) -> None:  # noqa: F811
     assert (s1, len(sent1)) == (200, 2)
     assert (s2, len(sent2)) == (200, 2)
     assert _fields(sent2[0] or "")["nonce"] != _fields(sent2[1] or "")["nonce"]
+
+
+_VALUES = ['"r"', "n1", '"a\\"b"', '"x\r\ny"', "auth", '"auth,auth-int"', "SHA-256", "MD5-sess",
+           '""', "é", '"é"', "true", "SHA-512-256", "md5"]  # fmt: skip
+_NAMES = ["realm", "nonce", "qop", "algorithm", "stale", "userhash", "opaque", "x", "é"]
+_CHALLENGE = st.tuples(
+    st.sampled_from(["Digest", "Basic", "digest", "Bearer"]),
+    st.lists(st.tuples(st.sampled_from(_NAMES), st.sampled_from(_VALUES)), max_size=8),
+).map(lambda t: t[0] + " " + ", ".join(f"{k}={v}" for k, v in t[1]))
+_DIGEST = st.tuples(
+    st.sampled_from(_VALUES), st.sampled_from(_VALUES), st.sampled_from(["", ", "]), _CHALLENGE
+).map(lambda t: f"Digest realm={t[0]}, nonce={t[1]}{t[2]}{t[3].partition(' ')[2]}")
+_WWW_AUTHENTICATE = st.one_of(
+    _DIGEST,
+    st.lists(st.one_of(_DIGEST, _CHALLENGE), min_size=1, max_size=3).map(", ".join),
+    st.text(alphabet='Digest realm="x\\, nonce=a\r\n\té', max_size=40),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_WWW_AUTHENTICATE)
+def test_any_www_authenticate_value_parses_or_raises_protocol_error(value: str) -> None:
+    try:
+        challenge = choose_digest_challenge([value])
+    except ProtocolError:
+        return
+    if challenge is not None:
+        header = digest_authorization("u", "p", challenge, "GET", "/", 1, "c")
+        assert not any(c in header for c in "\r\n\x00")
