@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl as ssllib
-import urllib.request
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from types import TracebackType
@@ -21,6 +20,9 @@ from .connection import BufferedConnection, Connection
 from .coordinator import RetryCoordinator
 from .decoding import ACCEPT_ENCODING
 from .dial import Dialer, lends_buffers
+from .engine.cap import DEFAULT_MAX_CONNS, ConnectionCap
+from .engine.proxies import EnvironmentProxies, is_socks, parse_proxy_url
+from .engine.resolve import DEFAULT_TTL, DNSCache, Resolver
 from .errors import ClientClosedError, TooManyRedirects
 from .exchange import Attempt
 from .headers import HeadersLike
@@ -43,7 +45,6 @@ from .request import (
     encode_body,
     header_items,
     join_url,
-    parse_proxy,
     resolve_url,
 )
 from .response import Response
@@ -110,24 +111,23 @@ class Client:
         follow_redirects: bool = False,
         max_redirects: int = 10,
         proxy: str | None = None,
+        proxy_ssl: ssllib.SSLContext | None = None,
         trust_env: bool = False,
         expect_continue_threshold: int | None = 1 << 20,
         expect_continue_timeout: float = 1.0,
+        max_conns: int | None = None,
+        dns_cache_ttl: float | None = DEFAULT_TTL,
+        resolver: Resolver | None = None,
+        happy_eyeballs_delay: float | None = 0.25,
     ) -> None:
         if conn_pool_strategy not in ("lifo", "fifo"):
             raise ValueError("conn_pool_strategy must be 'lifo' or 'fifo'")
         self.base_url = base_url
         self._follow_redirects = follow_redirects
         self._continue_above = expect_continue_threshold
-        self._proxy = parse_proxy(proxy) if proxy else None
-        self._trust_env = trust_env
-        self._env_proxies_raw: dict[str, str] = {}
-        self._env_proxies: dict[str, Proxy] = {}
-        if trust_env:
-            self._env_proxies_raw = urllib.request.getproxies_environment()
-            for scheme in ("http", "https"):
-                if scheme in self._env_proxies_raw:
-                    self._env_proxies[scheme] = parse_proxy(self._env_proxies_raw[scheme])
+        self._proxy = parse_proxy_url(proxy) if proxy else None
+        self._proxy_ssl = proxy_ssl
+        self._env_proxies = EnvironmentProxies() if trust_env else None
         self._max_redirects = max_redirects
         self._limits = PoolLimits(
             max_conns=max_conns_per_host,
@@ -141,12 +141,23 @@ class Client:
         self._timeout = timeout
         self._max_head_size = max_response_head_size
         self._tcp_keepalive = tcp_keepalive
+        # Decided once: DEBUG logging must be on before the client is made to be traced.
+        self._tracer = make_tracer(trace)
+        self._names = DNSCache(dns_cache_ttl, resolver, self._tracer)
         self._dialer = Dialer(
             connect_timeout=connect_timeout,
             tls_context=self._tls_context,
             make_connection=self._make_connection,
             uds=uds,
+            names=self._names,
+            happy_eyeballs_delay=happy_eyeballs_delay,
+            proxy_tls_context=self._proxy_tls_context,
+            proxies=self._proxies,
+            tracer=self._tracer,
         )
+        if max_conns is None:
+            max_conns = max(DEFAULT_MAX_CONNS, max_conns_per_host)
+        self._cap = ConnectionCap(max_conns, self._pools_now)
         self._ssl_option = ssl
         self._ssl_context: ssllib.SSLContext | None = None
         check_header("User-Agent", user_agent)
@@ -156,8 +167,6 @@ class Client:
         user = header_items(headers)
         names = {n.lower() for n, _ in user}
         self._default_headers = [(n, v) for n, v in default if n.lower() not in names] + user
-        # Decided once: DEBUG logging must be on before the client is made to be traced.
-        self._tracer = make_tracer(trace)
         self._pools: dict[Route, Pool] = {}
         self._head_cache = KeptHeads()
         self._closed = False
@@ -400,6 +409,7 @@ class Client:
                 self._get_loop(),
                 self._tracer,
                 via=route.via,
+                cap=self._cap,
             )
             self._pools[route] = pool
         request.pool = pool
@@ -410,21 +420,29 @@ class Client:
         proxy = self._proxy_for(target.origin)
         if proxy is None:
             return Route(target.origin), None
-        if target.origin.scheme == "http":
+        if target.origin.scheme == "http" and not is_socks(proxy):
             return Route(proxy.origin), proxy  # absolute-form request to the proxy
-        return Route(target.origin, proxy), None  # a CONNECT tunnel
+        return Route(target.origin, proxy), None  # a CONNECT or SOCKS tunnel
 
     def _proxy_for(self, origin: Origin) -> Proxy | None:
         if self._proxy is not None:
             return self._proxy
-        if not self._trust_env:
+        if self._env_proxies is None:
             return None
-        found = self._env_proxies.get(origin.scheme)
-        # The stdlib's NO_PROXY matching; it is untyped in typeshed.
-        bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
-        if found is None or bypass(origin.host, self._env_proxies_raw):
-            return None
-        return found
+        return self._env_proxies.for_origin(origin)
+
+    def _proxies(self) -> list[Proxy]:
+        """Every proxy this client may use (the dialer tells a proxy's origin by it)."""
+        found = [] if self._env_proxies is None else self._env_proxies.proxies
+        return found if self._proxy is None else [self._proxy, *found]
+
+    def _pools_now(self) -> list[Pool]:
+        return list(self._pools.values())
+
+    def _proxy_tls_context(self) -> ssllib.SSLContext:
+        if self._proxy_ssl is None:
+            self._proxy_ssl = ssllib.create_default_context()
+        return self._proxy_ssl
 
     def _make_connection(self, origin: Origin, loop: asyncio.AbstractEventLoop) -> Connection:
         kind = BufferedConnection if lends_buffers(loop) else Connection
@@ -467,6 +485,7 @@ class Client:
                 "learned_idle_timeout": s.learned_idle_timeout,
                 "learned_max_requests": s.learned_max_requests,
                 "close_reasons": dict(s.close_reasons),
+                "dns_lookups": self._names.lookups.get(route.origin.host, 0),
             }
         return out
 
@@ -477,6 +496,7 @@ class Client:
     async def aclose(self) -> None:
         """Close every connection and fail every waiting request."""
         self._closed = True
+        self._cap.close()
         for pool in self._pools.values():
             pool.close()
         # Let the transports run their connection_lost callbacks before returning.

@@ -104,6 +104,21 @@ class TLSError(ConnectError):
     """The TLS handshake failed, or the certificate or host name did not verify."""
 
 
+class NameResolutionError(ConnectError):
+    """A host name did not resolve (or the configured resolver failed)."""
+
+
+class ProxyError(ConnectError):
+    """The proxy refused or failed the handshake (CONNECT, SOCKS, TLS to the proxy).
+
+    ``proxy`` names it (``scheme://host:port``, no credentials).
+    """
+
+    def __init__(self, message: str, *, proxy: str = "") -> None:
+        super().__init__(message)
+        self.proxy = proxy
+
+
 class ConnectionClosedError(TransportError):
     """The server closed (or reset) the connection before the response was complete.
 
@@ -205,8 +220,10 @@ __all__ = [
     "InvalidHeader",
     "InvalidURL",
     "LimitExceeded",
+    "NameResolutionError",
     "PoolTimeout",
     "ProtocolError",
+    "ProxyError",
     "ReadTimeout",
     "RedirectError",
     "RequestTimeout",

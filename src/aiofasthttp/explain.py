@@ -51,6 +51,8 @@ def describe(conn: Connection, ex: Exchange, what: str, *, explain: bool = True)
         )
     else:
         where = f"new connection #{conn.id}"
+    if conn.via is not None:
+        where += f" through the proxy {conn.via}"
     written = (
         "after the request was written"
         if ex.request_written

@@ -32,9 +32,9 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Collection, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .connection import QUIET_CHECK_AFTER, Connection
 from .errors import ClientClosedError, ConnectError, PoolTimeout
@@ -42,6 +42,9 @@ from .learning import ServerMemory
 from .request import Origin, Proxy, Route
 from .retry import RetryBudget
 from .trace import Tracer
+
+if TYPE_CHECKING:
+    from .engine.cap import ConnectionCap
 
 # Retire a connection this long before the server's stated or learned idle timeout,
 # or this fraction of it, whichever is larger: the FIN may already be in flight.
@@ -90,6 +93,7 @@ class Pool:
         loop: asyncio.AbstractEventLoop,
         tracer: Tracer | None = None,
         via: Proxy | None = None,
+        cap: ConnectionCap | None = None,
     ) -> None:
         self.origin = origin
         self.via = via  # the proxy this pool's connections are tunnelled through
@@ -112,6 +116,9 @@ class Pool:
         self._reaper_at = float("inf")
         self._closed = False
         self._conns: set[Connection] = set()
+        # max_conns across origins: a slot per connection; dials of other origins waiting.
+        self.cap = cap
+        self._cap_waiters: Collection[object] = () if cap is None else cap.waiters
 
     # -- handing out ------------------------------------------------------------
 
@@ -150,10 +157,10 @@ class Pool:
                 return conn, True
             if self._total < self.limits.max_conns:
                 self._total += 1
-                return await self._dial_new(), False
+                return await self._dial_new(deadline), False
             got = await self._wait(deadline)
             if got is None:
-                return await self._dial_new(), False
+                return await self._dial_new(deadline), False
             if not got.is_closed:
                 return got, True
             # Handed over, then closed by the server before this request could use it.
@@ -164,21 +171,29 @@ class Pool:
             self._check_open()
             if self._total < self.limits.max_conns:
                 self._total += 1
-                return await self._dial_new()
+                return await self._dial_new(deadline)
             got = await self._wait(deadline)
             if got is None:
-                return await self._dial_new()  # the slot promised to this waiter
+                return await self._dial_new(deadline)  # the slot promised to this waiter
             if not got.is_closed:
                 self._total += 1  # keep its slot when it closes
                 got.close("making room for a fresh connection")
-                return await self._dial_new()
+                return await self._dial_new(deadline)
             # Handed over but closed meanwhile: its slot went to the pool; wait again.
 
-    async def _dial_new(self) -> Connection:
-        """Dial into a slot already counted in ``_total``."""
+    async def _dial_new(self, deadline: float | None = None) -> Connection:
+        """Dial into a slot already counted in ``_total`` (and take one of max_conns)."""
         self._dialling += 1
+        cap = self.cap
         try:
-            conn = await self._dial(self.route)
+            if cap is not None:
+                await cap.take(self, self._wait_timeout(deadline))
+            try:
+                conn = await self._dial(self.route)
+            except BaseException:
+                if cap is not None:
+                    cap.give_back()
+                raise
         except BaseException:
             self._total -= 1
             self._hand_over()
@@ -186,6 +201,8 @@ class Pool:
         finally:
             self._dialling -= 1
         if conn.is_closed:
+            if cap is not None:
+                cap.give_back()
             self._total -= 1
             self._hand_over()
             raise ConnectError(f"{self.origin} closed the connection as soon as it was made")
@@ -207,10 +224,7 @@ class Pool:
         """Queue for an idle connection (returned) or a free slot (None)."""
         waiter: asyncio.Future[Connection | None] = self.loop.create_future()
         self._waiters.append(waiter)
-        timeout = self.limits.max_wait
-        if deadline is not None:
-            left = deadline - self.loop.time()
-            timeout = left if timeout is None else min(timeout, left)
+        timeout = self._wait_timeout(deadline)
         timer = None
         if timeout is not None:
             timer = self.loop.call_later(max(0.0, timeout), _expire_waiter, waiter)
@@ -230,6 +244,14 @@ class Pool:
                 timer.cancel()
             if waiter.done() and waiter in self._waiters:
                 self._waiters.remove(waiter)  # timed out or cancelled: not served
+
+    def _wait_timeout(self, deadline: float | None) -> float | None:
+        """How long a request may wait for a connection: max_conn_wait_timeout, or less."""
+        timeout = self.limits.max_wait
+        if deadline is not None:
+            left = deadline - self.loop.time()
+            timeout = left if timeout is None else min(timeout, left)
+        return timeout
 
     def _give_back(self, waiter: asyncio.Future[Connection | None]) -> None:
         """A cancelled waiter may already hold a connection or a slot: return it."""
@@ -278,6 +300,9 @@ class Pool:
             self._schedule_reaper(expires)
         if self._waiters:
             self._hand_over()
+        elif self._cap_waiters:  # dials to other origins wait for room under max_conns
+            assert self.cap is not None
+            self.cap.make_room()
 
     def _limited_expiry(self, conn: Connection, now: float) -> float | None:
         """When an idle connection expires under the known limits; None if it is retired.
@@ -308,6 +333,8 @@ class Pool:
             self._note_server_close(conn, self.loop.time())
         self._total -= 1
         self._conns.discard(conn)
+        if self.cap is not None:
+            self.cap.give_back()
         reasons = self.stats.close_reasons
         reasons[why] = reasons.get(why, 0) + 1
         if self.tracer is not None:
@@ -385,6 +412,10 @@ class Pool:
         self.memory.observe(now, idle_time, requests_served)
         self.stats.learned_idle_timeout = self.memory.idle_timeout(now)
         self.stats.learned_max_requests = self.memory.max_requests(now)
+
+    def longest_idle(self) -> Connection | None:
+        """The idle connection idle longest (the deque's oldest end), if any."""
+        return self._idle[0] if self._idle else None
 
     def drop_idle_since(self, idle_time: float) -> None:
         """One connection idle this long was found dead: so are those idle longer."""

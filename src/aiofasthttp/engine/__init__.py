@@ -1,0 +1,1 @@
+"""The asyncio layer: dialling (names, Happy Eyeballs, proxies), pools, the client."""
