@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Generic, TypeVar, cast
 from .engine.eyeballs import Race
 from .engine.proxies import is_socks, socks_tunnel
 from .engine.resolve import DNSCache
-from .errors import ConnectError, ConnectTimeout, ProtocolError, ProxyError, TLSError
+from .errors import (
+    ConnectError,
+    ConnectTimeout,
+    NameResolutionError,
+    ProtocolError,
+    ProxyError,
+    TLSError,
+)
 from .parser import ResponseHead, ResponseParser
 from .trace import Tracer
 
@@ -323,6 +330,8 @@ class Dialer(Generic[ConnT]):
         if isinstance(exc, ConnectError):
             if at_proxy and proxy is not None and not isinstance(exc, ProxyError):
                 return ProxyError(f"{exc}, dialling {origin} via {where}", proxy=str(proxy.origin))
+            if isinstance(exc, NameResolutionError):
+                return NameResolutionError(f"{exc}, dialling {origin}{via}")
             return exc
         if isinstance(exc, asyncio.TimeoutError):
             took = asyncio.get_running_loop().time() - state.started

@@ -1,0 +1,184 @@
+"""Name resolution: the DNS cache, shared lookups, remembered failures, a custom resolver."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+
+import pytest
+
+from aiofasthttp import Client, ConnectError, NameResolutionError
+from aiofasthttp.engine.resolve import DEFAULT_TTL, FAILURE_TTL, DNSCache
+from servers import LOOPS, echo_handler, read_request, response, run, serve
+
+pytestmark = pytest.mark.parametrize("loop_kind", LOOPS)
+
+
+class CountingGetaddrinfo:
+    """socket.getaddrinfo, counted: the system lookups asyncio's own loop makes."""
+
+    def __init__(self) -> None:
+        self.hosts: list[str] = []
+        self._real = socket.getaddrinfo
+
+    def __call__(self, host: Any, *args: Any, **kwargs: Any) -> Any:
+        self.hosts.append(host)
+        return self._real(host, *args, **kwargs)
+
+
+async def one_per_connection(reader: Any, writer: Any, info: Any) -> None:
+    """Answers one request and closes, as a server does for ``Connection: close``."""
+    if await read_request(reader) is not None:
+        writer.write(response(b"once", headers={"Connection": "close"}))
+        await writer.drain()
+
+
+def test_thirty_fresh_connections_to_localhost_make_one_lookup(
+    loop_kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counted = CountingGetaddrinfo()
+    monkeypatch.setattr(socket, "getaddrinfo", counted)
+
+    async def main() -> None:
+        async with serve(one_per_connection) as srv, Client() as client:
+            url = f"http://localhost:{srv.port}/"
+            for _ in range(15):  # one after another, each on a new connection
+                r = await client.get(url)
+                assert r.status == 200
+            # and fifteen at once, each needing a connection of its own
+            rs = await asyncio.gather(*(client.get(url) for _ in range(15)))
+            assert [r.status for r in rs] == [200] * 15
+            (stats,) = client.stats().values()
+            assert srv.connections == 30
+            assert stats["created"] == 30
+            assert stats["dns_lookups"] == 1
+
+    run(loop_kind, main)
+    if loop_kind == "asyncio":  # uvloop asks libuv, not socket.getaddrinfo
+        assert counted.hosts.count("localhost") == 1
+
+
+def test_dns_cache_ttl_zero_looks_up_for_every_connection(loop_kind: str) -> None:
+    async def main() -> None:
+        async with serve(one_per_connection) as srv, Client(dns_cache_ttl=0) as client:
+            for _ in range(5):
+                await client.get(f"http://localhost:{srv.port}/")
+            (stats,) = client.stats().values()
+            assert stats["dns_lookups"] == 5
+
+    run(loop_kind, main)
+
+
+def test_concurrent_dials_share_one_lookup_and_survive_a_cancelled_neighbour(
+    loop_kind: str,
+) -> None:
+    calls: list[tuple[str, int]] = []
+
+    async def main() -> None:
+        release = asyncio.Event()
+
+        async def slow(host: str, port: int) -> list[str]:
+            calls.append((host, port))
+            await release.wait()
+            return ["127.0.0.1"]
+
+        async with serve(echo_handler()) as srv, Client(resolver=slow) as client:
+            url = f"http://api.test:{srv.port}/x"
+            tasks = [asyncio.ensure_future(client.get(url)) for _ in range(10)]
+            await asyncio.sleep(0)  # let them all start their dials
+            while len(calls) < 1:
+                await asyncio.sleep(0.001)
+            tasks[0].cancel()  # the dial that started the lookup goes away
+            await asyncio.sleep(0)
+            release.set()
+            done = await asyncio.gather(*tasks[1:])
+            assert [r.content for r in done] == [b"GET /x "] * 9
+            assert tasks[0].cancelled()
+        assert calls == [("api.test", srv.port)]
+
+    run(loop_kind, main)
+
+
+def test_a_custom_resolver_picks_the_address_and_the_host_header_keeps_the_name(
+    loop_kind: str,
+) -> None:
+    async def main() -> None:
+        seen: list[str] = []
+
+        async def handler(reader: Any, writer: Any, info: Any) -> None:
+            while (req := await read_request(reader)) is not None:
+                seen.append(req.headers["host"])
+                writer.write(response(b"named"))
+                await writer.drain()
+
+        async def hosts_file(host: str, port: int) -> list[str]:
+            return {"svc.internal": ["127.0.0.1"]}[host]
+
+        async with serve(handler) as srv, Client(resolver=hosts_file) as client:
+            r = await client.get(f"http://svc.internal:{srv.port}/")
+            assert r.content == b"named"
+        assert seen == [f"svc.internal:{srv.port}"]
+
+    run(loop_kind, main)
+
+
+def test_a_failed_lookup_is_remembered_briefly_and_named_in_the_error(loop_kind: str) -> None:
+    calls: list[str] = []
+
+    async def main() -> None:
+        async def failing(host: str, port: int) -> list[str]:
+            calls.append(host)
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+        async with Client(resolver=failing, retry=False) as client:
+            for _ in range(5):
+                with pytest.raises(NameResolutionError) as info:
+                    await client.get("http://gone.test/")
+                assert isinstance(info.value, ConnectError)
+                assert "cannot resolve host 'gone.test'" in str(info.value)
+                assert "Name or service not known" in str(info.value)
+                assert "dialling http://gone.test:80" in str(info.value)
+
+    run(loop_kind, main)
+    assert calls == ["gone.test"]
+
+
+def test_a_remembered_failure_expires(loop_kind: str) -> None:
+    async def main() -> None:
+        calls: list[str] = []
+
+        async def flaky(host: str, port: int) -> list[str]:
+            calls.append(host)
+            if len(calls) == 1:
+                raise OSError("resolver down")
+            return ["127.0.0.1"]
+
+        cache = DNSCache(DEFAULT_TTL, flaky)
+        loop = asyncio.get_running_loop()
+        real_time = loop.time
+        with pytest.raises(NameResolutionError, match="resolver down"):
+            await cache.resolve("flaky.test", 80)
+        with pytest.raises(NameResolutionError, match="remembered"):
+            await cache.resolve("flaky.test", 80)
+        key = ("flaky.test", 80)
+        expires, _ = cache._answers[key]
+        assert expires - real_time() == pytest.approx(FAILURE_TTL, abs=0.5)
+        cache._answers[key] = (real_time() - 1, cache._answers[key][1])  # as if time passed
+        (info,) = await cache.resolve("flaky.test", 80)
+        assert info[4] == ("127.0.0.1", 80)
+        assert calls == ["flaky.test", "flaky.test"]
+
+    run(loop_kind, main)
+
+
+def test_a_resolver_answer_that_is_not_an_address_is_a_typed_error(loop_kind: str) -> None:
+    async def main() -> None:
+        async def wrong(host: str, port: int) -> list[str]:
+            return ["not-an-ip"]
+
+        async with Client(resolver=wrong, retry=False) as client:
+            with pytest.raises(NameResolutionError, match="not an IP address"):
+                await client.get("http://odd.test/")
+
+    run(loop_kind, main)
