@@ -109,7 +109,9 @@ def test_400_requests_over_40_origins_never_open_more_than_max_conns(loop_kind: 
             assert len(stats) == 40
             assert sum(s["open"] for s in stats.values()) <= 20
             assert client._cap.used <= 20
-            evicted = sum(s["close_reasons"].get("evicted_for_max_conns", 0) for s in stats.values())
+            evicted = sum(
+                s["close_reasons"].get("evicted_for_max_conns", 0) for s in stats.values()
+            )
             assert evicted > 0  # idle connections of other origins made the room
 
     run(loop_kind, main)

@@ -77,20 +77,21 @@ def test_concurrent_dials_share_one_lookup_and_survive_a_cancelled_neighbour(
 
     async def main() -> None:
         release = asyncio.Event()
+        asked = asyncio.Event()
 
         async def slow(host: str, port: int) -> list[str]:
             calls.append((host, port))
+            asked.set()
             await release.wait()
             return ["127.0.0.1"]
 
         async with serve(echo_handler()) as srv, Client(resolver=slow) as client:
             url = f"http://api.test:{srv.port}/x"
             tasks = [asyncio.ensure_future(client.get(url)) for _ in range(10)]
-            await asyncio.sleep(0)  # let them all start their dials
-            while len(calls) < 1:
-                await asyncio.sleep(0.001)
+            # The lookup task runs after every request has started its dial (they were
+            # all scheduled before it), so all ten wait on it by now.
+            await asyncio.wait_for(asked.wait(), 10)
             tasks[0].cancel()  # the dial that started the lookup goes away
-            await asyncio.sleep(0)
             release.set()
             done = await asyncio.gather(*tasks[1:])
             assert [r.content for r in done] == [b"GET /x "] * 9

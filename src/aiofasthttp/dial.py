@@ -325,8 +325,9 @@ class Dialer(Generic[ConnT]):
         at_proxy = proxy is not None and state.stage == "proxy"
         where = f"the proxy {proxy.origin}" if at_proxy and proxy is not None else str(origin)
         via = f" through the proxy {proxy.origin}" if proxy is not None and not at_proxy else ""
-        tried = state.race.summary() if state.race is not None else ""
-        tried = f" (tried {tried})" if tried else ""
+        race = state.race
+        connected = race is not None and race.winner is not None
+        tried = f" (tried {race.summary()})" if race is not None and not connected else ""
         if isinstance(exc, ConnectError):
             if at_proxy and proxy is not None and not isinstance(exc, ProxyError):
                 return ProxyError(f"{exc}, dialling {origin} via {where}", proxy=str(proxy.origin))
@@ -351,7 +352,11 @@ class Dialer(Generic[ConnT]):
         if isinstance(exc, socket.gaierror):
             return ConnectError(f"cannot resolve host {origin.host!r} of {origin}: {exc}")
         if isinstance(exc, OSError):
-            text = f"cannot connect to {where}{via}: {exc.strerror or exc}{tried}"
+            why = exc.strerror or str(exc) or type(exc).__name__
+            if connected:  # the TCP connection was made; what followed (TLS, a tunnel) failed
+                text = f"the connection to {where}{via} failed once made: {why}"
+            else:
+                text = f"cannot connect to {where}{via}: {why}{tried}"
             if at_proxy and proxy is not None:
                 return ProxyError(text, proxy=str(proxy.origin))
             return ConnectError(text)

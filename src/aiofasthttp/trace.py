@@ -64,7 +64,7 @@ class Trace(Protocol):
     def proxy_handshake(
         self, *, proxy: str, origin: str, seconds: float, error: str | None
     ) -> None:
-        """A CONNECT or SOCKS handshake with a proxy, towards ``origin``; error None if it worked."""
+        """A CONNECT or SOCKS handshake with a proxy towards ``origin``; error None if it worked."""
 
 
 class Tracer:

@@ -18,6 +18,7 @@ the client's resolver, so a proxy's name is looked up (and cached) like any othe
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import urllib.request
 from collections.abc import Mapping
@@ -115,11 +116,14 @@ async def socks_tunnel(proxy: Proxy, target: Origin, names: DNSCache) -> socket.
     try:
         return await client.connect(host, target.port)
     except ProxyConnectionError as exc:
+        why = os.strerror(exc.errno) if exc.errno else str(exc)
         raise ProxyError(
-            f"cannot reach the proxy {proxy.origin}: {exc.strerror or exc}", proxy=str(proxy.origin)
+            f"cannot connect to the proxy {proxy.origin}: {why}", proxy=str(proxy.origin)
         ) from exc
     except SocksError as exc:
-        hint = "; check the proxy's credentials" if "auth" in str(exc).lower() else ""
+        # A SOCKS server may refuse credentials by closing, which the library reports
+        # as any other broken handshake: name the credentials whenever some were sent.
+        hint = "; check the proxy's credentials" if proxy.username is not None else ""
         raise ProxyError(
             f"the proxy {proxy.origin} refused to connect to {target}: {exc}{hint}",
             proxy=str(proxy.origin),
