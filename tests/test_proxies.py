@@ -171,7 +171,10 @@ def test_wrong_credentials_are_refused_with_an_error_naming_the_proxy(
     async def main() -> None:
         async with (
             origin(server_tls) as (srv, base),
-            client_for(kind, proxy, trusting, "user:wrong", retry=False) as client,
+            # HTTP(S) proxies answer 407: a refusal not replayed (SOCKS ones here just close).
+            client_for(
+                kind, proxy, trusting, "user:wrong", retry=kind.startswith("http")
+            ) as client,
         ):
             with pytest.raises(ProxyError) as info:
                 await client.get(f"{base}/secret")
@@ -179,6 +182,7 @@ def test_wrong_credentials_are_refused_with_an_error_naming_the_proxy(
             assert f"the proxy {kind}://{HOST}:{proxy.port}" in str(info.value)
             if kind in ("http", "https"):
                 assert "407" in str(info.value) and "credentials" in str(info.value)
+                assert info.value.refused and "[attempt 1 of" in str(info.value)
             assert srv.connections == 0
 
     run(loop_kind, main)
@@ -312,5 +316,38 @@ def test_environment_all_proxy_https_proxy_and_no_proxy(
                 f"{tls_base} via https://{HOST}:{proxies['https'].port}",
                 f"http://{HOST}:{plain.port}",
             }
+
+    run(loop_kind, main)
+
+
+@pytest.mark.parametrize("loop_kind", LOOPS)
+@pytest.mark.parametrize("kind", ["http", "socks5"])
+def test_proxy_handshakes_are_traced(
+    loop_kind: str,
+    kind: str,
+    proxies: dict[str, Any],
+    trusting: ssl.SSLContext,
+    server_tls: ssl.SSLContext,
+) -> None:
+    proxy = proxies[kind]
+    seen: list[dict[str, Any]] = []
+
+    class Events:
+        def proxy_handshake(self, **facts: Any) -> None:
+            seen.append(facts)
+
+    async def main() -> None:
+        async with origin(server_tls) as (_, base):
+            async with client_for(kind, proxy, trusting, trace=Events()) as client:
+                await client.get(f"{base}/ok")
+            no = client_for(kind, proxy, trusting, "user:no", trace=Events(), retry=False)
+            async with no as client:
+                with pytest.raises(ProxyError):
+                    await client.get(f"{base}/refused")
+        ok, refused = seen
+        named = f"{kind}://{HOST}:{proxy.port}"
+        assert ok["proxy"] == named and ok["origin"] == f"{base}:443".replace(":443", "")
+        assert ok["error"] is None and ok["seconds"] >= 0
+        assert refused["proxy"] == named and refused["error"] is not None
 
     run(loop_kind, main)

@@ -183,3 +183,62 @@ def test_a_resolver_answer_that_is_not_an_address_is_a_typed_error(loop_kind: st
                 await client.get("http://odd.test/")
 
     run(loop_kind, main)
+
+
+class Events:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, dict[str, Any]]] = []
+
+    def dns_resolved(self, **facts: Any) -> None:
+        self.seen.append(("dns_resolved", facts))
+
+    def dns_failed(self, **facts: Any) -> None:
+        self.seen.append(("dns_failed", facts))
+
+    def connect_attempt(self, **facts: Any) -> None:
+        self.seen.append(("connect_attempt", facts))
+
+
+def test_lookups_and_connect_attempts_are_traced(loop_kind: str) -> None:
+    events = Events()
+
+    async def main() -> None:
+        async def names(host: str, port: int) -> list[str]:
+            if host == "down.test":
+                raise OSError("no such name here")
+            return ["127.0.0.1"]
+
+        async with (
+            serve(echo_handler()) as srv,
+            Client(resolver=names, trace=events, retry=False) as client,
+        ):
+            await client.get(f"http://up.test:{srv.port}/")
+            await client.get(f"http://up.test:{srv.port}/")  # reused: no lookup, no dial
+            with pytest.raises(NameResolutionError):
+                await client.get("http://down.test/")
+        (resolved, attempt, failed) = events.seen
+        assert resolved[0] == "dns_resolved"
+        assert resolved[1]["host"] == "up.test" and resolved[1]["addresses"] == ["127.0.0.1"]
+        assert attempt[0] == "connect_attempt"
+        assert attempt[1]["address"] == f"127.0.0.1:{srv.port}"
+        assert attempt[1]["outcome"] == "connected" and attempt[1]["error"] is None
+        assert failed[0] == "dns_failed"
+        assert failed[1]["host"] == "down.test" and "no such name here" in failed[1]["error"]
+        assert failed[1]["seconds"] >= 0
+
+    run(loop_kind, main)
+
+
+def test_a_refused_address_is_named_with_its_error_and_time(loop_kind: str) -> None:
+    from servers import free_port
+
+    async def main() -> None:
+        port = free_port()  # nothing listens there
+        async with Client(retry=False) as client:
+            with pytest.raises(ConnectError) as info:
+                await client.get(f"http://127.0.0.1:{port}/")
+        text = str(info.value)
+        assert f"cannot connect to http://127.0.0.1:{port}" in text
+        assert f"tried 127.0.0.1:{port}: Connection refused after 0.0" in text, text
+
+    run(loop_kind, main)

@@ -189,7 +189,12 @@ def test_trace_hooks_and_debug_log_tell_the_story(loop_kind: str, caplog) -> Non
     with caplog.at_level(logging.DEBUG, logger="aiofasthttp"):
         run(loop_kind, main)
     names = [name for name, _ in events]
-    assert names[:3] == ["connection_dialled", "request_written", "head_received"]
+    assert names[:4] == [
+        "connect_attempt",  # 127.0.0.1, the only address: no lookup for an IP literal
+        "connection_dialled",
+        "request_written",
+        "head_received",
+    ]
     assert "connection_reused" in names
     (retry,) = [facts for name, facts in events if name == "retry_scheduled"]
     assert retry["reason"] == STALE and retry["delay"] == 0.0

@@ -301,6 +301,7 @@ class Dialer(Generic[ConnT]):
                     f"{head.status} {head.reason.decode('latin-1')}"
                     + ("; check the proxy's credentials" if head.status == 407 else ""),
                     proxy=str(proxy.origin),
+                    refused=400 <= head.status < 500,
                 )
             return transport
         except BaseException:

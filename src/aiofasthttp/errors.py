@@ -111,12 +111,15 @@ class NameResolutionError(ConnectError):
 class ProxyError(ConnectError):
     """The proxy refused or failed the handshake (CONNECT, SOCKS, TLS to the proxy).
 
-    ``proxy`` names it (``scheme://host:port``, no credentials).
+    ``proxy`` names it (``scheme://host:port``, no credentials). ``refused``: the
+    proxy answered no (a 4xx to CONNECT, a SOCKS refusal), which a replay would
+    only hear again; otherwise it could not be reached or broke off.
     """
 
-    def __init__(self, message: str, *, proxy: str = "") -> None:
+    def __init__(self, message: str, *, proxy: str = "", refused: bool = False) -> None:
         super().__init__(message)
         self.proxy = proxy
+        self.refused = refused
 
 
 class ConnectionClosedError(TransportError):

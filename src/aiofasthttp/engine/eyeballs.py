@@ -3,7 +3,7 @@
 The race itself is aiohappyeyeballs's (the library aiohttp dials with): attempts
 start ``happy_eyeballs_delay`` apart, address families interleaved, the first
 socket to connect wins and the others are closed. It works on any loop through
-``loop.sock_connect``, where uvloop's ``create_connection`` ignores the delay.
+``loop.sock_connect``, where uvloop's ``create_connection`` has no such delay at all.
 
 What the library does not keep is which address failed how, after how long: its
 error folds them into one string. So each attempt's socket here is a

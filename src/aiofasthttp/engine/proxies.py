@@ -127,4 +127,5 @@ async def socks_tunnel(proxy: Proxy, target: Origin, names: DNSCache) -> socket.
         raise ProxyError(
             f"the proxy {proxy.origin} refused to connect to {target}: {exc}{hint}",
             proxy=str(proxy.origin),
+            refused=exc.error_code is not None,  # its reply said no (not a broken handshake)
         ) from exc
