@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from aiofasthttp import Client, ConnectError, NameResolutionError
+from aiofasthttp import Client, ClientClosedError, ConnectError, NameResolutionError
 from aiofasthttp.engine.resolve import DEFAULT_TTL, FAILURE_TTL, DNSCache
 from servers import LOOPS, echo_handler, read_request, response, run, serve
 
@@ -240,5 +240,30 @@ def test_a_refused_address_is_named_with_its_error_and_time(loop_kind: str) -> N
         text = str(info.value)
         assert f"cannot connect to http://127.0.0.1:{port}" in text
         assert f"tried 127.0.0.1:{port}: Connection refused after 0.0" in text, text
+
+    run(loop_kind, main)
+
+
+def test_closing_the_client_stops_a_lookup_in_flight(loop_kind: str) -> None:
+    async def main() -> None:
+        asked = asyncio.Event()
+        stopped: list[bool] = []
+
+        async def hangs(host: str, port: int) -> list[str]:
+            asked.set()
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                stopped.append(True)
+                raise
+            return []
+
+        client = Client(resolver=hangs)
+        request = asyncio.ensure_future(client.get("http://hangs.test/"))
+        await asyncio.wait_for(asked.wait(), 10)
+        await client.aclose()
+        with pytest.raises(ClientClosedError, match=r"hangs\.test"):
+            await asyncio.wait_for(request, 10)
+        assert stopped == [True]
 
     run(loop_kind, main)

@@ -497,6 +497,7 @@ class Client:
         """Close every connection and fail every waiting request."""
         self._closed = True
         self._cap.close()
+        self._names.close()
         for pool in self._pools.values():
             pool.close()
         # Let the transports run their connection_lost callbacks before returning.

@@ -31,7 +31,7 @@ import socket
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from ..errors import ConnectError, NameResolutionError
+from ..errors import ClientClosedError, ConnectError, NameResolutionError
 from ..trace import Tracer
 
 # An address as aiohappyeyeballs and getaddrinfo give it: family, type, proto,
@@ -86,6 +86,7 @@ class DNSCache:
         self.lookups: dict[str, int] = {}  # host -> lookups made (not cache hits)
         self._answers: dict[tuple[str, int], tuple[float, list[AddrInfo] | ConnectError]] = {}
         self._inflight: dict[tuple[str, int], asyncio.Task[list[AddrInfo]]] = {}
+        self._closed = False
 
     async def resolve(self, host: str, port: int) -> list[AddrInfo]:
         """The addresses to try for ``host``, in order; raises NameResolutionError."""
@@ -107,7 +108,14 @@ class DNSCache:
             task = loop.create_task(self._lookup(host, port))
             task.add_done_callback(_retrieve)
             self._inflight[key] = task
-        return await asyncio.shield(task)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if self._closed and task.cancelled():  # stopped by close(), not by our caller
+                raise ClientClosedError(
+                    f"the client was closed while looking up {host!r}"
+                ) from None
+            raise
 
     async def _lookup(self, host: str, port: int) -> list[AddrInfo]:
         key = (host, port)
@@ -163,6 +171,13 @@ class DNSCache:
     def clear(self) -> None:
         """Forget every answer (lookups in flight finish for their callers)."""
         self._answers.clear()
+
+    def close(self) -> None:
+        """Forget every answer and stop the lookups in flight (the client is closing)."""
+        self._closed = True
+        self._answers.clear()
+        for task in list(self._inflight.values()):
+            task.cancel()
 
 
 def _address_info(address: object, port: int) -> AddrInfo:
