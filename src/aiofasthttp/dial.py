@@ -15,7 +15,7 @@ import ssl as ssllib
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
-from .engine.eyeballs import Race
+from .engine.eyeballs import Race, describe_os_error
 from .engine.proxies import is_socks, socks_tunnel
 from .engine.resolve import DNSCache
 from .errors import (
@@ -112,6 +112,7 @@ def lends_buffers(loop: asyncio.AbstractEventLoop) -> bool:
 
 
 ConnT = TypeVar("ConnT", bound=DialedProtocol)
+P = TypeVar("P", bound=asyncio.BaseProtocol)
 
 
 class _Dial:
@@ -204,20 +205,23 @@ class Dialer(Generic[ConnT]):
                 factory, self._uds, ssl=tls, server_hostname=hostname
             )
             return conn
-        sock = await self._open_socket(loop, origin, state)
-        _, conn = await loop.create_connection(
-            factory, sock=sock, ssl=tls, server_hostname=hostname
-        )
+        _, conn = await self._connect(loop, origin, factory, tls, hostname, state)
         return conn
 
-    async def _open_socket(
-        self, loop: asyncio.AbstractEventLoop, origin: Origin, state: _Dial
-    ) -> socket.socket:
-        """Resolve (cached) and race the addresses (Happy Eyeballs)."""
+    async def _connect(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        origin: Origin,
+        factory: Callable[[], P],
+        tls: ssllib.SSLContext | None,
+        hostname: str | None,
+        state: _Dial,
+    ) -> tuple[asyncio.Transport, P]:
+        """Resolve (cached), race the addresses (Happy Eyeballs), then TLS if asked."""
         infos = await self.names.resolve(origin.host, origin.port)
         race = state.race = Race(loop)
         try:
-            return await race.connect(infos, self._delay)
+            return await race.connect(infos, self._delay, factory, tls, hostname)
         finally:
             if self._tracer is not None:
                 for address, outcome, seconds, error in race.outcomes():
@@ -276,13 +280,10 @@ class Dialer(Generic[ConnT]):
         self, loop: asyncio.AbstractEventLoop, origin: Origin, proxy: Proxy, state: _Dial
     ) -> asyncio.Transport:
         """A transport to the proxy (TLS to it for https://) on which CONNECT succeeded."""
-        sock = await self._open_socket(loop, proxy.origin, state)
         tls = self._proxy_tls_context() if proxy.origin.scheme == "https" else None
-        transport, opener = await loop.create_connection(
-            lambda: _TunnelOpener(loop),
-            sock=sock,
-            ssl=tls,
-            server_hostname=proxy.origin.host if tls else None,
+        hostname = proxy.origin.host if tls else None
+        transport, opener = await self._connect(
+            loop, proxy.origin, lambda: _TunnelOpener(loop), tls, hostname, state
         )
         try:
             authority = (
@@ -353,7 +354,7 @@ class Dialer(Generic[ConnT]):
         if isinstance(exc, socket.gaierror):
             return ConnectError(f"cannot resolve host {origin.host!r} of {origin}: {exc}")
         if isinstance(exc, OSError):
-            why = exc.strerror or str(exc) or type(exc).__name__
+            why = describe_os_error(exc)
             if connected:  # the TCP connection was made; what followed (TLS, a tunnel) failed
                 text = f"the connection to {where}{via} failed once made: {why}"
             else:

@@ -26,7 +26,6 @@ strings in the order to try. The default one is the system's, through
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -55,12 +54,14 @@ async def system_resolver(host: str, port: int) -> list[str]:
 
 
 def literal_address(host: str) -> AddrInfo | None:
-    """The address of an IP literal host, or None for a name."""
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return None
-    return _info(str(ip), 0)
+    """The address of an IP literal host, or None for a name (inet_pton: cheap, in C)."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+        except (OSError, ValueError):
+            continue
+        return _info(host, 0)
+    return None
 
 
 def _info(address: str, port: int) -> AddrInfo:
