@@ -218,7 +218,10 @@ class Dialer(Generic[ConnT]):
         state: _Dial,
     ) -> tuple[asyncio.Transport, P]:
         """Resolve (cached), race the addresses (Happy Eyeballs), then TLS if asked."""
-        infos = await self.names.resolve(origin.host, origin.port)
+        names = self.names
+        infos = names.known(origin.host, origin.port) or await names.resolve(
+            origin.host, origin.port
+        )
         race = state.race = Race(loop)
         try:
             return await race.connect(infos, self._delay, factory, tls, hostname)

@@ -186,7 +186,7 @@ class Pool:
         self._dialling += 1
         cap = self.cap
         try:
-            if cap is not None:
+            if cap is not None and not cap.try_take():
                 await cap.take(self, self._wait_timeout(deadline))
             try:
                 conn = await self._dial(self.route)

@@ -54,12 +54,18 @@ class ConnectionCap:
         self.waiters: deque[tuple[asyncio.Future[None], Pool]] = deque()
         self._closed = False
 
+    def try_take(self) -> bool:
+        """Take a slot if one is free and nobody queues for it (no await on the common path)."""
+        if self.used < self.limit and not self.waiters and not self._closed:
+            self.used += 1
+            return True
+        return False
+
     async def take(self, pool: Pool, timeout: float | None) -> None:
         """A slot for one new connection of ``pool``; waits (FIFO) when none is free."""
         if self._closed:
             raise ClientClosedError("the client is closed")
-        if self.used < self.limit and not self.waiters:
-            self.used += 1
+        if self.try_take():
             return
         waiter: asyncio.Future[None] = pool.loop.create_future()
         entry = (waiter, pool)

@@ -89,21 +89,31 @@ class DNSCache:
         self._inflight: dict[tuple[str, int], asyncio.Task[list[AddrInfo]]] = {}
         self._closed = False
 
-    async def resolve(self, host: str, port: int) -> list[AddrInfo]:
-        """The addresses to try for ``host``, in order; raises NameResolutionError."""
-        literal = literal_address(host)
-        if literal is not None:
-            return [_info(literal[4][0], port)]
+    def known(self, host: str, port: int) -> list[AddrInfo] | None:
+        """The addresses if no lookup is needed (an IP literal, a fresh answer), else None.
+
+        A plain function: a dial to a known host awaits nothing here.
+        """
+        if literal_address(host) is not None:
+            return [_info(host, port)]
         key = (host, port)
-        loop = asyncio.get_running_loop()
         kept = self._answers.get(key)
         if kept is not None:
             expires, answer = kept
-            if loop.time() < expires:
+            if asyncio.get_running_loop().time() < expires:
                 if isinstance(answer, ConnectError):
                     raise NameResolutionError(f"{answer} (a failure remembered from just before)")
                 return answer
             del self._answers[key]
+        return None
+
+    async def resolve(self, host: str, port: int) -> list[AddrInfo]:
+        """The addresses to try for ``host``, in order; raises NameResolutionError."""
+        found = self.known(host, port)
+        if found is not None:
+            return found
+        key = (host, port)
+        loop = asyncio.get_running_loop()
         task = self._inflight.get(key)
         if task is None:
             task = loop.create_task(self._lookup(host, port))
