@@ -271,7 +271,16 @@ class Dialer(Generic[ConnT]):
                 transport.set_protocol(conn)
                 conn.connection_made(transport)
                 return conn
-            tls_transport = await loop.start_tls(transport, conn, tls, server_hostname=origin.host)
+            try:
+                tls_transport = await loop.start_tls(
+                    transport, conn, tls, server_hostname=origin.host
+                )
+            except TypeError as exc:  # asyncio before 3.11: no TLS over a TLS transport
+                raise ProxyError(
+                    f"cannot start TLS to {origin} inside the TLS connection to the proxy "
+                    f"{proxy.origin} on this Python and loop ({exc}); use Python 3.11+",
+                    proxy=str(proxy.origin),
+                ) from exc
             assert tls_transport is not None
             conn.connection_made(tls_transport)
             return conn
