@@ -780,7 +780,7 @@ def test_dns_not_found_and_dropped_packets_in_a_network_namespace(loop_kind: str
     # The name went to the resolver, which asked the stub on the namespace's loopback.
     assert any(q.endswith("invalid") for q in facts["queries"]), facts
     kind, text, attempts = facts["dns"]
-    assert kind == "ConnectError" and "cannot resolve host 'no-such-host.invalid'" in text
+    assert kind == "NameResolutionError" and "cannot resolve host 'no-such-host.invalid'" in text
     assert attempts == 2 and facts["dns_retries"] == 1  # a connect failure: replayed
     assert facts["dns_seconds"] < 5
     kind, text, attempts = facts["drop"]

@@ -110,7 +110,8 @@ def test_aclose_closes_every_connection_and_fails_what_waits(loop_kind: str) -> 
         async with serve(handler) as srv:
             pc = PipelineClient(srv.url(), max_conns=4, max_pending_requests=1)
             calls = [asyncio.ensure_future(pc.get(f"/{i}")) for i in range(4)]
-            await wait_until(lambda: srv.connections == 4)
+            # The server may accept a connection before the client's side of it is made.
+            await wait_until(lambda: srv.connections == 4 and len(pc._conns) == 4)
             conns = list(pc._conns)
             assert len(conns) == 4
             await pc.aclose()

@@ -42,6 +42,11 @@ class FakeConnection:
         self.listener: Any = None
         self.quiet = True  # what a poll() of its socket would say
         self.closed_with: str | None = None
+        self.via: str | None = None
+
+    @property
+    def server_memory(self) -> Any:
+        return None if self.listener is None else self.listener.memory
 
     @property
     def is_closed(self) -> bool:
@@ -234,5 +239,126 @@ def test_closing_the_pool_closes_its_connections_and_fails_its_waiters() -> None
             await waiting
         with pytest.raises(ClientClosedError):
             await h.pool.acquire()
+
+    run(main)
+
+
+# -- requests that are not replayed (a POST): the pool checks harder -----------------------
+
+
+async def _two_idle(h: Harness) -> tuple[FakeConnection, FakeConnection]:
+    """Two idle connections that have served 5 requests each."""
+    a, _ = await h.pool.acquire()
+    b, _ = await h.pool.acquire()
+    for conn in (a, b):
+        conn.requests_served = 4
+        conn.serve()
+    return a, b
+
+
+def test_an_unreplayable_request_polls_even_right_after_a_response() -> None:
+    async def main(loop: asyncio.AbstractEventLoop) -> None:
+        h = Harness(loop)
+        conn, _ = await h.pool.acquire()
+        conn.serve()  # idle for no time at all: a GET does not poll it...
+        conn.quiet = False  # ...though the server's FIN is already behind the response
+        assert h.pool.acquire_nowait() is conn
+        conn.serve()
+        assert h.pool.acquire_nowait(unreplayable=True) is None  # a POST's check sees it
+        assert conn.closed_with == reasons.FOUND_CLOSED_BEFORE_REUSE
+
+    run(main)
+
+
+def test_a_silent_death_keeps_unreplayable_requests_off_connections_as_old() -> None:
+    async def main(loop: asyncio.AbstractEventLoop) -> None:
+        h = Harness(loop)
+        a, b = await _two_idle(h)
+        # A third connection served 5 and died under its 6th, right after the 5th answer.
+        h.pool.note_stale_failure(idle_time=0.0004, requests_served=5, age=1.0)
+        assert h.pool.stats.suspected_max_requests == 5
+        assert h.pool.acquire_nowait(unreplayable=True) is None  # both passed over...
+        assert a.closed_with is None and b.closed_with is None  # ...not closed
+        assert h.pool.counts["idle"] == 2
+        got = h.pool.acquire_nowait()  # a GET still takes one (replayed if it dies)
+        assert got in (a, b)
+        got.serve()  # and it answered its 6th: the suspicion is disproved
+        assert h.pool.stats.suspected_max_requests is None
+        assert h.pool.acquire_nowait(unreplayable=True) in (a, b)
+
+    run(main)
+
+
+def test_a_death_after_idle_time_is_no_request_limit_suspicion() -> None:
+    async def main(loop: asyncio.AbstractEventLoop) -> None:
+        h = Harness(loop)
+        await _two_idle(h)
+        h.pool.note_stale_failure(idle_time=0.2, requests_served=5, age=1.0)  # an idle close
+        assert h.pool.stats.suspected_max_requests is None
+        assert h.pool.acquire_nowait(unreplayable=True) is not None
+
+    run(main)
+
+
+def test_a_suspicion_lapses_unless_learned_or_disproved() -> None:
+    async def main(loop: asyncio.AbstractEventLoop) -> None:
+        h = Harness(loop)
+        await _two_idle(h)
+        h.pool.note_stale_failure(idle_time=0.0, requests_served=5, age=1.0)
+        assert h.pool.acquire_nowait(unreplayable=True) is None
+        h.pool._suspect_until = loop.time() - 1  # as if SUSPICION_TTL had passed
+        assert h.pool.acquire_nowait(unreplayable=True) is not None
+        assert h.pool.stats.suspected_max_requests is None
+
+    run(main)
+
+
+def test_an_unreplayable_request_retires_a_connection_near_an_observed_idle_close() -> None:
+    async def main(loop: asyncio.AbstractEventLoop) -> None:
+        h = Harness(loop)
+        conn, _ = await h.pool.acquire()
+        conn.serve()
+        h.pool.memory.observe(loop.time(), 0.2, 3)  # the server closed one idle 0.2 s
+        conn.idle_since = loop.time() - 0.19  # this one has been idle 0.19 s
+        assert h.pool.acquire_nowait() is conn  # a GET takes it (it is replayed if need be)
+        conn.serve()
+        conn.idle_since = loop.time() - 0.19
+        assert h.pool.acquire_nowait(unreplayable=True) is None
+        assert conn.closed_with == reasons.NEAR_IDLE_CLOSE
+
+    run(main)
+
+
+def test_a_request_limit_met_in_waves_is_learned_from_the_second_generation() -> None:
+    """At full speed the connections that replaced the first to die meet the limit
+    within SEPARATE seconds: being newer than the first close, theirs is a second event."""
+
+    async def main(loop: asyncio.AbstractEventLoop) -> None:
+        h = Harness(loop)
+        now = loop.time()
+        h.pool.note_stale_failure(idle_time=0.0, requests_served=50, age=0.5)
+        assert h.pool.stats.learned_max_requests is None
+        h.pool.note_stale_failure(idle_time=0.0, requests_served=50, age=0.5)  # same generation
+        assert h.pool.stats.learned_max_requests is None
+        born_after = loop.time() - now  # made after the first close
+        assert h.pool.memory._served  # the first close is on record
+        h.pool.note_stale_failure(idle_time=0.0, requests_served=50, age=born_after / 2)
+        assert h.pool.stats.learned_max_requests == 50
+
+    run(main)
+
+
+def test_an_unreplayable_request_does_not_go_first_after_an_untried_idle_spell() -> None:
+    async def main(loop: asyncio.AbstractEventLoop) -> None:
+        h = Harness(loop)
+        conn, _ = await h.pool.acquire()
+        conn.serve()
+        conn.idle_since = loop.time() - 0.2  # idle longer than any spell survived so far
+        assert h.pool.acquire_nowait(unreplayable=True) is None  # passed over, kept
+        assert conn.closed_with is None and h.pool.counts["idle"] == 1
+        assert h.pool.acquire_nowait() is conn  # a GET takes it...
+        conn.serve(idle_before=0.2)  # ...and it answered after 0.2 s idle
+        conn.idle_since = loop.time() - 0.19
+        assert h.pool.acquire_nowait(unreplayable=True) is conn  # tried now
 
     run(main)

@@ -104,6 +104,24 @@ class TLSError(ConnectError):
     """The TLS handshake failed, or the certificate or host name did not verify."""
 
 
+class NameResolutionError(ConnectError):
+    """A host name did not resolve (or the configured resolver failed)."""
+
+
+class ProxyError(ConnectError):
+    """The proxy refused or failed the handshake (CONNECT, SOCKS, TLS to the proxy).
+
+    ``proxy`` names it (``scheme://host:port``, no credentials). ``refused``: the
+    proxy answered no (a 4xx to CONNECT, a SOCKS refusal), which a replay would
+    only hear again; otherwise it could not be reached or broke off.
+    """
+
+    def __init__(self, message: str, *, proxy: str = "", refused: bool = False) -> None:
+        super().__init__(message)
+        self.proxy = proxy
+        self.refused = refused
+
+
 class ConnectionClosedError(TransportError):
     """The server closed (or reset) the connection before the response was complete.
 
@@ -211,8 +229,10 @@ __all__ = [
     "InvalidHeader",
     "InvalidURL",
     "LimitExceeded",
+    "NameResolutionError",
     "PoolTimeout",
     "ProtocolError",
+    "ProxyError",
     "ReadTimeout",
     "RedirectError",
     "RequestTimeout",

@@ -21,6 +21,10 @@ NEAR_IDLE_CLOSE = "near_idle_close"
 # Passed over (not closed) for a request that is not replayed: it served as many
 # requests as one the server closed silently under its next one.
 SUSPECTED_REQUEST_LIMIT = "suspected_request_limit"
+# Passed over (not closed) for a request that is not replayed: idle longer than any
+# connection to its server has been seen to survive.
+UNTRIED_IDLE = "untried_idle"
+EVICTED_FOR_MAX_CONNS = "evicted_for_max_conns"  # idle, closed for a dial elsewhere (max_conns)
 MAKING_ROOM = "making_room"  # an idle connection closed to make room for a fresh dial
 CANCELLED = "cancelled"  # the request was cancelled while in flight
 ABANDONED = "abandoned"  # the attempt was cancelled or failed while in flight

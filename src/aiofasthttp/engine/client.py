@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl as ssllib
-import urllib.request
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from types import TracebackType
@@ -36,13 +35,16 @@ from ..h1.request import (
     header_items,
 )
 from ..h1.response import Response
-from ..h1.url import Origin, Proxy, Route, Target, join_url, parse_proxy, resolve_url
+from ..h1.url import Origin, Proxy, Route, Target, join_url, resolve_url
 from ..policy.retry import RetryPolicy, coerce_policy
+from .cap import DEFAULT_MAX_CONNS, ConnectionCap
 from .connection import BufferedConnection, Connection
 from .coordinator import RetryCoordinator
 from .dial import Dialer, lends_buffers
 from .exchange import AttemptSettings
 from .pool import DEFAULT_MAX_IDLE, Pool, PoolLimits
+from .proxies import EnvironmentProxies, is_socks, parse_proxy_url
+from .resolve import DEFAULT_TTL, DNSCache, Resolver
 from .trace import make_tracer
 
 _UNSET: Any = object()
@@ -105,24 +107,23 @@ class Client:
         follow_redirects: bool = False,
         max_redirects: int = 10,
         proxy: str | None = None,
+        proxy_ssl: ssllib.SSLContext | None = None,
         trust_env: bool = False,
         expect_continue_threshold: int | None = 1 << 20,
         expect_continue_timeout: float = 1.0,
+        max_conns: int | None = None,
+        dns_cache_ttl: float | None = DEFAULT_TTL,
+        resolver: Resolver | None = None,
+        happy_eyeballs_delay: float | None = 0.25,
     ) -> None:
         if conn_pool_strategy not in ("lifo", "fifo"):
             raise ValueError("conn_pool_strategy must be 'lifo' or 'fifo'")
         self.base_url = base_url
         self._follow_redirects = follow_redirects
         self._continue_above = expect_continue_threshold
-        self._proxy = parse_proxy(proxy) if proxy else None
-        self._trust_env = trust_env
-        self._env_proxies_raw: dict[str, str] = {}
-        self._env_proxies: dict[str, Proxy] = {}
-        if trust_env:
-            self._env_proxies_raw = urllib.request.getproxies_environment()
-            for scheme in ("http", "https"):
-                if scheme in self._env_proxies_raw:
-                    self._env_proxies[scheme] = parse_proxy(self._env_proxies_raw[scheme])
+        self._proxy = parse_proxy_url(proxy) if proxy else None
+        self._proxy_ssl = proxy_ssl
+        self._env_proxies = EnvironmentProxies() if trust_env else None
         self._max_redirects = max_redirects
         self._limits = PoolLimits(
             max_conns=max_conns_per_host,
@@ -136,12 +137,23 @@ class Client:
         self._timeout = timeout
         self._max_head_size = max_response_head_size
         self._tcp_keepalive = tcp_keepalive
+        # Decided once: DEBUG logging must be on before the client is made to be traced.
+        self._tracer = make_tracer(trace)
+        self._names = DNSCache(dns_cache_ttl, resolver, self._tracer)
         self._dialer = Dialer(
             connect_timeout=connect_timeout,
             tls_context=self._tls_context,
             make_connection=self._make_connection,
             uds=uds,
+            names=self._names,
+            happy_eyeballs_delay=happy_eyeballs_delay,
+            proxy_tls_context=self._proxy_tls_context,
+            proxies=self._proxies,
+            tracer=self._tracer,
         )
+        if max_conns is None:
+            max_conns = max(DEFAULT_MAX_CONNS, max_conns_per_host)
+        self._cap = ConnectionCap(max_conns, self._pools_now)
         self._ssl_option = ssl
         self._ssl_context: ssllib.SSLContext | None = None
         check_header("User-Agent", user_agent)
@@ -151,8 +163,6 @@ class Client:
         user = header_items(headers)
         names = {n.lower() for n, _ in user}
         self._default_headers = [(n, v) for n, v in default if n.lower() not in names] + user
-        # Decided once: DEBUG logging must be on before the client is made to be traced.
-        self._tracer = make_tracer(trace)
         self._pools: dict[Route, Pool[Connection]] = {}
         # Kept requests with their pools: a plain GET is one dict lookup, no pool lookup.
         self._kept_heads: KeptHeads[Pool[Connection] | None] = KeptHeads()
@@ -403,6 +413,7 @@ class Client:
                 self._get_loop(),
                 self._tracer,
                 via=route.via,
+                cap=self._cap,
             )
             self._pools[route] = pool
             # Requests kept before this pool existed carry none: keep them afresh.
@@ -414,21 +425,29 @@ class Client:
         proxy = self._proxy_for(target.origin)
         if proxy is None:
             return Route(target.origin), None
-        if target.origin.scheme == "http":
+        if target.origin.scheme == "http" and not is_socks(proxy):
             return Route(proxy.origin), proxy  # absolute-form request to the proxy
-        return Route(target.origin, proxy), None  # a CONNECT tunnel
+        return Route(target.origin, proxy), None  # a CONNECT or SOCKS tunnel
 
     def _proxy_for(self, origin: Origin) -> Proxy | None:
         if self._proxy is not None:
             return self._proxy
-        if not self._trust_env:
+        if self._env_proxies is None:
             return None
-        found = self._env_proxies.get(origin.scheme)
-        # The stdlib's NO_PROXY matching; it is untyped in typeshed.
-        bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
-        if found is None or bypass(origin.host, self._env_proxies_raw):
-            return None
-        return found
+        return self._env_proxies.for_origin(origin)
+
+    def _proxies(self) -> list[Proxy]:
+        """Every proxy this client may use (the dialer tells a proxy's origin by it)."""
+        found = [] if self._env_proxies is None else self._env_proxies.proxies
+        return found if self._proxy is None else [self._proxy, *found]
+
+    def _pools_now(self) -> list[Pool[Connection]]:
+        return list(self._pools.values())
+
+    def _proxy_tls_context(self) -> ssllib.SSLContext:
+        if self._proxy_ssl is None:
+            self._proxy_ssl = ssllib.create_default_context()
+        return self._proxy_ssl
 
     def _make_connection(self, origin: Origin, loop: asyncio.AbstractEventLoop) -> Connection:
         kind = BufferedConnection if lends_buffers(loop) else Connection
@@ -472,6 +491,7 @@ class Client:
                 "learned_max_requests": s.learned_max_requests,
                 "suspected_max_requests": s.suspected_max_requests,
                 "close_reasons": dict(s.close_reasons),
+                "dns_lookups": self._names.lookups.get(route.origin.host, 0),
             }
         return out
 
@@ -482,6 +502,8 @@ class Client:
     async def aclose(self) -> None:
         """Close every connection and fail every waiting request."""
         self._closed = True
+        self._cap.close()
+        self._names.close()
         for pool in self._pools.values():
             pool.close()
         # Let the transports run their connection_lost callbacks before returning.

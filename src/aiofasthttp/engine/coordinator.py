@@ -157,7 +157,7 @@ class RetryCoordinator:
         if isinstance(exc, ConnectionClosedError) and exc.reused and not exc.response_bytes:
             # The server closed it while it sat idle: learn from that as from an idle
             # close, and drop the idle connections that waited at least as long.
-            pool.note_stale_failure(exc.idle_time, exc.requests_served)
+            pool.note_stale_failure(exc.idle_time, exc.requests_served, exc.connection_age)
             pool.drop_idle_since(exc.idle_time)
         reason = self.policy.replay_reason(request, exc, tries.number)
         if reason is not None and not pool.retry_budget.try_retry(self._time()):

@@ -12,11 +12,22 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl as ssllib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
-from ..errors import ConnectError, ConnectTimeout, ProtocolError, TLSError
+from ..errors import (
+    ConnectError,
+    ConnectTimeout,
+    NameResolutionError,
+    ProtocolError,
+    ProxyError,
+    TLSError,
+)
 from ..h1.parser import ResponseHead, ResponseParser
+from .eyeballs import Race, describe_os_error
+from .proxies import is_socks, socks_tunnel
+from .resolve import DNSCache
+from .trace import Tracer
 
 if TYPE_CHECKING:
     from ..h1.url import Origin, Proxy, Route
@@ -24,6 +35,8 @@ if TYPE_CHECKING:
 
 class DialedProtocol(asyncio.Protocol):
     """What a Dialer makes: a protocol that can be dropped before anyone adopted it."""
+
+    via: str | None = None  # the proxy it goes through (named in its errors), if any
 
     def data_received(self, data: bytes | memoryview) -> None:
         """Bytes arrived; a memoryview is valid only until this returns."""
@@ -99,6 +112,19 @@ def lends_buffers(loop: asyncio.AbstractEventLoop) -> bool:
 
 
 ConnT = TypeVar("ConnT", bound=DialedProtocol)
+P = TypeVar("P", bound=asyncio.BaseProtocol)
+
+
+class _Dial:
+    """One dial in progress: where it has got to, for its error message and trace."""
+
+    __slots__ = ("proxy", "race", "stage", "started")
+
+    def __init__(self, proxy: Proxy | None, started: float) -> None:
+        self.proxy = proxy  # the proxy this connection goes through, if any
+        self.race: Race | None = None  # the latest Happy Eyeballs race
+        self.stage = "origin"  # "proxy" while connecting to or shaking hands with it
+        self.started = started
 
 
 class Dialer(Generic[ConnT]):
@@ -109,50 +135,107 @@ class Dialer(Generic[ConnT]):
         tls_context: Callable[[], ssllib.SSLContext],
         make_connection: Callable[[Origin, asyncio.AbstractEventLoop], ConnT],
         uds: str | None = None,
+        names: DNSCache | None = None,
+        happy_eyeballs_delay: float | None = 0.25,
+        proxy_tls_context: Callable[[], ssllib.SSLContext] | None = None,
+        proxies: Callable[[], Collection[Proxy]] | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self._connect_timeout = connect_timeout
         self._tls_context = tls_context
         self._make_connection = make_connection
         self._uds = uds
+        self.names = names if names is not None else DNSCache()
+        self._delay = happy_eyeballs_delay
+        self._proxy_tls_context = proxy_tls_context or ssllib.create_default_context
+        self._proxies = proxies  # the client's proxies: an origin among them is a proxy
+        self._tracer = tracer
 
     async def dial(self, route: Route) -> ConnT:
         origin = route.origin
         loop = asyncio.get_running_loop()
         made: list[ConnT] = []
+        state = _Dial(route.via or self._forwarding_proxy(origin), loop.time())
+        through = str(state.proxy.origin) if state.proxy is not None else None
 
         def factory() -> ConnT:
             conn = self._make_connection(origin, loop)
+            conn.via = through
             made.append(conn)
             return conn
 
         try:
             if route.via is not None:
-                coro = self._tunnel(loop, origin, route.via, factory)
+                coro = self._tunnel(loop, origin, route.via, factory, state)
             else:
-                coro = self._direct(loop, origin, factory)
+                coro = self._direct(loop, origin, factory, state)
             return await asyncio.wait_for(coro, self._connect_timeout)
         except BaseException as exc:
             for orphan in made:  # connected, but the dial was cancelled or timed out
                 orphan.discard()
-            error = self._error(exc, origin)
+            error = self._error(exc, origin, state)
             if error is exc:
                 raise
             raise error from exc
 
+    def _forwarding_proxy(self, origin: Origin) -> Proxy | None:
+        """The proxy whose own origin this is (plain-http requests sent to it in absolute form)."""
+        if self._proxies is None:
+            return None
+        for proxy in self._proxies():
+            if proxy.origin == origin:
+                return proxy
+        return None
+
     async def _direct(
-        self, loop: asyncio.AbstractEventLoop, origin: Origin, factory: Callable[[], ConnT]
+        self,
+        loop: asyncio.AbstractEventLoop,
+        origin: Origin,
+        factory: Callable[[], ConnT],
+        state: _Dial,
     ) -> ConnT:
-        tls = self._tls_context() if origin.scheme == "https" else None
+        if state.proxy is not None:  # an http(s) proxy taking absolute-form requests
+            state.stage = "proxy"
+            tls = self._proxy_tls_context() if origin.scheme == "https" else None
+        else:
+            tls = self._tls_context() if origin.scheme == "https" else None
         hostname = origin.host if tls else None
         if self._uds is not None:
             _, conn = await loop.create_unix_connection(
                 factory, self._uds, ssl=tls, server_hostname=hostname
             )
-        else:
-            _, conn = await loop.create_connection(
-                factory, origin.host, origin.port, ssl=tls, server_hostname=hostname
-            )
+            return conn
+        _, conn = await self._connect(loop, origin, factory, tls, hostname, state)
         return conn
+
+    async def _connect(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        origin: Origin,
+        factory: Callable[[], P],
+        tls: ssllib.SSLContext | None,
+        hostname: str | None,
+        state: _Dial,
+    ) -> tuple[asyncio.Transport, P]:
+        """Resolve (cached), race the addresses (Happy Eyeballs), then TLS if asked."""
+        names = self.names
+        infos = names.known(origin.host, origin.port) or await names.resolve(
+            origin.host, origin.port
+        )
+        race = state.race = Race(loop)
+        try:
+            return await race.connect(infos, self._delay, factory, tls, hostname)
+        finally:
+            if self._tracer is not None:
+                for address, outcome, seconds, error in race.outcomes():
+                    self._tracer(
+                        "connect_attempt",
+                        origin=str(origin),
+                        address=address,
+                        outcome=outcome,
+                        seconds=seconds,
+                        error=error,
+                    )
 
     async def _tunnel(
         self,
@@ -160,10 +243,59 @@ class Dialer(Generic[ConnT]):
         origin: Origin,
         proxy: Proxy,
         factory: Callable[[], ConnT],
+        state: _Dial,
     ) -> ConnT:
-        """CONNECT through the proxy, then TLS to the origin inside the tunnel."""
-        transport, opener = await loop.create_connection(
-            lambda: _TunnelOpener(loop), proxy.origin.host, proxy.origin.port
+        """Through the proxy (CONNECT, or SOCKS), then TLS to the origin inside the tunnel."""
+        state.stage = "proxy"
+        started = loop.time()
+        try:
+            if is_socks(proxy):
+                sock = await socks_tunnel(proxy, origin, self.names)
+                transport = None
+            else:
+                transport = await self._connect_tunnel(loop, origin, proxy, state)
+        except BaseException as exc:
+            self._trace_handshake(proxy, origin, started, exc)
+            raise
+        self._trace_handshake(proxy, origin, started, None)
+        state.stage = "origin"
+        tls = self._tls_context() if origin.scheme == "https" else None
+        if transport is None:
+            _, conn = await loop.create_connection(
+                factory, sock=sock, ssl=tls, server_hostname=origin.host if tls else None
+            )
+            return conn
+        try:
+            conn = factory()
+            if tls is None:
+                transport.set_protocol(conn)
+                conn.connection_made(transport)
+                return conn
+            try:
+                tls_transport = await loop.start_tls(
+                    transport, conn, tls, server_hostname=origin.host
+                )
+            except TypeError as exc:  # asyncio before 3.11: no TLS over a TLS transport
+                raise ProxyError(
+                    f"cannot start TLS to {origin} inside the TLS connection to the proxy "
+                    f"{proxy.origin} on this Python and loop ({exc}); use Python 3.11+",
+                    proxy=str(proxy.origin),
+                ) from exc
+            assert tls_transport is not None
+            conn.connection_made(tls_transport)
+            return conn
+        except BaseException:
+            transport.abort()
+            raise
+
+    async def _connect_tunnel(
+        self, loop: asyncio.AbstractEventLoop, origin: Origin, proxy: Proxy, state: _Dial
+    ) -> asyncio.Transport:
+        """A transport to the proxy (TLS to it for https://) on which CONNECT succeeded."""
+        tls = self._proxy_tls_context() if proxy.origin.scheme == "https" else None
+        hostname = proxy.origin.host if tls else None
+        transport, opener = await self._connect(
+            loop, proxy.origin, lambda: _TunnelOpener(loop), tls, hostname, state
         )
         try:
             authority = (
@@ -177,46 +309,88 @@ class Dialer(Generic[ConnT]):
             transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
             head = await opener.answer
             if not 200 <= head.status < 300:
-                raise ConnectError(
+                raise ProxyError(
                     f"the proxy {proxy.origin} refused to tunnel to {origin}: "
                     f"{head.status} {head.reason.decode('latin-1')}"
-                    + ("; check the proxy's credentials" if head.status == 407 else "")
+                    + ("; check the proxy's credentials" if head.status == 407 else ""),
+                    proxy=str(proxy.origin),
+                    refused=400 <= head.status < 500,
                 )
-            conn = factory()
-            tls = self._tls_context() if origin.scheme == "https" else None
-            if tls is None:
-                transport.set_protocol(conn)
-                conn.connection_made(transport)
-                return conn
-            tls_transport = await loop.start_tls(transport, conn, tls, server_hostname=origin.host)
-            assert tls_transport is not None
-            conn.connection_made(tls_transport)
-            return conn
+            return transport
         except BaseException:
             transport.abort()
             raise
 
-    def _error(self, exc: BaseException, origin: Origin) -> BaseException:
-        return dial_error(exc, origin, self._connect_timeout)
+    def _trace_handshake(
+        self, proxy: Proxy, origin: Origin, started: float, exc: BaseException | None
+    ) -> None:
+        if self._tracer is not None:
+            self._tracer(
+                "proxy_handshake",
+                proxy=str(proxy.origin),
+                origin=str(origin),
+                seconds=asyncio.get_running_loop().time() - started,
+                error=None if exc is None else repr(exc),
+            )
+
+    def _error(self, exc: BaseException, origin: Origin, state: _Dial) -> BaseException:
+        return dial_error(exc, origin, self._connect_timeout, state)
 
 
-def dial_error(exc: BaseException, origin: Origin, connect_timeout: float | None) -> BaseException:
-    """The typed error for a failed dial; anything else (a cancellation) as it is."""
+def dial_error(
+    exc: BaseException,
+    origin: Origin,
+    connect_timeout: float | None,
+    state: _Dial | None = None,
+) -> BaseException:
+    """The typed error for a failed dial; anything else (a cancellation) as it is.
+
+    ``state`` (a Dialer's dial in progress) adds the proxy, the address race and the
+    time taken; without it (the doctor's own probes), the words are the same.
+    """
+    proxy = state.proxy if state is not None else None
+    at_proxy = proxy is not None and state is not None and state.stage == "proxy"
+    where = f"the proxy {proxy.origin}" if at_proxy and proxy is not None else str(origin)
+    via = f" through the proxy {proxy.origin}" if proxy is not None and not at_proxy else ""
+    race = state.race if state is not None else None
+    connected = race is not None and race.winner is not None
+    tried = f" (tried {race.summary()})" if race is not None and not connected else ""
+    if isinstance(exc, ConnectError):
+        if at_proxy and proxy is not None and not isinstance(exc, ProxyError):
+            return ProxyError(f"{exc}, dialling {origin} via {where}", proxy=str(proxy.origin))
+        if isinstance(exc, NameResolutionError):
+            return NameResolutionError(f"{exc}, dialling {origin}{via}")
+        return exc
     if isinstance(exc, asyncio.TimeoutError):
+        took = (
+            f" ({asyncio.get_running_loop().time() - state.started:.3f} s)"
+            if state is not None
+            else ""
+        )
         return ConnectTimeout(
-            f"connecting to {origin} took longer than connect_timeout={connect_timeout:g} s"
+            f"connecting to {where}{via} took longer than connect_timeout="
+            f"{connect_timeout:g} s{took}{tried}"
         )
     if isinstance(exc, ssllib.SSLCertVerificationError):
+        option = "proxy_ssl=" if at_proxy else "ssl="
         return TLSError(
-            f"the TLS certificate of {origin} did not verify: {exc.verify_message}; "
-            "pass ssl= a context that trusts it (ssl=False skips verification)"
+            f"the TLS certificate of {where} did not verify: {exc.verify_message}; "
+            f"pass {option} a context that trusts it"
+            + ("" if at_proxy else " (ssl=False skips verification)")
         )
     if isinstance(exc, ssllib.SSLError):
-        return TLSError(f"TLS handshake with {origin} failed: {exc}")
+        return TLSError(f"TLS handshake with {where}{via} failed: {exc}")
     if isinstance(exc, socket.gaierror):
         return ConnectError(f"cannot resolve host {origin.host!r} of {origin}: {exc}")
     if isinstance(exc, OSError):
-        return ConnectError(f"cannot connect to {origin}: {exc.strerror or exc}")
+        why = describe_os_error(exc)
+        if connected:  # the TCP connection was made; what followed (TLS, a tunnel) failed
+            text = f"the connection to {where}{via} failed once made: {why}"
+        else:
+            text = f"cannot connect to {where}{via}: {why}{tried}"
+        if at_proxy and proxy is not None:
+            return ProxyError(text, proxy=str(proxy.origin))
+        return ConnectError(text)
     return exc
 
 

@@ -75,6 +75,8 @@ def describe(conn: ConnectionFacts, ex: Exchange, what: str, *, explain: bool = 
         )
     else:
         where = f"new connection #{conn.id}"
+    if conn.via is not None:
+        where += f" through the proxy {conn.via}"
     written = (
         "after the request was written"
         if ex.request_written

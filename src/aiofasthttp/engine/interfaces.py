@@ -22,6 +22,7 @@ class ConnectionFacts(Protocol):
     requests_served: int
     keep_alive_timeout: int | None  # the server's Keep-Alive hint
     keep_alive_max: int | None
+    via: str | None  # the proxy it goes through, if any
 
     @property
     def server_memory(self) -> ServerMemory | None:

@@ -32,9 +32,9 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Collection, Coroutine
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .. import reasons
 from ..errors import ClientClosedError, ConnectError, PoolTimeout
@@ -45,6 +45,9 @@ from .connection import QUIET_CHECK_AFTER
 from .interfaces import PooledConnection
 from .trace import Tracer
 
+if TYPE_CHECKING:
+    from .cap import ConnectionCap
+
 # Retire a connection this long before the server's stated or learned idle timeout,
 # or this fraction of it, whichever is larger: the FIN may already be in flight.
 EXPIRY_MARGIN = 0.25
@@ -52,6 +55,14 @@ EXPIRY_MARGIN_FRACTION = 0.1
 # A request that is not replayed (a POST) does not take a connection idle this share
 # of the shortest idle time after which the server was seen closing one.
 NEAR_IDLE_CLOSE_SHARE = 0.8
+# Idle spells longer than this, and longer than any after which a connection to the
+# server was seen answering, are untried: a request not replayed does not go first.
+UNTRIED_IDLE_FLOOR = 0.05
+# Why a connection is passed over (kept for replayable requests), not retired.
+_PASS_OVER = (reasons.SUSPECTED_REQUEST_LIMIT, reasons.UNTRIED_IDLE)
+# A suspicion neither learned nor disproved lapses after this long: a workload of
+# requests that are never replayed cannot disprove it (they keep off those connections).
+SUSPICION_TTL = 10.0
 # Lifetimes and request counts are cut by up to this fraction, at random, per connection,
 # so connections opened together do not all expire together.
 JITTER = 0.1
@@ -105,6 +116,7 @@ class Pool(Generic[ConnT]):
         loop: asyncio.AbstractEventLoop,
         tracer: Tracer | None = None,
         via: Proxy | None = None,
+        cap: ConnectionCap | None = None,
     ) -> None:
         self.origin = origin
         self.via = via  # the proxy this pool's connections are tunnelled through
@@ -128,6 +140,10 @@ class Pool(Generic[ConnT]):
         self._closed = False
         self._conns: set[ConnT] = set()
         self._suspect_after: int | None = None  # see PoolStats.suspected_max_requests
+        self._suspect_until = 0.0
+        # max_conns across origins: a slot per connection; dials of other origins waiting.
+        self.cap = cap
+        self._cap_waiters: Collection[object] = () if cap is None else cap.waiters
 
     # -- handing out ------------------------------------------------------------
 
@@ -174,7 +190,7 @@ class Pool(Generic[ConnT]):
                     self._found_closed(conn, now)
                     continue
                 unfit = self._unfit_for_unreplayable(conn, now)
-                if unfit == reasons.SUSPECTED_REQUEST_LIMIT:
+                if unfit in _PASS_OVER:
                     passed_over.append(conn)
                     continue
                 if unfit is not None:
@@ -194,10 +210,19 @@ class Pool(Generic[ConnT]):
         """Why ``conn`` should not carry a request that is not replayed, or None."""
         suspect = self._suspect_after
         if suspect is not None and conn.requests_served >= suspect:
-            return reasons.SUSPECTED_REQUEST_LIMIT
-        shortest = self.memory.shortest_idle_close(now)
-        if shortest is not None and now - conn.idle_since >= shortest * NEAR_IDLE_CLOSE_SHARE:
+            if now < self._suspect_until:
+                return reasons.SUSPECTED_REQUEST_LIMIT
+            self._suspect(None)  # neither learned nor disproved in time: let it go
+        idle = now - conn.idle_since
+        memory = self.memory
+        shortest = memory.shortest_idle_close(now)
+        if shortest is not None and idle >= shortest * NEAR_IDLE_CLOSE_SHARE:
             return reasons.NEAR_IDLE_CLOSE
+        if idle > UNTRIED_IDLE_FLOOR and idle > memory.longest_idle_survived(now):
+            # No connection to this server has been seen to answer after such an idle
+            # spell: its idle timeout may be just this long (the first pause of a poller
+            # meets it before any close has been seen). A replayable request finds out.
+            return reasons.UNTRIED_IDLE
         return None
 
     def _found_closed(self, conn: ConnT, now: float) -> None:
@@ -229,10 +254,10 @@ class Pool(Generic[ConnT]):
                 return conn, True
             if self._total < self.limits.max_conns:
                 self._total += 1
-                return await self._dial_new(), False
+                return await self._dial_new(deadline), False
             got = await self._wait(deadline)
             if got is None:
-                return await self._dial_new(), False
+                return await self._dial_new(deadline), False
             if got.is_closed:
                 continue  # handed over, then closed by the server before it was used
             if not unreplayable or got.socket_is_quiet():
@@ -240,7 +265,7 @@ class Pool(Generic[ConnT]):
             # Handed over right after its last response, with the server's FIN behind it.
             self._total += 1  # keep its slot when it closes, for this request
             self._found_closed(got, self.loop.time())
-            return await self._dial_new(), False
+            return await self._dial_new(deadline), False
 
     async def dial_fresh(self, deadline: float | None = None) -> ConnT:
         """A newly dialled connection, never an idle one (for replays)."""
@@ -248,21 +273,29 @@ class Pool(Generic[ConnT]):
             self._check_open()
             if self._total < self.limits.max_conns:
                 self._total += 1
-                return await self._dial_new()
+                return await self._dial_new(deadline)
             got = await self._wait(deadline)
             if got is None:
-                return await self._dial_new()  # the slot promised to this waiter
+                return await self._dial_new(deadline)  # the slot promised to this waiter
             if not got.is_closed:
                 self._total += 1  # keep its slot when it closes
                 got.close(reasons.MAKING_ROOM)
-                return await self._dial_new()
+                return await self._dial_new(deadline)
             # Handed over but closed meanwhile: its slot went to the pool; wait again.
 
-    async def _dial_new(self) -> ConnT:
-        """Dial into a slot already counted in ``_total``."""
+    async def _dial_new(self, deadline: float | None = None) -> ConnT:
+        """Dial into a slot already counted in ``_total`` (and take one of max_conns)."""
         self._dialling += 1
+        cap = self.cap
         try:
-            conn = await self._dial(self.route)
+            if cap is not None and not cap.try_take():
+                await cap.take(self, self._wait_timeout(deadline))
+            try:
+                conn = await self._dial(self.route)
+            except BaseException:
+                if cap is not None:
+                    cap.give_back()
+                raise
         except BaseException:
             self._total -= 1
             self._hand_over()
@@ -270,6 +303,8 @@ class Pool(Generic[ConnT]):
         finally:
             self._dialling -= 1
         if conn.is_closed:
+            if cap is not None:
+                cap.give_back()
             self._total -= 1
             self._hand_over()
             raise ConnectError(f"{self.origin} closed the connection as soon as it was made")
@@ -291,10 +326,7 @@ class Pool(Generic[ConnT]):
         """Queue for an idle connection (returned) or a free slot (None)."""
         waiter: asyncio.Future[ConnT | None] = self.loop.create_future()
         self._waiters.append(waiter)
-        timeout = self.limits.max_wait
-        if deadline is not None:
-            left = deadline - self.loop.time()
-            timeout = left if timeout is None else min(timeout, left)
+        timeout = self._wait_timeout(deadline)
         timer = None
         if timeout is not None:
             timer = self.loop.call_later(max(0.0, timeout), _expire_waiter, waiter)
@@ -314,6 +346,14 @@ class Pool(Generic[ConnT]):
                 timer.cancel()
             if waiter.done() and waiter in self._waiters:
                 self._waiters.remove(waiter)  # timed out or cancelled: not served
+
+    def _wait_timeout(self, deadline: float | None) -> float | None:
+        """How long a request may wait for a connection: max_conn_wait_timeout, or less."""
+        timeout = self.limits.max_wait
+        if deadline is not None:
+            left = deadline - self.loop.time()
+            timeout = left if timeout is None else min(timeout, left)
+        return timeout
 
     def _give_back(self, waiter: asyncio.Future[ConnT | None]) -> None:
         """A cancelled waiter may already hold a connection or a slot: return it."""
@@ -364,6 +404,9 @@ class Pool(Generic[ConnT]):
             self._schedule_reaper(expires)
         if self._waiters:
             self._hand_over()
+        elif self._cap_waiters:  # dials to other origins wait for room under max_conns
+            assert self.cap is not None
+            self.cap.make_room()
 
     def _limited_expiry(self, conn: ConnT, now: float) -> float | None:
         """When an idle connection expires under the known limits; None if it is retired.
@@ -394,6 +437,8 @@ class Pool(Generic[ConnT]):
             self._note_server_close(conn, self.loop.time())
         self._total -= 1
         self._conns.discard(conn)
+        if self.cap is not None:
+            self.cap.give_back()
         counts = self.stats.close_reasons
         counts[why] = counts.get(why, 0) + 1
         if self.tracer is not None:
@@ -458,27 +503,37 @@ class Pool(Generic[ConnT]):
         if exact or idle_for < CLOSE_AFTER_RESPONSE:
             # Found by poll(), the idle time is only an upper bound; but a close this
             # soon after a response still tells the request count it came after.
-            self._learn(now, idle_for, conn.requests_served)
+            self._learn(now, idle_for, conn.requests_served, conn.created_at)
 
-    def note_stale_failure(self, idle_time: float, requests_served: int) -> None:
+    def note_stale_failure(
+        self, idle_time: float, requests_served: int, age: float | None = None
+    ) -> None:
         """A reused connection died under a request with no answer: learn as from an idle close.
 
         Under load a connection is often handed to the next request before the
         server's FIN is read, so a server's request limit shows up here, as a
         failure right after the Nth response, rather than as an idle close.
         """
-        if requests_served and (
-            self._suspect_after is None or requests_served < self._suspect_after
+        now = self.loop.time()
+        # Right after a response, the death looks like a request limit (an idle close
+        # would have come after some idle time): suspect it until learned or disproved.
+        if (
+            requests_served
+            and idle_time < CLOSE_AFTER_RESPONSE
+            and (self._suspect_after is None or requests_served < self._suspect_after)
         ):
-            self._suspect(requests_served)
-        self._learn(self.loop.time(), idle_time, requests_served)
+            self._suspect(requests_served, now + SUSPICION_TTL)
+        self._learn(now, idle_time, requests_served, None if age is None else now - age)
 
-    def _suspect(self, requests_served: int | None) -> None:
+    def _suspect(self, requests_served: int | None, until: float = 0.0) -> None:
         self._suspect_after = self.stats.suspected_max_requests = requests_served
+        self._suspect_until = until
 
-    def _learn(self, now: float, idle_time: float, requests_served: int) -> None:
+    def _learn(
+        self, now: float, idle_time: float, requests_served: int, born: float | None = None
+    ) -> None:
         memory = self.memory
-        memory.observe(now, idle_time, requests_served)
+        memory.observe(now, idle_time, requests_served, born)
         self.stats.learned_idle_timeout = memory.idle_timeout(now)
         learned = self.stats.learned_max_requests = memory.max_requests(now)
         if learned is not None:
@@ -486,6 +541,10 @@ class Pool(Generic[ConnT]):
             # It applies at once, also to connections already idle.
             for conn in [c for c in self._idle if c.requests_served >= learned]:
                 self._retire(conn, reasons.MAX_REQUESTS)
+
+    def longest_idle(self) -> ConnT | None:
+        """The idle connection idle longest (the deque's oldest end), if any."""
+        return self._idle[0] if self._idle else None
 
     def drop_idle_since(self, idle_time: float) -> None:
         """One connection idle this long was found dead: so are those idle longer."""

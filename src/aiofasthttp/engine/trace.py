@@ -23,6 +23,10 @@ EVENTS = (
     "head_received",
     "retry_scheduled",
     "gave_up",
+    "dns_resolved",
+    "dns_failed",
+    "connect_attempt",
+    "proxy_handshake",
 )
 
 
@@ -48,6 +52,19 @@ class Trace(Protocol):
         self, *, method: str, url: str, attempt: int, reason: str, delay: float, error: str
     ) -> None: ...
     def gave_up(self, *, method: str, url: str, attempt: int, error: str) -> None: ...
+    def dns_resolved(self, *, host: str, port: int, addresses: list[str], seconds: float) -> None:
+        """A lookup (not a cache hit) answered."""
+
+    def dns_failed(self, *, host: str, port: int, error: str, seconds: float) -> None: ...
+    def connect_attempt(
+        self, *, origin: str, address: str, outcome: str, seconds: float, error: str | None
+    ) -> None:
+        """One address of a Happy Eyeballs race: ``connected``, ``failed`` or ``abandoned``."""
+
+    def proxy_handshake(
+        self, *, proxy: str, origin: str, seconds: float, error: str | None
+    ) -> None:
+        """A CONNECT or SOCKS handshake with a proxy towards ``origin``; error None if it worked."""
 
 
 class Tracer:

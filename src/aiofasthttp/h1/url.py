@@ -32,10 +32,16 @@ class Origin(NamedTuple):
 
 
 class Proxy(NamedTuple):
-    """An HTTP proxy: where it listens, and the Proxy-Authorization value for it."""
+    """A proxy: where it listens (its scheme says the kind), and its credentials.
+
+    ``authorization``: the Proxy-Authorization value for an HTTP(S) proxy;
+    ``username`` and ``password``: a SOCKS proxy's.
+    """
 
     origin: Origin
     authorization: str | None
+    username: str | None = None
+    password: str | None = None
 
 
 class Route(NamedTuple):

@@ -50,11 +50,18 @@ class ServerMemory:
         if idle_before > self._idle_ok[0] or now - self._idle_ok[1] > TTL:
             self._idle_ok = (idle_before, now)
 
-    def observe(self, now: float, idle_for: float, served: int) -> None:
-        """The server closed a connection idle for ``idle_for`` s after ``served`` requests."""
+    def observe(self, now: float, idle_for: float, served: int, born: float | None = None) -> None:
+        """The server closed a connection idle for ``idle_for`` s after ``served`` requests.
+
+        ``born``: when that connection was made. One made after the last close on
+        record is a later generation, so its close is a separate event even within
+        ``SEPARATE`` seconds: a fast client meets a request limit in waves, each wave
+        on the connections that replaced the last (a restart closes one generation).
+        """
         if idle_for < CLOSE_AFTER_RESPONSE:
-            if _new_event(self._served, now):
-                self._served.append((now, served))
+            served_seen = self._served
+            if _new_event(served_seen, now) or (born is not None and born > served_seen[-1][0]):
+                served_seen.append((now, served))
             agreeing = [n for t, n in self._served if n == served and now - t <= TTL]
             if len(agreeing) >= 2:
                 self._max_requests = (served, now)
@@ -69,6 +76,11 @@ class ServerMemory:
             if len(close) >= 2:
                 self._idle_timeout = (min(close), now)
                 self.learned = True
+
+    def longest_idle_survived(self, now: float) -> float:
+        """The longest idle spell after which a connection recently answered a request."""
+        idle, when = self._idle_ok
+        return idle if now - when <= TTL else 0.0
 
     def shortest_idle_close(self, now: float) -> float | None:
         """The shortest idle time after which the server was recently seen closing,

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import (
     ConnectError,
     ConnectionClosedError,
+    ProxyError,
     TimeoutError,
     TLSError,
 )
@@ -77,6 +78,8 @@ class RetryPolicy:
     def _safe_reason(self, request: Request, error: BaseException) -> str | None:
         if isinstance(error, TLSError):
             return None  # a certificate will not verify on the next try either
+        if isinstance(error, ProxyError) and error.refused:
+            return None  # nor will the proxy accept what it just refused
         if isinstance(error, ConnectError):
             return CONNECT  # refused, unreachable or timed out: the request never left
         if isinstance(error, ConnectionClosedError):
