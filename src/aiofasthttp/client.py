@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import ssl as ssllib
 import urllib.request
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import __version__
 from .connection import BufferedConnection, Connection
@@ -24,6 +24,7 @@ from .dial import Dialer, lends_buffers
 from .errors import ClientClosedError, TooManyRedirects
 from .exchange import Attempt
 from .headers import HeadersLike
+from .hooks import EventHooks, Observer, OutgoingRequest, make_hooks
 from .pool import Pool, PoolLimits
 from .redirects import REDIRECT_STATUSES, next_hop
 from .request import (
@@ -51,6 +52,7 @@ from .retry import RetryPolicy, coerce_policy
 from .trace import make_tracer
 
 _UNSET: Any = object()
+TIMEOUT_NAMES = ("connect_timeout", "read_timeout", "write_timeout", "pool_timeout", "head_timeout")
 
 
 class _Chain:
@@ -72,6 +74,32 @@ class _Chain:
         self.data = data
         self.connection_close = connection_close
         self.history: list[Response] = []
+
+
+class _Call(NamedTuple):
+    """A request's arguments as given: what hooks see is made from them."""
+
+    method: str
+    url: str
+    params: QueryParams | None
+    headers: HeadersLike | None
+    content: Content | None
+    json: Any
+    data: Any
+    connection_close: bool
+
+    def outgoing(self, base_url: str | None) -> OutgoingRequest:
+        url = add_params(join_url(base_url, self.url), self.params)
+        return OutgoingRequest(self.method, url, self.headers)
+
+    def built(self, outgoing: OutgoingRequest) -> _Call:
+        """The arguments to build the request with, as the hooks left it."""
+        pairs = outgoing.headers.pairs()
+        return self._replace(method=outgoing.method, url=outgoing.url, params=None, headers=pairs)
+
+    def chain(self, request: Request, outgoing: OutgoingRequest | None) -> _Chain:
+        headers = header_items(self.headers) if outgoing is None else outgoing.headers.pairs()
+        return _Chain(request, headers, self.content, self.json, self.data, self.connection_close)
 
 
 class Client:
@@ -113,6 +141,8 @@ class Client:
         trust_env: bool = False,
         expect_continue_threshold: int | None = 1 << 20,
         expect_continue_timeout: float = 1.0,
+        head_timeout: float | None = None,
+        event_hooks: Mapping[str, Iterable[Any]] | None = None,
     ) -> None:
         if conn_pool_strategy not in ("lifo", "fifo"):
             raise ValueError("conn_pool_strategy must be 'lifo' or 'fifo'")
@@ -157,7 +187,10 @@ class Client:
         names = {n.lower() for n, _ in user}
         self._default_headers = [(n, v) for n, v in default if n.lower() not in names] + user
         # Decided once: DEBUG logging must be on before the client is made to be traced.
+        self._trace = trace
         self._tracer = make_tracer(trace)
+        self._event_hooks = make_hooks(event_hooks)
+        self._hooks: EventHooks | None = self._event_hooks
         self._pools: dict[Route, Pool] = {}
         self._head_cache = KeptHeads()
         self._closed = False
@@ -165,7 +198,16 @@ class Client:
         self._coordinator = RetryCoordinator(
             self._pool_for,
             coerce_policy(retry),
-            Attempt(read_timeout, max_response_body_size, decompress, expect_continue_timeout),
+            Attempt(
+                read_timeout,
+                max_response_body_size,
+                decompress,
+                expect_continue_timeout,
+                connect_timeout=connect_timeout,
+                write_timeout=write_timeout,
+                pool_timeout=max_conn_wait_timeout,
+                head_timeout=head_timeout,
+            ),
             self._now,
             self._tracer,
         )
@@ -185,14 +227,31 @@ class Client:
         timeout: float | None = _UNSET,
         connection_close: bool = False,
         follow_redirects: bool | None = None,
+        connect_timeout: float | None = _UNSET,
+        read_timeout: float | None = _UNSET,
+        write_timeout: float | None = _UNSET,
+        pool_timeout: float | None = _UNSET,
+        head_timeout: float | None = _UNSET,
     ) -> Coroutine[Any, Any, Response]:
         """Send a request and read the whole response body: ``await client.request(...)``.
 
         A plain method that returns the coroutine to await: without redirects to
         follow it is the retry coordinator's own, one coroutine frame less at every
         step of every request. Errors in the arguments are raised by the await too.
-        The request's ``timeout`` counts from the moment the coroutine starts.
+        The request's ``timeout`` counts from the moment the coroutine starts; the
+        other timeouts, when given, replace the client's for this request (None: no
+        limit).
         """
+        settings = None
+        if not (connect_timeout is read_timeout is write_timeout is pool_timeout is head_timeout):
+            settings = self._settings_for(
+                connect_timeout, read_timeout, write_timeout, pool_timeout, head_timeout
+            )
+        elif connect_timeout is not _UNSET:  # all five given, and equal
+            settings = self._settings_for(connect_timeout, *(connect_timeout,) * 4)
+        if self._hooks is not None:
+            call = _Call(method, url, params, headers, content, json, data, connection_close)
+            return self._hooked(self._hooks, call, timeout, follow_redirects, settings)
         try:
             request = self._build(
                 method, url, params, headers, content, json, data, connection_close
@@ -202,17 +261,47 @@ class Client:
         if timeout is _UNSET:
             timeout = self._timeout
         if not self._follows(follow_redirects):
-            return self._coordinator.fetch(request, timeout)
+            return self._coordinator.fetch(request, timeout, settings)
         chain = _Chain(request, header_items(headers), content, json, data, connection_close)
-        return self._fetch_following(chain, timeout)
+        return self._fetch_following(chain, self._deadline(timeout), settings)
 
-    async def _fetch_following(self, chain: _Chain, timeout: float | None) -> Response:
-        deadline = self._deadline(timeout)
-        resp = await self._coordinator.fetch(chain.request, deadline=deadline)
+    async def _fetch_following(
+        self, chain: _Chain, deadline: float | None, settings: Attempt | None
+    ) -> Response:
+        coordinator = self._coordinator
+        resp = await coordinator.fetch(chain.request, None, settings, deadline=deadline)
         while resp.status in REDIRECT_STATUSES:
             request = self._next_hop(chain, resp)
-            resp = await self._coordinator.fetch(request, deadline=deadline)
+            resp = await coordinator.fetch(request, None, settings, deadline=deadline)
         resp.history = chain.history
+        return resp
+
+    async def _hooked(
+        self,
+        hooks: EventHooks,
+        call: _Call,
+        timeout: float | None,
+        follow_redirects: bool | None,
+        settings: Attempt | None,
+    ) -> Response:
+        """A request with hooks: they shape its headers first and see its response last."""
+        deadline = self._deadline(timeout)
+        outgoing = call.outgoing(self.base_url)
+        hooks.started(outgoing)
+        try:
+            await hooks.before(outgoing)
+            chain = call.chain(self._build(*call.built(outgoing)), outgoing)
+            if self._follows(follow_redirects):
+                resp = await self._fetch_following(chain, deadline, settings)
+            else:
+                resp = await self._coordinator.fetch(
+                    chain.request, None, settings, deadline=deadline
+                )
+            await hooks.after(resp)
+        except BaseException as exc:
+            hooks.failed(outgoing, exc)
+            raise
+        hooks.answered(outgoing, resp)
         return resp
 
     @asynccontextmanager
@@ -229,28 +318,118 @@ class Client:
         timeout: float | None = _UNSET,
         connection_close: bool = False,
         follow_redirects: bool | None = None,
+        connect_timeout: float | None = _UNSET,
+        read_timeout: float | None = _UNSET,
+        write_timeout: float | None = _UNSET,
+        pool_timeout: float | None = _UNSET,
+        head_timeout: float | None = _UNSET,
     ) -> AsyncIterator[Response]:
         """Send a request; the body is read with ``async for chunk in resp.iter_bytes()``.
 
         Leaving the block before the body's end closes the connection, so it is
-        never returned to the pool with unread bytes.
+        never returned to the pool with unread bytes. The response hooks see the
+        response before the block does, its body not yet read.
         """
-        request = self._build(method, url, params, headers, content, json, data, connection_close)
+        settings = self._settings_for(
+            connect_timeout, read_timeout, write_timeout, pool_timeout, head_timeout
+        )
         deadline = self._deadline(timeout)
-        resp, conn, ex = await self._coordinator.run(request, deadline, True)
-        if resp.status in REDIRECT_STATUSES and self._follows(follow_redirects):
-            chain = _Chain(request, header_items(headers), content, json, data, connection_close)
-            while resp.status in REDIRECT_STATUSES:
-                if conn is not None and ex is not None:
-                    conn.abandon(ex, "redirect body not read")
-                request = self._next_hop(chain, resp)
-                resp, conn, ex = await self._coordinator.run(request, deadline, True)
-            resp.history = chain.history
+        call = _Call(method, url, params, headers, content, json, data, connection_close)
+        hooks = self._hooks
+        outgoing = None if hooks is None else call.outgoing(self.base_url)
+        conn = ex = None
+        try:
+            if hooks is not None and outgoing is not None:
+                hooks.started(outgoing)
+                await hooks.before(outgoing)
+                request = self._build(*call.built(outgoing))
+            else:
+                request = self._build(*call)
+            resp, conn, ex = await self._coordinator.run(request, deadline, True, settings)
+            if resp.status in REDIRECT_STATUSES and self._follows(follow_redirects):
+                chain = call.chain(request, outgoing)
+                while resp.status in REDIRECT_STATUSES:
+                    if conn is not None and ex is not None:
+                        conn.abandon(ex, "redirect body not read")
+                    request = self._next_hop(chain, resp)
+                    resp, conn, ex = await self._coordinator.run(request, deadline, True, settings)
+                resp.history = chain.history
+            if hooks is not None:
+                await hooks.after(resp)
+        except BaseException as exc:
+            if conn is not None and ex is not None:
+                conn.abandon(ex, "response hook raised")
+            if hooks is not None and outgoing is not None:
+                hooks.failed(outgoing, exc)
+            raise
+        if hooks is not None and outgoing is not None:
+            hooks.answered(outgoing, resp)
         try:
             yield resp
         finally:
             if conn is not None and ex is not None:
                 conn.abandon(ex, "streamed response left before its end")
+
+    def _settings_for(
+        self,
+        connect_timeout: float | None,
+        read_timeout: float | None,
+        write_timeout: float | None,
+        pool_timeout: float | None,
+        head_timeout: float | None,
+    ) -> Attempt | None:
+        """The client's attempt settings with a request's own timeouts; None if it has none."""
+        values = (connect_timeout, read_timeout, write_timeout, pool_timeout, head_timeout)
+        given = {n: v for n, v in zip(TIMEOUT_NAMES, values, strict=True) if v is not _UNSET}
+        return self._coordinator.settings.with_timeouts(given) if given else None
+
+    # -- hooks ------------------------------------------------------------------
+
+    @property
+    def event_hooks(self) -> dict[str, tuple[Any, ...]]:
+        """The hooks, as tuples: assign a new mapping to change them."""
+        hooks = self._event_hooks
+        if hooks is None:
+            return {"request": (), "response": ()}
+        return {"request": hooks.request, "response": hooks.response}
+
+    @event_hooks.setter
+    def event_hooks(self, event_hooks: Mapping[str, Iterable[Any]]) -> None:
+        self._event_hooks = make_hooks(event_hooks)
+        self._rehook()
+
+    def _instrument(self, observer: Observer | None, listener: object, add: bool) -> None:
+        """Add (or remove) an instrumentation's observer and trace listener.
+
+        Kept apart from the user's hooks and trace object; a client with none of
+        them goes back to paying only its ``is None`` tests.
+        """
+        tracer = self._tracer
+        listeners = tracer.listeners if tracer is not None else ()
+        extra = tuple(x for x in listeners if x is not self._trace and x is not listener)
+        observers = tuple(o for o in self._observers if o is not observer)
+        if add:
+            extra += (listener,)
+            observers += (observer,) if observer is not None else ()
+        self._observers = observers
+        self._set_tracer(make_tracer(self._trace, extra))
+        self._rehook()
+
+    _observers: tuple[Observer, ...] = ()
+
+    def _rehook(self) -> None:
+        user = self._event_hooks
+        if not self._observers:
+            self._hooks = user
+            return
+        request, response = (user.request, user.response) if user is not None else ((), ())
+        self._hooks = EventHooks(request, response, self._observers)
+
+    def _set_tracer(self, tracer: Any) -> None:
+        self._tracer = tracer
+        self._coordinator.tracer = tracer
+        for pool in self._pools.values():
+            pool.tracer = tracer
 
     # The verb helpers hand back request()'s coroutine rather than awaiting it
     # in one of their own: one frame less to resume at every step of a request.

@@ -28,11 +28,12 @@ if TYPE_CHECKING:
 
 
 class _Attempts:
-    """The bookkeeping of one request's attempts."""
+    """The bookkeeping of one request's attempts, and the settings they run with."""
 
-    __slots__ = ("errors", "fresh", "number")
+    __slots__ = ("errors", "fresh", "number", "settings")
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Attempt) -> None:
+        self.settings = settings
         self.errors: list[BaseException] = []
         self.fresh = False  # the next attempt must dial a new connection
         self.number = 1
@@ -52,18 +53,26 @@ class RetryCoordinator:
     ) -> None:
         self._pool_for = pool_for
         self.policy = policy
-        self._settings = settings
+        self.settings = settings
         self._time = loop_time
-        self._tracer = tracer
+        self.tracer = tracer
 
     async def fetch(
-        self, request: Request, timeout: float | None = None, *, deadline: float | None = None
+        self,
+        request: Request,
+        timeout: float | None = None,
+        settings: Attempt | None = None,
+        *,
+        deadline: float | None = None,
     ) -> Response:
         """A buffered request, within ``timeout`` seconds from now or by ``deadline``.
 
+        ``settings``: the request's own timeouts, if it has any (the client's otherwise).
         With an idle connection at hand, the first attempt runs inline: no pool
         await, no extra coroutine frame.
         """
+        if settings is None:
+            settings = self.settings
         pool = request.pool
         if pool is None:
             pool = self._pool_for(request)
@@ -75,38 +84,45 @@ class RetryCoordinator:
             budget.tick(now)
         budget.requests += 1
         conn = None
-        if request.body.make_stream is None and self._tracer is None:
+        if request.body.make_stream is None and self.tracer is None:
             conn = pool.acquire_nowait()
         if conn is None:
-            return (await self._run(request, deadline, False, _Attempts()))[0]
-        ex = conn.send(request, self._settings, deadline, False, True)
+            return (await self._run(request, deadline, False, _Attempts(settings)))[0]
+        ex = conn.send(request, settings, deadline, False, True)
         try:
             head = await ex.waiter
         except HTTPError as exc:
-            tries = _Attempts()
+            tries = _Attempts(settings)
             await self._after_error(request, deadline, tries, exc)
             return (await self._run(request, deadline, False, tries))[0]
         except BaseException:
             conn.abandon(ex, "request cancelled while in flight")
             raise
-        outcome = self._finish(request, conn, ex, head, False)
+        outcome = self._finish(request, conn, ex, head, False, settings)
         if outcome[0].status not in self.policy.statuses:
             return outcome[0]
-        tries = _Attempts()
+        tries = _Attempts(settings)
         if not await self._after_status(request, deadline, tries, outcome):
             return outcome[0]
         return (await self._run(request, deadline, False, tries))[0]
 
-    async def run(self, request: Request, deadline: float | None, streaming: bool) -> Outcome:
+    async def run(
+        self,
+        request: Request,
+        deadline: float | None,
+        streaming: bool,
+        settings: Attempt | None = None,
+    ) -> Outcome:
         self._pool_for(request).retry_budget.record_request(self._time())
-        return await self._run(request, deadline, streaming, _Attempts())
+        tries = _Attempts(self.settings if settings is None else settings)
+        return await self._run(request, deadline, streaming, tries)
 
     async def _run(
         self, request: Request, deadline: float | None, streaming: bool, tries: _Attempts
     ) -> Outcome:
         while True:
             try:
-                outcome = await self._attempt(request, deadline, streaming, tries.fresh)
+                outcome = await self._attempt(request, deadline, streaming, tries)
             except HTTPError as exc:
                 await self._after_error(request, deadline, tries, exc)
                 continue
@@ -191,20 +207,22 @@ class RetryCoordinator:
         await asyncio.sleep(delay)
 
     async def _attempt(
-        self, request: Request, deadline: float | None, streaming: bool, fresh: bool
+        self, request: Request, deadline: float | None, streaming: bool, tries: _Attempts
     ) -> Outcome:
         pool = self._pool_for(request)
+        fresh, settings = tries.fresh, tries.settings
         conn = None if fresh else pool.acquire_nowait()
         reused = conn is not None
         if conn is None:
             if fresh:
-                conn = await pool.dial_fresh(deadline)
+                conn = await pool.dial_fresh(deadline, settings)
             else:
-                conn, reused = await pool.acquire(deadline)
-        ex = conn.send(request, self._settings, deadline, streaming, reused)
+                conn, reused = await pool.acquire(deadline, settings)
+        ex = conn.send(request, settings, deadline, streaming, reused)
         try:
-            if request.body.make_stream is not None:
-                await conn.write_chunked(ex, request.body.make_stream())
+            body = request.body
+            if body.make_stream is not None:
+                await conn.write_chunked(ex, body.make_stream(), body.chunked)
             self._trace(
                 "request_written",
                 request,
@@ -217,14 +235,19 @@ class RetryCoordinator:
             conn.abandon(ex, "request cancelled or failed while in flight")
             raise
         self._trace("head_received", request, status=head.status, connection_id=conn.id)
-        return self._finish(request, conn, ex, head, streaming)
+        return self._finish(request, conn, ex, head, streaming, settings)
 
     def _finish(
-        self, request: Request, conn: Connection, ex: Exchange, head: ResponseHead, streaming: bool
+        self,
+        request: Request,
+        conn: Connection,
+        ex: Exchange,
+        head: ResponseHead,
+        streaming: bool,
+        settings: Attempt,
     ) -> Outcome:
         """The Response: the body joined and decoded, or a stream over the exchange."""
         resp = Response(request.method, request.url, head)
-        settings = self._settings
         decoder = None
         if settings.decompress and head.has_content_encoding:
             decoder = decoder_for(head.headers, settings.max_body_size)
@@ -239,8 +262,8 @@ class RetryCoordinator:
         return resp, None, None
 
     def _trace(self, event: str, request: Request, **facts: object) -> None:
-        if self._tracer is not None:
-            self._tracer(event, method=request.method, url=request.url, **facts)
+        if self.tracer is not None:
+            self.tracer(event, method=request.method, url=request.url, **facts)
 
 
 async def _stream_body(

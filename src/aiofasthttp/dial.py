@@ -10,12 +10,13 @@ touching the pool's counts.
 from __future__ import annotations
 
 import asyncio
+import enum
 import socket
 import ssl as ssllib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
-from .errors import ConnectError, ConnectTimeout, ProtocolError, TLSError
+from .errors import ConnectError, ConnectTimeout, ProtocolError, ProxyError, TLSError
 from .parser import ResponseHead, ResponseParser
 
 if TYPE_CHECKING:
@@ -101,6 +102,15 @@ def lends_buffers(loop: asyncio.AbstractEventLoop) -> bool:
 ConnT = TypeVar("ConnT", bound=DialedProtocol)
 
 
+class Default(enum.Enum):
+    """The type of DEFAULT: "the dialer's own setting", distinct from None ("no limit")."""
+
+    DEFAULT = enum.auto()
+
+
+DEFAULT = Default.DEFAULT
+
+
 class Dialer(Generic[ConnT]):
     def __init__(
         self,
@@ -115,7 +125,9 @@ class Dialer(Generic[ConnT]):
         self._make_connection = make_connection
         self._uds = uds
 
-    async def dial(self, route: Route) -> ConnT:
+    async def dial(self, route: Route, connect_timeout: float | Default | None = DEFAULT) -> ConnT:
+        """A connection along ``route``, within ``connect_timeout`` (the dialer's by default)."""
+        timeout = self._connect_timeout if connect_timeout is DEFAULT else connect_timeout
         origin = route.origin
         loop = asyncio.get_running_loop()
         made: list[ConnT] = []
@@ -130,11 +142,11 @@ class Dialer(Generic[ConnT]):
                 coro = self._tunnel(loop, origin, route.via, factory)
             else:
                 coro = self._direct(loop, origin, factory)
-            return await asyncio.wait_for(coro, self._connect_timeout)
+            return await asyncio.wait_for(coro, timeout)
         except BaseException as exc:
             for orphan in made:  # connected, but the dial was cancelled or timed out
                 orphan.discard()
-            error = self._error(exc, origin)
+            error = self._error(exc, origin, timeout)
             if error is exc:
                 raise
             raise error from exc
@@ -177,7 +189,7 @@ class Dialer(Generic[ConnT]):
             transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
             head = await opener.answer
             if not 200 <= head.status < 300:
-                raise ConnectError(
+                raise ProxyError(
                     f"the proxy {proxy.origin} refused to tunnel to {origin}: "
                     f"{head.status} {head.reason.decode('latin-1')}"
                     + ("; check the proxy's credentials" if head.status == 407 else "")
@@ -196,12 +208,11 @@ class Dialer(Generic[ConnT]):
             transport.abort()
             raise
 
-    def _error(self, exc: BaseException, origin: Origin) -> BaseException:
+    def _error(self, exc: BaseException, origin: Origin, timeout: float | None) -> BaseException:
         """The typed error for a failed dial; anything else (a cancellation) as it is."""
         if isinstance(exc, asyncio.TimeoutError):
             return ConnectTimeout(
-                f"connecting to {origin} took longer than connect_timeout="
-                f"{self._connect_timeout:g} s"
+                f"connecting to {origin} took longer than connect_timeout={timeout:g} s"
             )
         if isinstance(exc, ssllib.SSLCertVerificationError):
             return TLSError(

@@ -104,6 +104,10 @@ class TLSError(ConnectError):
     """The TLS handshake failed, or the certificate or host name did not verify."""
 
 
+class ProxyError(ConnectError):
+    """The proxy refused to open a tunnel to the origin (a non-2xx answer to CONNECT)."""
+
+
 class ConnectionClosedError(TransportError):
     """The server closed (or reset) the connection before the response was complete.
 
@@ -165,6 +169,11 @@ class WriteTimeout(TimeoutError):
     """The request could not be written within ``write_timeout`` seconds."""
 
 
+class HeadTimeout(TimeoutError):
+    """The response head did not arrive within ``head_timeout`` seconds of the request
+    being written (Go's ``ResponseHeaderTimeout``)."""
+
+
 class PoolTimeout(TimeoutError):
     """No connection became free within ``max_conn_wait_timeout``."""
 
@@ -200,6 +209,7 @@ __all__ = [
     "ConnectionClosedError",
     "HTTPError",
     "HTTPStatusError",
+    "HeadTimeout",
     "HeadTooLarge",
     "IncompleteResponse",
     "InvalidHeader",
@@ -207,6 +217,7 @@ __all__ = [
     "LimitExceeded",
     "PoolTimeout",
     "ProtocolError",
+    "ProxyError",
     "ReadTimeout",
     "RedirectError",
     "RequestTimeout",

@@ -32,12 +32,14 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from .connection import QUIET_CHECK_AFTER, Connection
+from .dial import Default
 from .errors import ClientClosedError, ConnectError, PoolTimeout
+from .exchange import Attempt
 from .learning import ServerMemory
 from .request import Origin, Proxy, Route
 from .retry import RetryBudget
@@ -76,7 +78,12 @@ class PoolStats:
     close_reasons: dict[str, int] = field(default_factory=dict)
 
 
-Dialer = Callable[[Route], Coroutine[Any, Any, Connection]]
+class Dialer(Protocol):
+    """Dials a connection along a route, within a connect timeout (its own by default)."""
+
+    def __call__(
+        self, route: Route, connect_timeout: float | Default | None = ..., /
+    ) -> Coroutine[Any, Any, Connection]: ...
 
 
 class Pool:
@@ -141,8 +148,13 @@ class Pool:
             return conn
         return None
 
-    async def acquire(self, deadline: float | None = None) -> tuple[Connection, bool]:
-        """A connection for one request, and whether it is a reused one."""
+    async def acquire(
+        self, deadline: float | None = None, attempt: Attempt | None = None
+    ) -> tuple[Connection, bool]:
+        """A connection for one request, and whether it is a reused one.
+
+        ``attempt``, when given, holds the request's own connect and pool timeouts.
+        """
         while True:
             self._check_open()
             conn = self.acquire_nowait()
@@ -150,35 +162,40 @@ class Pool:
                 return conn, True
             if self._total < self.limits.max_conns:
                 self._total += 1
-                return await self._dial_new(), False
-            got = await self._wait(deadline)
+                return await self._dial_new(attempt), False
+            got = await self._wait(deadline, attempt)
             if got is None:
-                return await self._dial_new(), False
+                return await self._dial_new(attempt), False
             if not got.is_closed:
                 return got, True
             # Handed over, then closed by the server before this request could use it.
 
-    async def dial_fresh(self, deadline: float | None = None) -> Connection:
+    async def dial_fresh(
+        self, deadline: float | None = None, attempt: Attempt | None = None
+    ) -> Connection:
         """A newly dialled connection, never an idle one (for replays)."""
         while True:
             self._check_open()
             if self._total < self.limits.max_conns:
                 self._total += 1
-                return await self._dial_new()
-            got = await self._wait(deadline)
+                return await self._dial_new(attempt)
+            got = await self._wait(deadline, attempt)
             if got is None:
-                return await self._dial_new()  # the slot promised to this waiter
+                return await self._dial_new(attempt)  # the slot promised to this waiter
             if not got.is_closed:
                 self._total += 1  # keep its slot when it closes
                 got.close("making room for a fresh connection")
-                return await self._dial_new()
+                return await self._dial_new(attempt)
             # Handed over but closed meanwhile: its slot went to the pool; wait again.
 
-    async def _dial_new(self) -> Connection:
+    async def _dial_new(self, attempt: Attempt | None) -> Connection:
         """Dial into a slot already counted in ``_total``."""
         self._dialling += 1
         try:
-            conn = await self._dial(self.route)
+            if attempt is None:
+                conn = await self._dial(self.route)
+            else:
+                conn = await self._dial(self.route, attempt.connect_timeout)
         except BaseException:
             self._total -= 1
             self._hand_over()
@@ -203,11 +220,11 @@ class Pool:
             conn.request_limit = max(1, round(max_requests * jitter))
         return conn
 
-    async def _wait(self, deadline: float | None) -> Connection | None:
+    async def _wait(self, deadline: float | None, attempt: Attempt | None) -> Connection | None:
         """Queue for an idle connection (returned) or a free slot (None)."""
         waiter: asyncio.Future[Connection | None] = self.loop.create_future()
         self._waiters.append(waiter)
-        timeout = self.limits.max_wait
+        timeout = self.limits.max_wait if attempt is None else attempt.pool_timeout
         if deadline is not None:
             left = deadline - self.loop.time()
             timeout = left if timeout is None else min(timeout, left)

@@ -194,13 +194,16 @@ class Body(NamedTuple):
     """A request body and how it is framed.
 
     ``data`` is the whole body as bytes, or None for a streamed body, which
-    ``make_stream`` produces (afresh each call when ``replayable``).
+    ``make_stream`` produces (afresh each call when ``replayable``) and which is
+    sent in chunked coding unless ``chunked`` is False (the head then states its
+    Content-Length, as a transport relaying another client's request may).
     """
 
     data: bytes | None
     make_stream: Callable[[], BodyIterable] | None
     replayable: bool
     content_type: str | None
+    chunked: bool = True
 
 
 EMPTY_BODY = Body(None, None, True, None)
