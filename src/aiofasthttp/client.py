@@ -14,7 +14,7 @@ import urllib.request
 from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict
 
 from . import __version__
 from .connection import BufferedConnection, Connection
@@ -51,8 +51,21 @@ from .response import Response
 from .retry import RetryPolicy, coerce_policy
 from .trace import make_tracer
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
 _UNSET: Any = object()
 TIMEOUT_NAMES = ("connect_timeout", "read_timeout", "write_timeout", "pool_timeout", "head_timeout")
+
+
+class RequestTimeouts(TypedDict, total=False):
+    """A request's own timeouts, in seconds (None: no limit); each replaces the client's."""
+
+    connect_timeout: float | None
+    read_timeout: float | None
+    write_timeout: float | None
+    pool_timeout: float | None
+    head_timeout: float | None  # from the request written to its response head
 
 
 class _Chain:
@@ -227,11 +240,7 @@ class Client:
         timeout: float | None = _UNSET,
         connection_close: bool = False,
         follow_redirects: bool | None = None,
-        connect_timeout: float | None = _UNSET,
-        read_timeout: float | None = _UNSET,
-        write_timeout: float | None = _UNSET,
-        pool_timeout: float | None = _UNSET,
-        head_timeout: float | None = _UNSET,
+        **timeouts: Unpack[RequestTimeouts],
     ) -> Coroutine[Any, Any, Response]:
         """Send a request and read the whole response body: ``await client.request(...)``.
 
@@ -242,13 +251,9 @@ class Client:
         other timeouts, when given, replace the client's for this request (None: no
         limit).
         """
-        settings = None
-        if not (connect_timeout is read_timeout is write_timeout is pool_timeout is head_timeout):
-            settings = self._settings_for(
-                connect_timeout, read_timeout, write_timeout, pool_timeout, head_timeout
-            )
-        elif connect_timeout is not _UNSET:  # all five given, and equal
-            settings = self._settings_for(connect_timeout, *(connect_timeout,) * 4)
+        # The timeouts are keywords gathered in a dict, not five parameters with
+        # defaults: a plain request then pays one test, not five lookups and tests.
+        settings = self._settings_for(timeouts) if timeouts else None
         if self._hooks is not None:
             call = _Call(method, url, params, headers, content, json, data, connection_close)
             return self._hooked(self._hooks, call, timeout, follow_redirects, settings)
@@ -318,11 +323,7 @@ class Client:
         timeout: float | None = _UNSET,
         connection_close: bool = False,
         follow_redirects: bool | None = None,
-        connect_timeout: float | None = _UNSET,
-        read_timeout: float | None = _UNSET,
-        write_timeout: float | None = _UNSET,
-        pool_timeout: float | None = _UNSET,
-        head_timeout: float | None = _UNSET,
+        **timeouts: Unpack[RequestTimeouts],
     ) -> AsyncIterator[Response]:
         """Send a request; the body is read with ``async for chunk in resp.iter_bytes()``.
 
@@ -330,9 +331,7 @@ class Client:
         never returned to the pool with unread bytes. The response hooks see the
         response before the block does, its body not yet read.
         """
-        settings = self._settings_for(
-            connect_timeout, read_timeout, write_timeout, pool_timeout, head_timeout
-        )
+        settings = self._settings_for(timeouts) if timeouts else None
         deadline = self._deadline(timeout)
         call = _Call(method, url, params, headers, content, json, data, connection_close)
         hooks = self._hooks
@@ -370,18 +369,15 @@ class Client:
             if conn is not None and ex is not None:
                 conn.abandon(ex, "streamed response left before its end")
 
-    def _settings_for(
-        self,
-        connect_timeout: float | None,
-        read_timeout: float | None,
-        write_timeout: float | None,
-        pool_timeout: float | None,
-        head_timeout: float | None,
-    ) -> Attempt | None:
-        """The client's attempt settings with a request's own timeouts; None if it has none."""
-        values = (connect_timeout, read_timeout, write_timeout, pool_timeout, head_timeout)
-        given = {n: v for n, v in zip(TIMEOUT_NAMES, values, strict=True) if v is not _UNSET}
-        return self._coordinator.settings.with_timeouts(given) if given else None
+    def _settings_for(self, timeouts: RequestTimeouts) -> Attempt:
+        """The client's attempt settings with a request's own timeouts."""
+        unknown = set(timeouts) - set(TIMEOUT_NAMES)
+        if unknown:
+            raise TypeError(
+                f"unexpected keyword argument(s) {sorted(unknown)}; "
+                f"the per-request timeouts are {', '.join(TIMEOUT_NAMES)}"
+            )
+        return self._coordinator.settings.with_timeouts(timeouts)
 
     # -- hooks ------------------------------------------------------------------
 

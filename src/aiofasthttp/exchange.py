@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Mapping
 
 from .parser import ResponseHead
 
@@ -53,7 +54,7 @@ class Attempt:
         self.pool_timeout = pool_timeout  # the wait for a free connection at the limit
         self.head_timeout = head_timeout  # from the request written to its response head
 
-    def with_timeouts(self, overrides: dict[str, float | None]) -> Attempt:
+    def with_timeouts(self, overrides: Mapping[str, object]) -> Attempt:
         """A copy with some timeouts replaced: ``{"read_timeout": 2.0, ...}``."""
         other = Attempt.__new__(Attempt)
         for name in Attempt.__slots__:
