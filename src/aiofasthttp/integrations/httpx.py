@@ -160,16 +160,8 @@ class AsyncTransport(httpx.AsyncBaseTransport):
             target = shown.encode("ascii") if not url.userinfo else target
             if proxy.authorization and "proxy-authorization" not in request.headers:
                 extra = b"Proxy-Authorization: " + proxy.authorization.encode("latin-1") + b"\r\n"
-        body, framing = _body(request)
-        head = b"".join(
-            [
-                b"%s %s HTTP/1.1\r\n" % (method, target),
-                extra,
-                _header_block(request),
-                framing,
-                b"\r\n",
-            ]
-        )
+        body = _body(request)
+        head = b"%s %s HTTP/1.1\r\n%s%s\r\n" % (method, target, extra, _header_block(request))
         idempotent = request.method in IDEMPOTENT_METHODS or "idempotency-key" in request.headers
         return Request(request.method, shown, origin, head, body, idempotent, route)
 
@@ -205,25 +197,34 @@ def _header_block(request: httpx.Request) -> bytes:
     return b"".join(lines)
 
 
-def _body(request: httpx.Request) -> tuple[Body, bytes]:
-    """The engine's body for httpx's, and any framing header the head still needs."""
+def _body(request: httpx.Request) -> Body:
+    """The engine's body for httpx's, framed as httpx's headers say.
+
+    As in httpcore (h11), a request with neither Content-Length nor chunked
+    Transfer-Encoding has an empty body; a longer one is refused, not sent.
+    """
     headers = request.headers
     chunked = "chunked" in headers.get("transfer-encoding", "").lower()
     length = headers.get("content-length")
+    stream = request.stream
     try:
-        data = request.content
+        data: bytes | None = request.content
     except httpx.RequestNotRead:
-        stream = request.stream
+        # A ByteStream httpx has not read (a redirect's): bytes, which it iterates as one.
+        data = b"".join(stream) if isinstance(stream, httpx.ByteStream) else None
+    if data is None:
         assert isinstance(stream, httpx.AsyncByteStream)
-        framing = b"" if chunked or length is not None else b"Transfer-Encoding: chunked\r\n"
-        send = _one_shot(stream, None if chunked or length is None else int(length))
-        return Body(None, send, False, None, chunked or length is None), framing
+        send = _one_shot(stream, None if chunked else int(length or 0))
+        return Body(None, send, False, None, chunked)
     if chunked:  # the body is known, but the head says chunked: frame it so
-        return Body(None, lambda: _iterate(data), True, None, True), b""
+        return Body(None, lambda: _iterate(data), True, None, True)
     if not data:
-        return EMPTY_BODY, b""
-    framing = b"" if length is not None else b"Content-Length: %d\r\n" % len(data)
-    return Body(data, None, True, None), framing
+        return EMPTY_BODY
+    if length is None or int(length) != len(data):
+        raise httpx.LocalProtocolError(
+            f"a body of {len(data)} bytes with Content-Length {length}: refused, not sent"
+        )
+    return Body(data, None, True, None)
 
 
 def _one_shot(stream: httpx.AsyncByteStream, length: int | None) -> Callable[[], BodyIterable]:
