@@ -399,7 +399,7 @@ def test_a_reset_while_uploading_is_a_write_error(loop_kind: str) -> None:
     run(loop_kind, main)
 
 
-# -- stale connections ------------------------------------------------------------------------------
+# -- stale connections --------------------------------------------------------------------------
 
 
 def closes_on_second_request():
@@ -407,7 +407,7 @@ def closes_on_second_request():
     as a server does that timed the connection out just as the request arrived."""
 
     async def handler(reader, writer, info: ConnInfo) -> None:
-        while (got := await read_raw(reader)) is not None:
+        while await read_raw(reader) is not None:
             info.requests += 1
             if info.requests == 2:
                 return  # serve() aborts the connection
@@ -501,14 +501,15 @@ def test_the_same_requests_through_both_transports_match(loop_kind: str) -> None
             assert a == b, case
 
         def strip_port(head: bytes) -> bytes:
-            return b"\r\n".join(l for l in head.split(b"\r\n") if not l.startswith(b"Host:"))
+            lines = head.split(b"\r\n")
+            return b"\r\n".join(line for line in lines if not line.startswith(b"Host:"))
 
         assert [strip_port(h) for h in our_heads] == [strip_port(h) for h in their_heads]
 
     run(loop_kind, main)
 
 
-# -- options ----------------------------------------------------------------------------------------
+# -- options ------------------------------------------------------------------------------------
 
 
 def test_httpx_limits_map_onto_the_engine(loop_kind: str) -> None:
