@@ -62,7 +62,9 @@ from ..request import (
     Body,
     BodyIterable,
     Origin,
+    Proxy,
     Request,
+    Route,
     Target,
 )
 
@@ -110,6 +112,7 @@ class AsyncTransport(httpx.AsyncBaseTransport):
             options.setdefault("max_idle_conn_duration", limits.keepalive_expiry)
         self._client = Client(decompress=False, **options)
         self._settings: dict[tuple[Any, ...], Attempt] = {}
+        self._places: dict[tuple[bytes, bytes, int | None], tuple[Origin, Route, Proxy | None]] = {}
 
     @property
     def client(self) -> Client:
@@ -145,25 +148,36 @@ class AsyncTransport(httpx.AsyncBaseTransport):
 
     def _engine_request(self, request: httpx.Request) -> Request:
         url = request.url
+        place = self._places.get(
+            (url.raw_scheme, url.raw_host, url.port)
+        )  # (scheme, host, port): where it goes
+        if place is None:
+            place = self._place(url)
+        origin, route, proxy = place
+        shown = str(url.copy_with(username=None, password=None)) if url.userinfo else str(url)
+        fields = _Fields(request.headers.raw)
+        target = url.raw_path
+        if proxy is not None:  # plain http through a proxy: the absolute form
+            target = shown.encode("ascii")
+            if proxy.authorization and not fields.proxy_authorization:
+                auth = proxy.authorization.encode("latin-1")
+                fields.block = b"Proxy-Authorization: %s\r\n%s" % (auth, fields.block)
+        method = request.method
+        head = b"%s %s HTTP/1.1\r\n%s\r\n" % (method.encode("ascii"), target, fields.block)
+        idempotent = method in IDEMPOTENT_METHODS or fields.idempotency_key
+        return Request(method, shown, origin, head, _body(request, fields), idempotent, route)
+
+    def _place(self, url: httpx.URL) -> tuple[Origin, Route, Proxy | None]:
+        """The origin of a URL, its route and its proxy (kept: the same few recur)."""
         scheme = url.scheme
         if scheme not in DEFAULT_PORTS:
             raise InvalidURL(f"unsupported URL scheme {scheme!r} in {url}: use http or https")
-        host = url.raw_host.decode("ascii")
-        port = url.port or DEFAULT_PORTS[scheme]
-        origin = Origin(scheme, host, port)
-        shown = str(url.copy_with(username=None, password=None)) if url.userinfo else str(url)
+        origin = Origin(scheme, url.raw_host.decode("ascii"), url.port or DEFAULT_PORTS[scheme])
         route, proxy = self._client._route(Target(origin, "", "", None))
-        method = request.method.encode("ascii")
-        target = url.raw_path
-        extra = b""
-        if proxy is not None:  # plain http through a proxy: the absolute form
-            target = shown.encode("ascii") if not url.userinfo else target
-            if proxy.authorization and "proxy-authorization" not in request.headers:
-                extra = b"Proxy-Authorization: " + proxy.authorization.encode("latin-1") + b"\r\n"
-        body = _body(request)
-        head = b"%s %s HTTP/1.1\r\n%s%s\r\n" % (method, target, extra, _header_block(request))
-        idempotent = request.method in IDEMPOTENT_METHODS or "idempotency-key" in request.headers
-        return Request(request.method, shown, origin, head, body, idempotent, route)
+        if len(self._places) > 256:
+            self._places.clear()
+        place = self._places[url.raw_scheme, url.raw_host, url.port] = (origin, route, proxy)
+        return place
 
     def _settings_for(self, timeout: dict[str, float | None] | None) -> Attempt | None:
         """The engine's settings with httpx's per-request timeouts (kept per value)."""
@@ -186,26 +200,41 @@ class AsyncTransport(httpx.AsyncBaseTransport):
         return found
 
 
-def _header_block(request: httpx.Request) -> bytes:
-    lines = []
-    for name, value in request.headers.raw:
-        if not _TOKEN.match(name):
-            raise InvalidHeader(f"invalid header name {name!r}")
-        if _BAD_VALUE.search(value):
-            raise InvalidHeader(f"control character in the value of header {name!r}")
-        lines.append(b"%s: %s\r\n" % (name, value))
-    return b"".join(lines)
+class _Fields:
+    """httpx's header fields, checked and joined in one pass, and what the engine
+    must know of them: the body's framing, an Idempotency-Key, a Proxy-Authorization."""
+
+    __slots__ = ("block", "chunked", "idempotency_key", "length", "proxy_authorization")
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        self.chunked = self.idempotency_key = self.proxy_authorization = False
+        self.length: int | None = None
+        lines = []
+        for name, value in raw:
+            if not _TOKEN.match(name):
+                raise InvalidHeader(f"invalid header name {name!r}")
+            if _BAD_VALUE.search(value):
+                raise InvalidHeader(f"control character in the value of header {name!r}")
+            lines.append(b"%s: %s\r\n" % (name, value))
+            lower = name.lower()
+            if lower == b"content-length":
+                self.length = int(value)
+            elif lower == b"transfer-encoding":
+                self.chunked = b"chunked" in value.lower()
+            elif lower == b"idempotency-key":
+                self.idempotency_key = True
+            elif lower == b"proxy-authorization":
+                self.proxy_authorization = True
+        self.block = b"".join(lines)
 
 
-def _body(request: httpx.Request) -> Body:
+def _body(request: httpx.Request, fields: _Fields) -> Body:
     """The engine's body for httpx's, framed as httpx's headers say.
 
     As in httpcore (h11), a request with neither Content-Length nor chunked
     Transfer-Encoding has an empty body; a longer one is refused, not sent.
     """
-    headers = request.headers
-    chunked = "chunked" in headers.get("transfer-encoding", "").lower()
-    length = headers.get("content-length")
+    chunked, length = fields.chunked, fields.length
     stream = request.stream
     try:
         data: bytes | None = request.content
@@ -214,13 +243,13 @@ def _body(request: httpx.Request) -> Body:
         data = b"".join(stream) if isinstance(stream, httpx.ByteStream) else None
     if data is None:
         assert isinstance(stream, httpx.AsyncByteStream)
-        send = _one_shot(stream, None if chunked else int(length or 0))
+        send = _one_shot(stream, None if chunked else length or 0)
         return Body(None, send, False, None, chunked)
     if chunked:  # the body is known, but the head says chunked: frame it so
         return Body(None, lambda: _iterate(data), True, None, True)
     if not data:
         return EMPTY_BODY
-    if length is None or int(length) != len(data):
+    if length != len(data):
         raise httpx.LocalProtocolError(
             f"a body of {len(data)} bytes with Content-Length {length}: refused, not sent"
         )
