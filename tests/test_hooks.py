@@ -164,3 +164,27 @@ def test_bad_hooks_and_bad_header_values_are_refused(loop_kind: str) -> None:
             assert srv.requests == []
 
     run(loop_kind, main)
+
+
+def test_fields_a_hook_only_appends_ride_on_the_kept_head(loop_kind: str) -> None:
+    counter = itertools.count(1)
+
+    async def trace_id(request: OutgoingRequest) -> None:
+        request.headers["X-Trace-Id"] = f"t{next(counter)}"
+
+    async def main() -> None:
+        hooks = {"request": [trace_id]}
+        async with serve(headers_echo) as srv, Client(event_hooks=hooks) as client:
+            got = [(await client.get(srv.url("/k"))).json()["headers"] for _ in range(3)]
+            assert [h["x-trace-id"] for h in got] == ["t1", "t2", "t3"]
+            assert all(h["user-agent"].startswith("aiofasthttp/") for h in got)
+            posted = (await client.post(srv.url("/k"), json=[1])).json()["headers"]
+            assert posted["x-trace-id"] == "t4" and posted["content-length"] == "3"
+            # The kept heads are the plain ones: no hook's field leaks into another.
+            assert client._head_cache
+            assert all(b"X-Trace-Id" not in r.head for r in client._head_cache.values())
+            with_headers = await client.get(srv.url("/k"), headers={"X-Mine": "1"})
+            assert with_headers.json()["headers"]["x-trace-id"] == "t5"
+            assert with_headers.json()["headers"]["x-mine"] == "1"
+
+    run(loop_kind, main)

@@ -55,6 +55,19 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 _UNSET: Any = object()
+FRAMING_FIELDS = frozenset(
+    {
+        "host",
+        "authorization",
+        "content-type",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "expect",
+        "proxy-authorization",
+        "idempotency-key",
+    }
+)
 TIMEOUT_NAMES = ("connect_timeout", "read_timeout", "write_timeout", "pool_timeout", "head_timeout")
 
 
@@ -199,6 +212,9 @@ class Client:
         user = header_items(headers)
         names = {n.lower() for n, _ in user}
         self._default_headers = [(n, v) for n, v in default if n.lower() not in names] + user
+        # Fields a hook may not just append to an encoded head: the head has them, or
+        # they frame the body or the connection.
+        self._header_names = {n.lower() for n, _ in self._default_headers} | FRAMING_FIELDS
         # Decided once: DEBUG logging must be on before the client is made to be traced.
         self._trace = trace
         self._tracer = make_tracer(trace)
@@ -295,7 +311,7 @@ class Client:
         hooks.started(outgoing)
         try:
             await hooks.before(outgoing)
-            chain = call.chain(self._build(*call.built(outgoing)), outgoing)
+            chain = call.chain(self._build_hooked(call, outgoing), outgoing)
             if self._follows(follow_redirects):
                 resp = await self._fetch_following(chain, deadline, settings)
             else:
@@ -341,7 +357,7 @@ class Client:
             if hooks is not None and outgoing is not None:
                 hooks.started(outgoing)
                 await hooks.before(outgoing)
-                request = self._build(*call.built(outgoing))
+                request = self._build_hooked(call, outgoing)
             else:
                 request = self._build(*call)
             resp, conn, ex = await self._coordinator.run(request, deadline, True, settings)
@@ -506,6 +522,27 @@ class Client:
         if key is not None:
             self._head_cache.keep(key, request)
         return request
+
+    def _build_hooked(self, call: _Call, outgoing: OutgoingRequest) -> Request:
+        """The request as the hooks left it.
+
+        When they only added fields (a signature, a traceparent) that no part of the
+        head already has, the request is built as without hooks (its head kept and
+        reused, see KeptHeads) and the fields are appended to that head.
+        """
+        pairs = outgoing.headers.pairs()
+        given = outgoing.given
+        added = pairs[len(given) :]
+        taken = self._header_names | {n.lower() for n, _ in given}
+        if (
+            outgoing.method == outgoing.given_method
+            and outgoing.url == outgoing.given_url
+            and pairs[: len(given)] == given
+            and not any(n.lower() in taken for n, _ in added)
+        ):
+            request = self._build(*call)
+            return request.with_fields(added) if added else request
+        return self._build(*call.built(outgoing))
 
     def _follows(self, per_request: bool | None) -> bool:
         return self._follow_redirects if per_request is None else per_request

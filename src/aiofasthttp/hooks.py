@@ -88,12 +88,13 @@ class OutgoingRequest:
     a dict for hooks and observers to keep their own state on the request.
     """
 
-    __slots__ = ("extensions", "headers", "method", "url")
+    __slots__ = ("extensions", "given", "given_method", "given_url", "headers", "method", "url")
 
     def __init__(self, method: str, url: str, headers: HeadersLike | None) -> None:
-        self.method = method.upper()
-        self.url = url
-        self.headers = RequestHeaders(header_items(headers))
+        self.method = self.given_method = method.upper()
+        self.url = self.given_url = url
+        self.given = header_items(headers)  # as the caller gave them, to see what hooks changed
+        self.headers = RequestHeaders(list(self.given))
         self.extensions: dict[str, Any] = {}
 
     def __repr__(self) -> str:

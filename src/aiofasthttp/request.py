@@ -312,6 +312,22 @@ class Request:
         other.pool = self.pool
         return other
 
+    def with_fields(self, fields: list[tuple[str, str]]) -> Request:
+        """This request with more header fields at the end of its head (checked here).
+
+        For fields that change no framing and no field the head already has: the
+        head is extended, not encoded again.
+        """
+        for name, value in fields:
+            check_header(name, value)
+        try:
+            added = "".join(f"{n}: {v}\r\n" for n, v in fields).encode("latin-1")
+        except UnicodeEncodeError as exc:
+            raise InvalidHeader(f"header text outside ISO-8859-1: {exc}") from None
+        other = self.with_body(self.body)
+        other.head = self.head[:-2] + added + b"\r\n"
+        return other
+
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.url}>"
 

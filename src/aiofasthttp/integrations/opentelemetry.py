@@ -93,15 +93,24 @@ class _Instrumentation:
             description="Duration of HTTP client requests.",
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
+        # A request's attributes and redacted URL, by method and URL: the same recur.
+        self._described: dict[tuple[str, str], tuple[dict[str, Any], str]] = {}
 
     # -- the observer: a request's start, its response, its failure ------------------
 
     def on_request(self, request: OutgoingRequest) -> None:
-        attributes = _request_attributes(request.method, request.url)
+        key = (request.method, request.url)
+        found = self._described.get(key)
+        if found is None:
+            if len(self._described) >= 1024:
+                self._described.clear()
+            attributes = _request_attributes(request.method, request.url)
+            found = self._described[key] = (attributes, redact(request.url))
+        attributes, url = found
         span = self.tracer.start_span(
-            attributes.get("http.request.method", "HTTP"),  # the low-cardinality name
+            attributes["http.request.method"],  # the low-cardinality name
             kind=SpanKind.CLIENT,
-            attributes={**attributes, "url.full": redact(request.url)},
+            attributes={**attributes, "url.full": url},
         )
         carrier: dict[str, str] = {}
         propagate.inject(carrier, context=trace.set_span_in_context(span))
