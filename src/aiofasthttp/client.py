@@ -269,7 +269,12 @@ class Client:
         """
         # The timeouts are keywords gathered in a dict, not five parameters with
         # defaults: a plain request then pays one test, not five lookups and tests.
-        settings = self._settings_for(timeouts) if timeouts else None
+        settings = None
+        if timeouts:
+            try:
+                settings = self._settings_for(timeouts)
+            except TypeError as exc:
+                return _raise(exc)
         if self._hooks is not None:
             call = _Call(method, url, params, headers, content, json, data, connection_close)
             return self._hooked(self._hooks, call, timeout, follow_redirects, settings)
@@ -373,7 +378,7 @@ class Client:
                 await hooks.after(resp)
         except BaseException as exc:
             if conn is not None and ex is not None:
-                conn.abandon(ex, "response hook raised")
+                conn.abandon(ex, "stream failed before its block began")
             if hooks is not None and outgoing is not None:
                 hooks.failed(outgoing, exc)
             raise
