@@ -146,7 +146,10 @@ class _Instrumentation:
     def _leave(self, request: OutgoingRequest) -> _Request | None:
         state: _Request | None = request.extensions.pop(SCOPE, None)
         if state is not None and state.token is not None:
-            _current.reset(state.token)
+            try:
+                _current.reset(state.token)
+            except ValueError:  # ended in another context than it began: forget it there
+                _current.set(None)
         return state
 
     def _end(self, state: _Request, extra: dict[str, Any]) -> None:
