@@ -3,6 +3,7 @@
     python -m benchmarks.instructions                  # the plain client
     python -m benchmarks.instructions --variant hooks  # a request and a response hook
     python -m benchmarks.instructions --variant otel   # instrumented with OpenTelemetry
+    python -m benchmarks.instructions --variant otel-noop  # the same, no-op providers
 
 The workload is the one benchmarks/README.md describes: GETs at concurrency 64 over
 loopback to an in-process uvloop server answering 100-byte bodies, one client. It
@@ -55,13 +56,22 @@ def _client(variant: str) -> Any:
             event_hooks={"request": [on_request], "response": [on_response]},
         )
     client = Client(max_conns_per_host=CONCURRENCY)
-    if variant == "otel":
+    if variant == "otel-noop":
+        from opentelemetry import metrics, trace
+
         from aiofasthttp.integrations.opentelemetry import instrument
+
+        # The API's no-op providers: what the instrumentation itself costs, the SDK apart.
+        noop = {"tracer_provider": trace.NoOpTracerProvider()}
+        instrument(client, meter_provider=metrics.NoOpMeterProvider(), **noop)
+    if variant == "otel":
         from opentelemetry.sdk.metrics import MeterProvider
         from opentelemetry.sdk.metrics.export import InMemoryMetricReader
         from opentelemetry.sdk.trace import TracerProvider
 
-        # Spans are made and ended, exported nowhere: the instrumentation's own cost.
+        from aiofasthttp.integrations.opentelemetry import instrument
+
+        # Spans are made and ended, exported nowhere: the instrumentation and the SDK.
         instrument(
             client,
             tracer_provider=TracerProvider(),
@@ -114,7 +124,9 @@ def _count(requests: int, variant: str) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variant", choices=["plain", "hooks", "otel"], default="plain")
+    parser.add_argument(
+        "--variant", choices=["plain", "hooks", "otel", "otel-noop"], default="plain"
+    )
     parser.add_argument("--run", type=int, help="run the workload only, with this many GETs")
     args = parser.parse_args()
     if args.run:

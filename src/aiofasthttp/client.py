@@ -538,12 +538,13 @@ class Client:
         pairs = outgoing.headers.pairs()
         given = outgoing.given
         added = pairs[len(given) :]
-        taken = self._header_names | {n.lower() for n, _ in given}
+        taken = self._header_names
         if (
             outgoing.method == outgoing.given_method
             and outgoing.url == outgoing.given_url
             and pairs[: len(given)] == given
             and not any(n.lower() in taken for n, _ in added)
+            and not (given and {n.lower() for n, _ in added} & {n.lower() for n, _ in given})
         ):
             request = self._build(*call)
             return request.with_fields(added) if added else request
