@@ -188,3 +188,32 @@ def test_fields_a_hook_only_appends_ride_on_the_kept_head(loop_kind: str) -> Non
             assert with_headers.json()["headers"]["x-mine"] == "1"
 
     run(loop_kind, main)
+
+
+def test_hooks_with_redirects_shape_every_hop_and_see_the_final_response(loop_kind: str) -> None:
+    statuses: list[int] = []
+
+    async def sign(request: OutgoingRequest) -> None:
+        request.headers["X-Signature"] = "s"
+
+    async def record(resp: Response) -> None:
+        statuses.append(resp.status)
+
+    async def redirecting(reader, writer, info: ConnInfo) -> None:
+        while (req := await read_request(reader)) is not None:
+            if req.target == "/old":
+                writer.write(response(b"", status=302, headers={"Location": "/new"}))
+            else:
+                writer.write(response(req.headers.get("x-signature", "-").encode()))
+            await writer.drain()
+
+    async def main() -> None:
+        hooks = {"request": [sign], "response": [record]}
+        async with serve(redirecting) as srv, Client(event_hooks=hooks) as client:
+            resp = await client.get(srv.url("/old"), follow_redirects=True)
+            assert resp.content == b"s" and [r.status for r in resp.history] == [302]
+            async with client.stream("GET", srv.url("/old"), follow_redirects=True) as streamed:
+                assert await streamed.aread() == b"s"
+            assert statuses == [200, 200]
+
+    run(loop_kind, main)

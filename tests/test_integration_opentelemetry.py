@@ -235,3 +235,31 @@ def test_importing_without_opentelemetry_names_the_extra(loop_kind: str) -> None
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "aiofasthttp[opentelemetry]" in out.stdout, out.stderr
+
+
+def test_a_stream_span_ends_at_the_head_and_a_raising_hook_is_the_error(
+    loop_kind: str, telemetry: Telemetry
+) -> None:
+    seen: dict[str, str | None] = {}
+
+    async def refuse(resp: Any) -> None:
+        raise LookupError("refused by a hook")
+
+    async def main() -> None:
+        async with serve(recorder(seen)) as srv, Client() as client:
+            telemetry.instrument(client)
+            async with client.stream("PURGE", srv.url("/s")) as resp:
+                assert len(telemetry.spans()) == 1  # ended once the head came
+                assert await resp.aread() == b"ok"
+            (span,) = telemetry.spans()
+            assert span.name == "HTTP" and span.attributes["http.request.method"] == "_OTHER"
+            assert span.attributes["http.request.method_original"] == "PURGE"
+            assert seen["/s"] == traceparent_of(span)
+            client.event_hooks = {"response": [refuse]}
+            with pytest.raises(LookupError):
+                await client.get(srv.url("/r"))
+            failed = telemetry.spans()[-1]
+            assert failed.attributes["error.type"] == "builtins.LookupError"
+            assert failed.status.status_code is StatusCode.ERROR
+
+    run(loop_kind, main)

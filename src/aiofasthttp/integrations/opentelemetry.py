@@ -107,8 +107,9 @@ class _Instrumentation:
             attributes = _request_attributes(request.method, request.url)
             found = self._described[key] = (attributes, redact(request.url))
         attributes, url = found
+        method = attributes["http.request.method"]
         span = self.tracer.start_span(
-            attributes["http.request.method"],  # the low-cardinality name
+            "HTTP" if method == "_OTHER" else method,  # the conventions' low-cardinality name
             kind=SpanKind.CLIENT,
             attributes={**attributes, "url.full": url},
         )
