@@ -316,13 +316,12 @@ class Client:
         hooks.started(outgoing)
         try:
             await hooks.before(outgoing)
-            chain = call.chain(self._build_hooked(call, outgoing), outgoing)
+            request = self._build_hooked(call, outgoing)
             if self._follows(follow_redirects):
+                chain = call.chain(request, outgoing)
                 resp = await self._fetch_following(chain, deadline, settings)
             else:
-                resp = await self._coordinator.fetch(
-                    chain.request, None, settings, deadline=deadline
-                )
+                resp = await self._coordinator.fetch(request, None, settings, deadline=deadline)
             await hooks.after(resp)
         except BaseException as exc:
             hooks.failed(outgoing, exc)
