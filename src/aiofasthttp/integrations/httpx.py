@@ -86,7 +86,6 @@ _HTTPX_OWNS = frozenset(
 )
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
-_HTTP_VERSIONS = {(1, 1): b"HTTP/1.1", (1, 0): b"HTTP/1.0"}
 
 
 class AsyncTransport(httpx.AsyncBaseTransport):
@@ -130,14 +129,13 @@ class AsyncTransport(httpx.AsyncBaseTransport):
         except HTTPError as exc:
             raise httpx_error(exc, request) from exc
         assert conn is not None and ex is not None  # a streamed response keeps its exchange
-        head = resp._head
         return httpx.Response(
             resp.status,
-            headers=head.headers,
+            headers=resp.raw_headers,
             stream=_ResponseStream(conn, ex, request),
             extensions={
-                "http_version": _HTTP_VERSIONS.get(head.version, b"HTTP/1.1"),
-                "reason_phrase": head.reason,
+                "http_version": resp.http_version.encode("ascii"),
+                "reason_phrase": resp.reason.encode("latin-1"),
             },
         )
 
