@@ -9,7 +9,8 @@ Groups:
 - ``round-trip``: 200 requests over loopback to an in-process server, on uvloop:
   the default client; the same with the stale-socket ``poll()`` forced before
   every reuse (by default it runs only after 5 ms idle, so never in this loop);
-  and with a trace listener attached. The poll's cost is the difference of the
+  with a trace listener attached; with a request and a response hook; and
+  instrumented with OpenTelemetry. The poll's cost is the difference of the
   first two; the cost of tracing when nothing listens is two ``is None`` tests
   per request, timed in ``tracer-check`` beside one request's time.
 """
@@ -94,6 +95,34 @@ def test_round_trip_with_a_trace_listener(benchmark, loop, url) -> None:
             pass
 
     _round_trips(benchmark, loop, Client(trace=Listener()), url)
+
+
+@pytest.mark.benchmark(group="round-trip")
+def test_round_trip_with_event_hooks(benchmark, loop, url) -> None:
+    async def sign(request: object) -> None:
+        request.headers["X-Signed"] = "1"  # type: ignore[attr-defined]
+
+    async def check(response: object) -> None:
+        pass
+
+    hooks = {"request": [sign], "response": [check]}
+    _round_trips(benchmark, loop, Client(event_hooks=hooks), url)
+
+
+@pytest.mark.benchmark(group="round-trip")
+def test_round_trip_instrumented_with_opentelemetry(benchmark, loop, url) -> None:
+    """Spans made and ended (exported nowhere) and the duration recorded, per request."""
+    pytest.importorskip("opentelemetry.sdk")
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from aiofasthttp.integrations.opentelemetry import instrument
+
+    client = Client()
+    meters = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    instrument(client, tracer_provider=TracerProvider(), meter_provider=meters)
+    _round_trips(benchmark, loop, client, url)
 
 
 @pytest.mark.benchmark(group="tracer-check")

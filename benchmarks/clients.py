@@ -14,6 +14,7 @@ import importlib.metadata
 import importlib.util
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from .routes import Route
@@ -34,6 +35,8 @@ CLIENTS: dict[str, ClientInfo] = {
     "aiofasthttp": ClientInfo("aiofasthttp", ("aiofasthttp",), "aiofasthttp"),
     "aiohttp": ClientInfo("aiohttp", ("aiohttp",), "aiohttp"),
     "httpx": ClientInfo("httpx", ("httpx",), "httpx"),
+    # httpx's API on aiofasthttp's engine (aiofasthttp.integrations.httpx.AsyncTransport).
+    "httpx+aiofasthttp": ClientInfo("httpx+aiofasthttp", ("httpx", "aiofasthttp"), "httpx"),
     "aiosonic": ClientInfo("aiosonic", ("aiosonic",), "aiosonic"),
 }
 
@@ -144,7 +147,10 @@ class HttpxAdapter(Adapter):
 
         limits = httpx.Limits(max_connections=conns, max_keepalive_connections=conns)
         self._base = base_url
-        self._client = httpx.AsyncClient(limits=limits, timeout=TIMEOUT)
+        self._client = httpx.AsyncClient(limits=limits, timeout=TIMEOUT, **self.options(limits))
+
+    def options(self, limits: Any) -> dict[str, Any]:
+        return {}
 
     def call_for(self, route: Route) -> Call:
         client, url, body = self._client, self._base + route.path, route.body
@@ -157,6 +163,18 @@ class HttpxAdapter(Adapter):
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+class HttpxOnAiofasthttpAdapter(HttpxAdapter):
+    """The same httpx client, its transport aiofasthttp's (the limits mapped onto it)."""
+
+    def options(self, limits: Any) -> dict[str, Any]:
+        from aiofasthttp.integrations.httpx import AsyncTransport
+
+        return {"transport": AsyncTransport(limits=limits)}
+
+    def extra(self) -> dict[str, object]:
+        return {"stats": self._client._transport.client.stats()}
 
 
 class AiosonicAdapter(Adapter):
@@ -195,6 +213,7 @@ ADAPTERS: dict[str, type[Adapter]] = {
     "aiofasthttp": AiofasthttpAdapter,
     "aiohttp": AiohttpAdapter,
     "httpx": HttpxAdapter,
+    "httpx+aiofasthttp": HttpxOnAiofasthttpAdapter,
     "aiosonic": AiosonicAdapter,
 }
 

@@ -10,6 +10,14 @@ connection are answered in order (keep-alive and pipelining safe).
 
 ``--upstream-client aiohttp`` swaps the upstream client for aiohttp, so the
 benchmark can compare the two under the same server.
+
+``--workers N`` runs N processes sharing the port (SO_REUSEPORT: the kernel
+spreads incoming connections over them), each with its own event loop and its
+own Client: a uvloop server uses one core per process. Each worker's pool is
+bounded by ``--max-conns``, so the upstream sees at most N x ``--max-conns``
+connections: to keep the upstream's total at T, give each worker T // N. The
+parent starts the workers, waits until every one listens, and on SIGTERM or
+Ctrl-C stops them (each closes its server and its Client) and waits for them.
 """
 
 from __future__ import annotations
@@ -17,6 +25,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
@@ -69,8 +84,9 @@ class AiohttpUpstream:
 class _Downstream(asyncio.Protocol):
     """One caller's connection: parse requests, answer each in order."""
 
-    def __init__(self, upstream: Upstream) -> None:
+    def __init__(self, upstream: Upstream, gateway: Gateway) -> None:
         self.upstream = upstream
+        self.gateway = gateway
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self.url = b""
@@ -93,6 +109,7 @@ class _Downstream(asyncio.Protocol):
         self.url = url
 
     def on_message_complete(self) -> None:
+        self.gateway.served += 1
         task = asyncio.ensure_future(self.answer(self.url.decode("latin-1"), self.previous))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -145,13 +162,16 @@ class Gateway:
         self.client_kind = client
         self.upstream: Upstream | None = None
         self.server: asyncio.AbstractServer | None = None
+        self.served = 0  # requests received
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+    async def start(self, host: str = "127.0.0.1", port: int = 0, reuse_port: bool = False) -> int:
         kind = AiohttpUpstream if self.client_kind == "aiohttp" else AiofasthttpUpstream
         upstream = kind(self.upstream_url, self.max_conns)
         self.upstream = upstream
         loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(lambda: _Downstream(upstream), host, port)
+        self.server = await loop.create_server(
+            lambda: _Downstream(upstream, self), host, port, reuse_port=reuse_port or None
+        )
         return int(self.server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
@@ -162,14 +182,98 @@ class Gateway:
             await self.upstream.aclose()
 
 
-async def _main(args: argparse.Namespace) -> None:
+async def _serve(args: argparse.Namespace) -> None:
+    """One process: the gateway until SIGTERM or SIGINT, then a clean stop."""
     gateway = Gateway(args.upstream, max_conns=args.max_conns, client=args.upstream_client)
-    port = await gateway.start(args.host, args.port)
-    print(f"gateway on http://{args.host}:{port} -> {args.upstream}", flush=True)
+    port = await gateway.start(args.host, args.port, reuse_port=args.ready_fd is not None)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    if args.ready_fd is not None:  # a worker: tell the parent it listens
+        os.write(args.ready_fd, b"1")
+        os.close(args.ready_fd)
+    else:
+        print(f"gateway on http://{args.host}:{port} -> {args.upstream}", flush=True)
     try:
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
         await gateway.stop()
+        if args.ready_fd is not None:
+            print(f"worker {os.getpid()} stopped: {gateway.served} requests", flush=True)
+
+
+def _reserve_port(host: str, port: int) -> socket.socket:
+    """A bound, not listening, SO_REUSEPORT socket: it fixes the port the workers share
+    (port 0 picks a free one) and takes no connection."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def _run_workers(args: argparse.Namespace) -> int:
+    """Start ``args.workers`` processes on one port, stop them on SIGTERM or Ctrl-C."""
+    reserved = _reserve_port(args.host, args.port)
+    port = reserved.getsockname()[1]
+    read_fd, write_fd = os.pipe()
+    argv = [sys.executable, os.path.abspath(__file__), "--upstream", args.upstream]
+    argv += ["--host", args.host, "--port", str(port), "--max-conns", str(args.max_conns)]
+    argv += ["--upstream-client", args.upstream_client, "--ready-fd", str(write_fd)]
+    workers = [
+        subprocess.Popen(argv, pass_fds=(write_fd,), start_new_session=True)
+        for _ in range(args.workers)
+    ]
+    os.close(write_fd)
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        ready = _wait_ready(read_fd, len(workers), timeout=30.0)
+        reserved.close()
+        if ready < len(workers):
+            print(f"only {ready} of {len(workers)} workers started", file=sys.stderr)
+            return 1
+        print(
+            f"gateway on http://{args.host}:{port} -> {args.upstream} "
+            f"({len(workers)} workers, up to {len(workers) * args.max_conns} upstream connections)",
+            flush=True,
+        )
+        while not stopping and all(w.poll() is None for w in workers):
+            time.sleep(0.2)  # a worker that dies stops the others too
+        return 0
+    finally:
+        os.close(read_fd)
+        for worker in workers:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            try:
+                worker.wait(15)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait(5)
+
+
+def _wait_ready(read_fd: int, count: int, timeout: float) -> int:
+    """How many workers said they listen (one byte each) within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    got = 0
+    os.set_blocking(read_fd, False)
+    while got < count and time.monotonic() < deadline:
+        ready = select.select([read_fd], [], [], deadline - time.monotonic())[0]
+        if not ready:
+            break
+        data = os.read(read_fd, count - got)
+        if not data:
+            break  # every worker has exited or closed its end
+        got += len(data)
+    return got
 
 
 def main() -> None:
@@ -177,15 +281,18 @@ def main() -> None:
     parser.add_argument("--upstream", required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument("--max-conns", type=int, default=32)
+    parser.add_argument("--max-conns", type=int, default=32, help="per worker")
     parser.add_argument(
         "--upstream-client", choices=["aiofasthttp", "aiohttp"], default="aiofasthttp"
     )
+    parser.add_argument("--workers", type=int, default=1, help="processes sharing the port")
+    parser.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)  # set for workers
     args = parser.parse_args()
+    if args.workers > 1:
+        sys.exit(_run_workers(args))
     import uvloop
 
-    with contextlib.suppress(KeyboardInterrupt):
-        uvloop.run(_main(args))
+    uvloop.run(_serve(args))
 
 
 if __name__ == "__main__":

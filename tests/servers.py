@@ -221,6 +221,28 @@ class ThreadServer:
         self.thread.join(5)
 
 
+class FullAcceptQueue:
+    """A listener that never accepts, its queue full: the kernel drops further SYNs,
+    so a connect hangs as to a host that drops packets (all on loopback)."""
+
+    def __init__(self) -> None:
+        self.listener = socket.socket()
+        self.listener.bind((HOST, 0))
+        self.listener.listen(0)
+        self.port = self.listener.getsockname()[1]
+        self.fillers = []
+        for _ in range(4):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex((HOST, self.port))
+            self.fillers.append(s)
+
+    def close(self) -> None:
+        for s in self.fillers:
+            s.close()
+        self.listener.close()
+
+
 # -- nginx ------------------------------------------------------------------------
 
 

@@ -42,7 +42,7 @@ from aiofasthttp import (
     WriteTimeout,
     reasons,
 )
-from servers import HOST, LOOPS, ConnInfo, response, run, serve, wait_until
+from servers import HOST, LOOPS, ConnInfo, FullAcceptQueue, response, run, serve, wait_until
 
 pytestmark = pytest.mark.parametrize("loop_kind", LOOPS)
 
@@ -605,28 +605,6 @@ def test_connect_refused_is_retried_per_policy(loop_kind: str) -> None:
         run(loop_kind, main)
     finally:
         sock.close()
-
-
-class FullAcceptQueue:
-    """A listener that never accepts, its queue full: the kernel drops further SYNs,
-    so a connect hangs as to a host that drops packets (all on loopback)."""
-
-    def __init__(self) -> None:
-        self.listener = socket.socket()
-        self.listener.bind((HOST, 0))
-        self.listener.listen(0)
-        self.port = self.listener.getsockname()[1]
-        self.fillers = []
-        for _ in range(4):
-            s = socket.socket()
-            s.setblocking(False)
-            s.connect_ex((HOST, self.port))
-            self.fillers.append(s)
-
-    def close(self) -> None:
-        for s in self.fillers:
-            s.close()
-        self.listener.close()
 
 
 def test_connect_timeout_to_an_address_that_drops_packets(loop_kind: str) -> None:

@@ -183,6 +183,11 @@ class WriteTimeout(TimeoutError):
     """The request could not be written within ``write_timeout`` seconds."""
 
 
+class HeadTimeout(TimeoutError):
+    """The response head did not arrive within ``head_timeout`` seconds of the request
+    being written (Go's ``ResponseHeaderTimeout``)."""
+
+
 class PoolTimeout(TimeoutError):
     """No connection became free within ``max_conn_wait_timeout``."""
 
@@ -224,6 +229,7 @@ __all__ = [
     "ConnectionClosedError",
     "HTTPError",
     "HTTPStatusError",
+    "HeadTimeout",
     "HeadTooLarge",
     "IncompleteResponse",
     "InvalidHeader",

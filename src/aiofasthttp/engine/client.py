@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import ssl as ssllib
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict
 
 from .. import reasons
 from .._version import __version__
@@ -42,12 +42,40 @@ from .connection import BufferedConnection, Connection
 from .coordinator import RetryCoordinator
 from .dial import Dialer, lends_buffers
 from .exchange import AttemptSettings
+from .hooks import EventHooks, Observer, OutgoingRequest, make_hooks
 from .pool import DEFAULT_MAX_IDLE, Pool, PoolLimits
 from .proxies import EnvironmentProxies, is_socks, parse_proxy_url
 from .resolve import DEFAULT_TTL, DNSCache, Resolver
 from .trace import make_tracer
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
 _UNSET: Any = object()
+FRAMING_FIELDS = frozenset(
+    {
+        "host",
+        "authorization",
+        "content-type",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "expect",
+        "proxy-authorization",
+        "idempotency-key",
+    }
+)
+TIMEOUT_NAMES = ("connect_timeout", "read_timeout", "write_timeout", "pool_timeout", "head_timeout")
+
+
+class RequestTimeouts(TypedDict, total=False):
+    """A request's own timeouts, in seconds (None: no limit); each replaces the client's."""
+
+    connect_timeout: float | None
+    read_timeout: float | None
+    write_timeout: float | None
+    pool_timeout: float | None
+    head_timeout: float | None  # from the request written to its response head
 
 
 class _Chain:
@@ -69,6 +97,32 @@ class _Chain:
         self.data = data
         self.connection_close = connection_close
         self.history: list[Response] = []
+
+
+class _Call(NamedTuple):
+    """A request's arguments as given: what hooks see is made from them."""
+
+    method: str
+    url: str
+    params: QueryParams | None
+    headers: HeadersLike | None
+    content: Content | None
+    json: Any
+    data: Any
+    connection_close: bool
+
+    def outgoing(self, base_url: str | None) -> OutgoingRequest:
+        url = add_params(join_url(base_url, self.url), self.params)
+        return OutgoingRequest(self.method, url, self.headers)
+
+    def built(self, outgoing: OutgoingRequest) -> _Call:
+        """The arguments to build the request with, as the hooks left it."""
+        pairs = outgoing.headers.pairs()
+        return self._replace(method=outgoing.method, url=outgoing.url, params=None, headers=pairs)
+
+    def chain(self, request: Request, outgoing: OutgoingRequest | None) -> _Chain:
+        headers = header_items(self.headers) if outgoing is None else outgoing.headers.pairs()
+        return _Chain(request, headers, self.content, self.json, self.data, self.connection_close)
 
 
 class Client:
@@ -115,6 +169,8 @@ class Client:
         dns_cache_ttl: float | None = DEFAULT_TTL,
         resolver: Resolver | None = None,
         happy_eyeballs_delay: float | None = 0.25,
+        head_timeout: float | None = None,
+        event_hooks: Mapping[str, Iterable[Any]] | None = None,
     ) -> None:
         if conn_pool_strategy not in ("lifo", "fifo"):
             raise ValueError("conn_pool_strategy must be 'lifo' or 'fifo'")
@@ -163,6 +219,12 @@ class Client:
         user = header_items(headers)
         names = {n.lower() for n, _ in user}
         self._default_headers = [(n, v) for n, v in default if n.lower() not in names] + user
+        # Fields a hook may not just append to an encoded head: the head has them, or
+        # they frame the body or the connection.
+        self._header_names = {n.lower() for n, _ in self._default_headers} | FRAMING_FIELDS
+        self._trace = trace
+        self._event_hooks = make_hooks(event_hooks)
+        self._hooks: EventHooks | None = self._event_hooks
         self._pools: dict[Route, Pool[Connection]] = {}
         # Kept requests with their pools: a plain GET is one dict lookup, no pool lookup.
         self._kept_heads: KeptHeads[Pool[Connection] | None] = KeptHeads()
@@ -172,7 +234,14 @@ class Client:
             self._pool_for,
             coerce_policy(retry),
             AttemptSettings(
-                read_timeout, max_response_body_size, decompress, expect_continue_timeout
+                read_timeout,
+                max_response_body_size,
+                decompress,
+                expect_continue_timeout,
+                connect_timeout=connect_timeout,
+                write_timeout=write_timeout,
+                pool_timeout=max_conn_wait_timeout,
+                head_timeout=head_timeout,
             ),
             self._now,
             self._tracer,
@@ -193,14 +262,28 @@ class Client:
         timeout: float | None = _UNSET,
         connection_close: bool = False,
         follow_redirects: bool | None = None,
+        **timeouts: Unpack[RequestTimeouts],
     ) -> Coroutine[Any, Any, Response]:
         """Send a request and read the whole response body: ``await client.request(...)``.
 
         A plain method that returns the coroutine to await: without redirects to
         follow it is the retry coordinator's own, one coroutine frame less at every
         step of every request. Errors in the arguments are raised by the await too.
-        The request's ``timeout`` counts from the moment the coroutine starts.
+        The request's ``timeout`` counts from the moment the coroutine starts; the
+        other timeouts, when given, replace the client's for this request (None: no
+        limit).
         """
+        # The timeouts are keywords gathered in a dict, not five parameters with
+        # defaults: a plain request then pays one test, not five lookups and tests.
+        settings = None
+        if timeouts:
+            try:
+                settings = self._settings_for(timeouts)
+            except TypeError as exc:
+                return _raise(exc)
+        if self._hooks is not None:
+            call = _Call(method, url, params, headers, content, json, data, connection_close)
+            return self._hooked(self._hooks, call, timeout, follow_redirects, settings)
         try:
             request, pool = self._build(
                 method, url, params, headers, content, json, data, connection_close
@@ -210,17 +293,48 @@ class Client:
         if timeout is _UNSET:
             timeout = self._timeout
         if not self._follows(follow_redirects):
-            return self._coordinator.fetch(request, pool, timeout)
+            return self._coordinator.fetch(request, pool, timeout, settings)
         chain = _Chain(request, header_items(headers), content, json, data, connection_close)
-        return self._fetch_following(chain, timeout)
+        return self._fetch_following(chain, self._deadline(timeout), settings)
 
-    async def _fetch_following(self, chain: _Chain, timeout: float | None) -> Response:
-        deadline = self._deadline(timeout)
-        resp = await self._coordinator.fetch(chain.request, None, deadline=deadline)
+    async def _fetch_following(
+        self, chain: _Chain, deadline: float | None, settings: AttemptSettings | None
+    ) -> Response:
+        coordinator = self._coordinator
+        resp = await coordinator.fetch(chain.request, None, None, settings, deadline=deadline)
         while resp.status in REDIRECT_STATUSES:
             request = self._next_hop(chain, resp)
-            resp = await self._coordinator.fetch(request, None, deadline=deadline)
+            resp = await coordinator.fetch(request, None, None, settings, deadline=deadline)
         resp.history = chain.history
+        return resp
+
+    async def _hooked(
+        self,
+        hooks: EventHooks,
+        call: _Call,
+        timeout: float | None,
+        follow_redirects: bool | None,
+        settings: AttemptSettings | None,
+    ) -> Response:
+        """A request with hooks: they shape its headers first and see its response last."""
+        deadline = self._deadline(timeout)
+        outgoing = call.outgoing(self.base_url)
+        hooks.started(outgoing)
+        try:
+            await hooks.before(outgoing)
+            request, pool = self._build_hooked(call, outgoing)
+            if self._follows(follow_redirects):
+                chain = call.chain(request, outgoing)
+                resp = await self._fetch_following(chain, deadline, settings)
+            else:
+                resp = await self._coordinator.fetch(
+                    request, pool, None, settings, deadline=deadline
+                )
+            await hooks.after(resp)
+        except BaseException as exc:
+            hooks.failed(outgoing, exc)
+            raise
+        hooks.answered(outgoing, resp)
         return resp
 
     @asynccontextmanager
@@ -237,30 +351,109 @@ class Client:
         timeout: float | None = _UNSET,
         connection_close: bool = False,
         follow_redirects: bool | None = None,
+        **timeouts: Unpack[RequestTimeouts],
     ) -> AsyncIterator[Response]:
         """Send a request; the body is read with ``async for chunk in resp.iter_bytes()``.
 
         Leaving the block before the body's end closes the connection, so it is
-        never returned to the pool with unread bytes.
+        never returned to the pool with unread bytes. The response hooks see the
+        response before the block does, its body not yet read.
         """
-        request, _ = self._build(
-            method, url, params, headers, content, json, data, connection_close
-        )
+        settings = self._settings_for(timeouts) if timeouts else None
         deadline = self._deadline(timeout)
-        resp, conn, ex = await self._coordinator.run(request, deadline, True)
-        if resp.status in REDIRECT_STATUSES and self._follows(follow_redirects):
-            chain = _Chain(request, header_items(headers), content, json, data, connection_close)
-            while resp.status in REDIRECT_STATUSES:
-                if conn is not None and ex is not None:
-                    conn.abandon(ex, reasons.REDIRECT_BODY_UNREAD)
-                request = self._next_hop(chain, resp)
-                resp, conn, ex = await self._coordinator.run(request, deadline, True)
-            resp.history = chain.history
+        call = _Call(method, url, params, headers, content, json, data, connection_close)
+        hooks = self._hooks
+        outgoing = None if hooks is None else call.outgoing(self.base_url)
+        conn = ex = None
+        try:
+            if hooks is not None and outgoing is not None:
+                hooks.started(outgoing)
+                await hooks.before(outgoing)
+                request, _ = self._build_hooked(call, outgoing)
+            else:
+                request, _ = self._build(*call)
+            resp, conn, ex = await self._coordinator.run(request, deadline, True, settings)
+            if resp.status in REDIRECT_STATUSES and self._follows(follow_redirects):
+                chain = call.chain(request, outgoing)
+                while resp.status in REDIRECT_STATUSES:
+                    if conn is not None and ex is not None:
+                        conn.abandon(ex, reasons.REDIRECT_BODY_UNREAD)
+                    request = self._next_hop(chain, resp)
+                    resp, conn, ex = await self._coordinator.run(request, deadline, True, settings)
+                resp.history = chain.history
+            if hooks is not None:
+                await hooks.after(resp)
+        except BaseException as exc:
+            if conn is not None and ex is not None:
+                conn.abandon(ex, reasons.STREAM_FAILED)
+            if hooks is not None and outgoing is not None:
+                hooks.failed(outgoing, exc)
+            raise
+        if hooks is not None and outgoing is not None:
+            hooks.answered(outgoing, resp)
         try:
             yield resp
         finally:
             if conn is not None and ex is not None:
                 conn.abandon(ex, reasons.STREAM_LEFT_EARLY)
+
+    def _settings_for(self, timeouts: RequestTimeouts) -> AttemptSettings:
+        """The client's attempt settings with a request's own timeouts."""
+        unknown = set(timeouts) - set(TIMEOUT_NAMES)
+        if unknown:
+            raise TypeError(
+                f"unexpected keyword argument(s) {sorted(unknown)}; "
+                f"the per-request timeouts are {', '.join(TIMEOUT_NAMES)}"
+            )
+        return self._coordinator.settings.with_timeouts(timeouts)
+
+    # -- hooks ------------------------------------------------------------------
+
+    @property
+    def event_hooks(self) -> dict[str, tuple[Any, ...]]:
+        """The hooks, as tuples: assign a new mapping to change them."""
+        hooks = self._event_hooks
+        if hooks is None:
+            return {"request": (), "response": ()}
+        return {"request": hooks.request, "response": hooks.response}
+
+    @event_hooks.setter
+    def event_hooks(self, event_hooks: Mapping[str, Iterable[Any]]) -> None:
+        self._event_hooks = make_hooks(event_hooks)
+        self._rehook()
+
+    def _instrument(self, observer: Observer | None, listener: object, add: bool) -> None:
+        """Add (or remove) an instrumentation's observer and trace listener.
+
+        Kept apart from the user's hooks and trace object; a client with none of
+        them goes back to paying only its ``is None`` tests.
+        """
+        tracer = self._tracer
+        listeners = tracer.listeners if tracer is not None else ()
+        extra = tuple(x for x in listeners if x is not self._trace and x is not listener)
+        observers = tuple(o for o in self._observers if o is not observer)
+        if add:
+            extra += (listener,)
+            observers += (observer,) if observer is not None else ()
+        self._observers = observers
+        self._set_tracer(make_tracer(self._trace, extra))
+        self._rehook()
+
+    _observers: tuple[Observer, ...] = ()
+
+    def _rehook(self) -> None:
+        user = self._event_hooks
+        if not self._observers:
+            self._hooks = user
+            return
+        request, response = (user.request, user.response) if user is not None else ((), ())
+        self._hooks = EventHooks(request, response, self._observers)
+
+    def _set_tracer(self, tracer: Any) -> None:
+        self._tracer = tracer
+        self._coordinator.tracer = tracer
+        for pool in self._pools.values():
+            pool.tracer = tracer
 
     # The verb helpers hand back request()'s coroutine rather than awaiting it
     # in one of their own: one frame less to resume at every step of a request.
@@ -344,6 +537,30 @@ class Client:
         pool = self._pools.get(route)
         self._kept_heads.keep(key, request, pool)
         return request, pool
+
+    def _build_hooked(
+        self, call: _Call, outgoing: OutgoingRequest
+    ) -> tuple[Request, Pool[Connection] | None]:
+        """The request as the hooks left it.
+
+        When they only added fields (a signature, a traceparent) that no part of the
+        head already has, the request is built as without hooks (its head kept and
+        reused, see KeptHeads) and the fields are appended to that head.
+        """
+        pairs = outgoing.headers.pairs()
+        given = outgoing.given
+        added = pairs[len(given) :]
+        taken = self._header_names
+        if (
+            outgoing.method == outgoing.given_method
+            and outgoing.url == outgoing.given_url
+            and pairs[: len(given)] == given
+            and not any(n.lower() in taken for n, _ in added)
+            and not (given and {n.lower() for n, _ in added} & {n.lower() for n, _ in given})
+        ):
+            request, pool = self._build(*call)
+            return (request.with_fields(added), pool) if added else (request, pool)
+        return self._build(*call.built(outgoing))
 
     def _follows(self, per_request: bool | None) -> bool:
         return self._follow_redirects if per_request is None else per_request

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 from .. import reasons
 from ..errors import (
     ConnectionClosedError,
+    HeadTimeout,
     HTTPError,
     ProtocolError,
     ReadTimeout,
@@ -440,6 +441,8 @@ class Connection(DialedProtocol):
             self._last_request = True
         method = request.method
         read_timeout = attempt.read_timeout
+        head_timeout = attempt.head_timeout
+        self._write_timeout = attempt.write_timeout  # pause_writing's, for this request
         # Positional: a class called with keywords takes a slower path, per request.
         ex = self._ex = Exchange(
             self.loop.create_future(),
@@ -452,6 +455,7 @@ class Connection(DialedProtocol):
             read_timeout,
             deadline,
             now,
+            head_timeout,
         )
         self.last_idle = ex.idle_before
         if method == "HEAD" or method == "CONNECT":
@@ -461,6 +465,11 @@ class Connection(DialedProtocol):
             when = _NEVER if read_timeout is None else now + read_timeout
             if deadline is not None and deadline < when:
                 when = deadline
+            if head_timeout is not None and request.body.make_stream is None:
+                # A streamed body starts the head's clock when its last byte is out.
+                ex.head_by = now + head_timeout
+                if ex.head_by < when:
+                    when = ex.head_by
             if self._timer is None or when < self._timer_at:
                 self._schedule_timer(when)
         transport = self.transport
@@ -487,18 +496,26 @@ class Connection(DialedProtocol):
         ex.request_written = True
         return ex
 
-    async def write_chunked(self, ex: Exchange, chunks: BodyIterable) -> None:
+    async def write_chunked(self, ex: Exchange, chunks: BodyIterable, chunked: bool = True) -> None:
         """Send a body in chunked coding, waiting whenever the transport is full.
 
+        With ``chunked`` False the pieces go as they are: the head framed the body
+        with its Content-Length, and the caller sends exactly that many bytes.
         Stops early, quietly, if the server answered before the body was all sent
         (the connection is then closed, not reused, see on_complete).
         """
         ex.request_written = False
         async for chunk in chunks:
-            if chunk and not await self._write(ex, b"%x\r\n%b\r\n" % (len(chunk), chunk)):
+            if chunked and chunk:
+                chunk = b"%x\r\n%b\r\n" % (len(chunk), chunk)
+            if chunk and not await self._write(ex, chunk):
                 return
-        if await self._write(ex, b"0\r\n\r\n"):
+        if not chunked or await self._write(ex, b"0\r\n\r\n"):
             ex.request_written = True
+            if ex.head_timeout is not None and ex.head is None:
+                ex.head_by = self.loop.time() + ex.head_timeout
+                if self._timer is None or ex.head_by < self._timer_at:
+                    self._schedule_timer(ex.head_by)
 
     async def _write(self, ex: Exchange, data: bytes) -> bool:
         """Write a piece of the body; False if the exchange already ended with an answer."""
@@ -573,6 +590,16 @@ class Connection(DialedProtocol):
                 describe(self, ex, "the request took longer than its timeout", explain=False)
             )
             why = reasons.REQUEST_TIMEOUT
+        elif ex.head is None and ex.head_by is not None and now >= ex.head_by:
+            exc = HeadTimeout(
+                describe(
+                    self,
+                    ex,
+                    f"no response head within head_timeout={ex.head_timeout:g} s",
+                    explain=False,
+                )
+            )
+            why = reasons.HEAD_TIMEOUT
         elif ex.read_timeout is not None and now >= ex.last_read + ex.read_timeout:
             exc = ReadTimeout(
                 describe(

@@ -53,15 +53,16 @@ class RetryCoordinator:
     ) -> None:
         self._pool_for = pool_for
         self.policy = policy
-        self._settings = settings
+        self.settings = settings
         self._time = loop_time
-        self._tracer = tracer
+        self.tracer = tracer
 
     async def fetch(
         self,
         request: Request,
         pool: Pool[Connection] | None,
         timeout: float | None = None,
+        settings: AttemptSettings | None = None,
         *,
         deadline: float | None = None,
         streaming: bool = False,
@@ -74,7 +75,10 @@ class RetryCoordinator:
         extra coroutine frame. ``pool`` is the request's, when the caller knows it
         (a kept request carries it); otherwise it is looked up. Streamed, the
         response holds its connection and exchange (``_held``) until it is read.
+        ``settings``: the request's own timeouts, if it has any (the client's otherwise).
         """
+        if settings is None:
+            settings = self.settings
         if pool is None:
             pool = self._pool_for(request)
         now = pool.loop.time()
@@ -84,7 +88,7 @@ class RetryCoordinator:
         if now >= budget.tick_at:
             budget.tick(now)
         budget.requests += 1
-        tracer = self._tracer
+        tracer = self.tracer
         tries: _Tries | None = None  # made at the first failure: most requests have none
         # Not replayed if its connection dies under it: the pool checks harder.
         unreplayable = not request.idempotent
@@ -93,16 +97,19 @@ class RetryCoordinator:
             reused = True
             if conn is None:
                 try:
-                    conn, reused = await self._connection(pool, deadline, tries, unreplayable)
+                    conn, reused = await self._connection(
+                        pool, deadline, tries, unreplayable, settings
+                    )
                 except HTTPError as exc:  # a failed dial, or no connection in time
                     if tries is None:
                         tries = _Tries()
                     await self._after_error(request, deadline, tries, exc)
                     continue
-            ex = conn.send(request, self._settings, deadline, streaming, reused)
+            ex = conn.send(request, settings, deadline, streaming, reused)
             try:
-                if request.body.make_stream is not None:
-                    await conn.write_chunked(ex, request.body.make_stream())
+                body = request.body
+                if body.make_stream is not None:
+                    await conn.write_chunked(ex, body.make_stream(), body.chunked)
                 if tracer is not None:
                     self._trace(
                         "request_written",
@@ -121,7 +128,7 @@ class RetryCoordinator:
             except BaseException:
                 conn.abandon(ex, reasons.CANCELLED)
                 raise
-            outcome = self._finish(request, conn, ex, head, streaming)
+            outcome = self._finish(request, conn, ex, head, streaming, settings)
             if outcome[0].status not in self.policy.statuses:
                 return outcome[0]
             if tries is None:
@@ -129,8 +136,16 @@ class RetryCoordinator:
             if not await self._after_status(request, deadline, tries, outcome):
                 return outcome[0]
 
-    async def run(self, request: Request, deadline: float | None, streaming: bool) -> Outcome:
-        resp = await self.fetch(request, None, deadline=deadline, streaming=streaming)
+    async def run(
+        self,
+        request: Request,
+        deadline: float | None,
+        streaming: bool,
+        settings: AttemptSettings | None = None,
+    ) -> Outcome:
+        resp = await self.fetch(
+            request, None, None, settings, deadline=deadline, streaming=streaming
+        )
         if not streaming:
             return resp, None, None
         conn, ex = resp._held
@@ -142,11 +157,12 @@ class RetryCoordinator:
         deadline: float | None,
         tries: _Tries | None,
         unreplayable: bool,
+        settings: AttemptSettings,
     ) -> tuple[Connection, bool]:
         """A connection when none was idle at hand (or a fresh one was asked for)."""
         if tries is not None and tries.fresh:
-            return await pool.dial_fresh(deadline), False
-        return await pool.acquire(deadline, unreplayable)
+            return await pool.dial_fresh(deadline, settings), False
+        return await pool.acquire(deadline, unreplayable, settings)
 
     async def _after_error(
         self, request: Request, deadline: float | None, tries: _Tries, exc: HTTPError
@@ -226,13 +242,18 @@ class RetryCoordinator:
         await asyncio.sleep(delay)
 
     def _finish(
-        self, request: Request, conn: Connection, ex: Exchange, head: ResponseHead, streaming: bool
+        self,
+        request: Request,
+        conn: Connection,
+        ex: Exchange,
+        head: ResponseHead,
+        streaming: bool,
+        settings: AttemptSettings,
     ) -> Outcome:
         """The Response: the body joined and decoded, or a stream over the exchange."""
-        if self._tracer is not None:
+        if self.tracer is not None:
             self._trace("head_received", request, status=head.status, connection_id=conn.id)
         resp = Response(request.method, request.url, head)
-        settings = self._settings
         decoder = None
         if settings.decompress and head.has_content_encoding:
             decoder = decoder_for(head.headers, settings.max_body_size)
@@ -248,8 +269,8 @@ class RetryCoordinator:
         return resp, None, None
 
     def _trace(self, event: str, request: Request, **facts: object) -> None:
-        if self._tracer is not None:
-            self._tracer(event, method=request.method, url=request.url, **facts)
+        if self.tracer is not None:
+            self.tracer(event, method=request.method, url=request.url, **facts)
 
 
 async def _stream_body(

@@ -10,6 +10,7 @@ touching the pool's counts.
 from __future__ import annotations
 
 import asyncio
+import enum
 import socket
 import ssl as ssllib
 from collections.abc import Callable, Collection
@@ -127,6 +128,15 @@ class _Dial:
         self.started = started
 
 
+class Default(enum.Enum):
+    """The type of DEFAULT: "the dialer's own setting", distinct from None ("no limit")."""
+
+    DEFAULT = enum.auto()
+
+
+DEFAULT = Default.DEFAULT
+
+
 class Dialer(Generic[ConnT]):
     def __init__(
         self,
@@ -151,7 +161,9 @@ class Dialer(Generic[ConnT]):
         self._proxies = proxies  # the client's proxies: an origin among them is a proxy
         self._tracer = tracer
 
-    async def dial(self, route: Route) -> ConnT:
+    async def dial(self, route: Route, connect_timeout: float | Default | None = DEFAULT) -> ConnT:
+        """A connection along ``route``, within ``connect_timeout`` (the dialer's by default)."""
+        timeout = self._connect_timeout if connect_timeout is DEFAULT else connect_timeout
         origin = route.origin
         loop = asyncio.get_running_loop()
         made: list[ConnT] = []
@@ -169,11 +181,11 @@ class Dialer(Generic[ConnT]):
                 coro = self._tunnel(loop, origin, route.via, factory, state)
             else:
                 coro = self._direct(loop, origin, factory, state)
-            return await asyncio.wait_for(coro, self._connect_timeout)
+            return await asyncio.wait_for(coro, timeout)
         except BaseException as exc:
             for orphan in made:  # connected, but the dial was cancelled or timed out
                 orphan.discard()
-            error = self._error(exc, origin, state)
+            error = dial_error(exc, origin, timeout, state)
             if error is exc:
                 raise
             raise error from exc
@@ -332,9 +344,6 @@ class Dialer(Generic[ConnT]):
                 seconds=asyncio.get_running_loop().time() - started,
                 error=None if exc is None else repr(exc),
             )
-
-    def _error(self, exc: BaseException, origin: Origin, state: _Dial) -> BaseException:
-        return dial_error(exc, origin, self._connect_timeout, state)
 
 
 def dial_error(

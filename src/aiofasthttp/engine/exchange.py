@@ -10,14 +10,28 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Mapping
 
 from ..h1.parser import ResponseHead
 
 
 class AttemptSettings:
-    """What a single attempt needs from the client's settings."""
+    """What a single attempt needs from the client's settings.
 
-    __slots__ = ("continue_timeout", "decompress", "max_body_size", "read_timeout")
+    The client keeps one; a request given timeouts of its own gets a copy with
+    them (``with_timeouts``), so a plain request reads the shared one.
+    """
+
+    __slots__ = (
+        "connect_timeout",
+        "continue_timeout",
+        "decompress",
+        "head_timeout",
+        "max_body_size",
+        "pool_timeout",
+        "read_timeout",
+        "write_timeout",
+    )
 
     def __init__(
         self,
@@ -25,11 +39,27 @@ class AttemptSettings:
         max_body_size: int | None,
         decompress: bool,
         continue_timeout: float = 1.0,
+        *,
+        connect_timeout: float | None = None,
+        write_timeout: float | None = None,
+        pool_timeout: float | None = None,
+        head_timeout: float | None = None,
     ) -> None:
         self.read_timeout = read_timeout
         self.max_body_size = max_body_size
         self.decompress = decompress
         self.continue_timeout = continue_timeout
+        self.connect_timeout = connect_timeout
+        self.write_timeout = write_timeout
+        self.pool_timeout = pool_timeout  # the wait for a free connection at the limit
+        self.head_timeout = head_timeout  # from the request written to its response head
+
+    def with_timeouts(self, overrides: Mapping[str, object]) -> AttemptSettings:
+        """A copy with some timeouts replaced: ``{"read_timeout": 2.0, ...}``."""
+        other = AttemptSettings.__new__(AttemptSettings)
+        for name in AttemptSettings.__slots__:
+            setattr(other, name, overrides.get(name, getattr(self, name)))
+        return other
 
 
 class Exchange:
@@ -44,6 +74,8 @@ class Exchange:
         "chunks",
         "deadline",
         "head",
+        "head_by",
+        "head_timeout",
         "idle_before",
         "last_read",
         "max_body_size",
@@ -72,6 +104,7 @@ class Exchange:
         read_timeout: float | None,
         deadline: float | None,
         now: float,
+        head_timeout: float | None,
     ) -> None:
         self.waiter = waiter
         self.method = method
@@ -82,7 +115,10 @@ class Exchange:
         self.max_body_size = max_body_size
         self.read_timeout = read_timeout
         self.deadline = deadline
-        self.timed = read_timeout is not None or deadline is not None
+        self.head_timeout = head_timeout
+        # When the head must have come; set once the request is all written.
+        self.head_by: float | None = None
+        self.timed = read_timeout is not None or deadline is not None or head_timeout is not None
         self.last_read = now
         self.head: ResponseHead | None = None
         self.chunks: deque[bytes] = deque()
@@ -108,4 +144,6 @@ class Exchange:
         when = self.deadline if self.deadline is not None else float("inf")
         if self.read_timeout is not None:
             when = min(when, self.last_read + self.read_timeout)
+        if self.head_by is not None and self.head is None:
+            when = min(when, self.head_by)
         return when

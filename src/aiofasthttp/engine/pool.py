@@ -32,9 +32,9 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import deque
-from collections.abc import Callable, Collection, Coroutine
+from collections.abc import Collection, Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from .. import reasons
 from ..errors import ClientClosedError, ConnectError, PoolTimeout
@@ -42,6 +42,8 @@ from ..h1.url import Origin, Proxy, Route
 from ..policy.learning import CLOSE_AFTER_RESPONSE, ServerMemory
 from ..policy.retry import RetryBudget
 from .connection import QUIET_CHECK_AFTER
+from .dial import Default
+from .exchange import AttemptSettings
 from .interfaces import PooledConnection
 from .trace import Tracer
 
@@ -101,8 +103,16 @@ class PoolStats:
 
 
 ConnT = TypeVar("ConnT", bound=PooledConnection)
-# How a pool makes a connection for its route.
-Dial = Callable[[Route], Coroutine[Any, Any, ConnT]]
+ConnT_co = TypeVar("ConnT_co", bound=PooledConnection, covariant=True)
+
+
+class Dial(Protocol[ConnT_co]):
+    """How a pool makes a connection for its route, within a connect timeout (the
+    dialer's own by default)."""
+
+    def __call__(
+        self, route: Route, connect_timeout: float | Default | None = ..., /
+    ) -> Coroutine[Any, Any, ConnT_co]: ...
 
 
 class Pool(Generic[ConnT]):
@@ -244,9 +254,15 @@ class Pool(Generic[ConnT]):
         return conn
 
     async def acquire(
-        self, deadline: float | None = None, unreplayable: bool = False
+        self,
+        deadline: float | None = None,
+        unreplayable: bool = False,
+        attempt: AttemptSettings | None = None,
     ) -> tuple[ConnT, bool]:
-        """A connection for one request, and whether it is a reused one."""
+        """A connection for one request, and whether it is a reused one.
+
+        ``attempt``, when given, holds the request's own connect and pool timeouts.
+        """
         while True:
             self._check_open()
             conn = self.acquire_nowait(unreplayable)
@@ -254,10 +270,10 @@ class Pool(Generic[ConnT]):
                 return conn, True
             if self._total < self.limits.max_conns:
                 self._total += 1
-                return await self._dial_new(deadline), False
-            got = await self._wait(deadline)
+                return await self._dial_new(deadline, attempt), False
+            got = await self._wait(deadline, attempt)
             if got is None:
-                return await self._dial_new(deadline), False
+                return await self._dial_new(deadline, attempt), False
             if got.is_closed:
                 continue  # handed over, then closed by the server before it was used
             if not unreplayable or got.socket_is_quiet():
@@ -265,33 +281,40 @@ class Pool(Generic[ConnT]):
             # Handed over right after its last response, with the server's FIN behind it.
             self._total += 1  # keep its slot when it closes, for this request
             self._found_closed(got, self.loop.time())
-            return await self._dial_new(deadline), False
+            return await self._dial_new(deadline, attempt), False
 
-    async def dial_fresh(self, deadline: float | None = None) -> ConnT:
+    async def dial_fresh(
+        self, deadline: float | None = None, attempt: AttemptSettings | None = None
+    ) -> ConnT:
         """A newly dialled connection, never an idle one (for replays)."""
         while True:
             self._check_open()
             if self._total < self.limits.max_conns:
                 self._total += 1
-                return await self._dial_new(deadline)
-            got = await self._wait(deadline)
+                return await self._dial_new(deadline, attempt)
+            got = await self._wait(deadline, attempt)
             if got is None:
-                return await self._dial_new(deadline)  # the slot promised to this waiter
+                return await self._dial_new(deadline, attempt)  # the slot promised to this waiter
             if not got.is_closed:
                 self._total += 1  # keep its slot when it closes
                 got.close(reasons.MAKING_ROOM)
-                return await self._dial_new(deadline)
+                return await self._dial_new(deadline, attempt)
             # Handed over but closed meanwhile: its slot went to the pool; wait again.
 
-    async def _dial_new(self, deadline: float | None = None) -> ConnT:
+    async def _dial_new(
+        self, deadline: float | None = None, attempt: AttemptSettings | None = None
+    ) -> ConnT:
         """Dial into a slot already counted in ``_total`` (and take one of max_conns)."""
         self._dialling += 1
         cap = self.cap
         try:
             if cap is not None and not cap.try_take():
-                await cap.take(self, self._wait_timeout(deadline))
+                await cap.take(self, self._wait_timeout(deadline, attempt))
             try:
-                conn = await self._dial(self.route)
+                if attempt is None:
+                    conn = await self._dial(self.route)
+                else:
+                    conn = await self._dial(self.route, attempt.connect_timeout)
             except BaseException:
                 if cap is not None:
                     cap.give_back()
@@ -322,11 +345,13 @@ class Pool(Generic[ConnT]):
             conn.request_limit = max(1, round(max_requests * jitter))
         return conn
 
-    async def _wait(self, deadline: float | None) -> ConnT | None:
+    async def _wait(
+        self, deadline: float | None, attempt: AttemptSettings | None = None
+    ) -> ConnT | None:
         """Queue for an idle connection (returned) or a free slot (None)."""
         waiter: asyncio.Future[ConnT | None] = self.loop.create_future()
         self._waiters.append(waiter)
-        timeout = self._wait_timeout(deadline)
+        timeout = self._wait_timeout(deadline, attempt)
         timer = None
         if timeout is not None:
             timer = self.loop.call_later(max(0.0, timeout), _expire_waiter, waiter)
@@ -347,9 +372,12 @@ class Pool(Generic[ConnT]):
             if waiter.done() and waiter in self._waiters:
                 self._waiters.remove(waiter)  # timed out or cancelled: not served
 
-    def _wait_timeout(self, deadline: float | None) -> float | None:
-        """How long a request may wait for a connection: max_conn_wait_timeout, or less."""
-        timeout = self.limits.max_wait
+    def _wait_timeout(
+        self, deadline: float | None, attempt: AttemptSettings | None = None
+    ) -> float | None:
+        """How long a request may wait for a connection: max_conn_wait_timeout (or the
+        request's own pool_timeout), or less if its deadline comes first."""
+        timeout = self.limits.max_wait if attempt is None else attempt.pool_timeout
         if deadline is not None:
             left = deadline - self.loop.time()
             timeout = left if timeout is None else min(timeout, left)

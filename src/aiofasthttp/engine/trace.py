@@ -68,26 +68,37 @@ class Trace(Protocol):
 
 
 class Tracer:
-    """Sends each event to the user's hooks and to the log."""
+    """Sends each event to every listener's hooks and to the log."""
 
-    __slots__ = ("_hooks", "_log")
+    __slots__ = ("_hooks", "_log", "listeners")
 
-    def __init__(self, trace: Any | None, log: bool) -> None:
-        self._hooks = {name: getattr(trace, name) for name in EVENTS if hasattr(trace, name)}
+    def __init__(self, trace: Any | None, log: bool, extra: tuple[Any, ...] = ()) -> None:
+        # The user's trace object first, then instrumentation's listeners.
+        self.listeners = (() if trace is None else (trace,)) + extra
+        hooks: dict[str, list[Any]] = {}
+        for listener in self.listeners:
+            for name in EVENTS:
+                if hasattr(listener, name):
+                    hooks.setdefault(name, []).append(getattr(listener, name))
+        self._hooks = {name: tuple(found) for name, found in hooks.items()}
         self._log = log
 
     def __call__(self, event: str, **facts: Any) -> None:
         if self._log:
             detail = " ".join(f"{k}={v!r}" for k, v in facts.items())
             logger.debug("%s %s", event, detail)
-        hook = self._hooks.get(event)
-        if hook is not None:
-            hook(**facts)
+        hooks = self._hooks.get(event)
+        if hooks is not None:
+            for hook in hooks:
+                hook(**facts)
 
 
-def make_tracer(trace: Any | None) -> Tracer | None:
-    """A tracer, or None when nothing would listen (the zero-cost case)."""
+def make_tracer(trace: Any | None, extra: tuple[Any, ...] = ()) -> Tracer | None:
+    """A tracer, or None when nothing would listen (the zero-cost case).
+
+    ``extra``: listeners added by instrumentation, besides the user's ``trace``.
+    """
     log = logger.isEnabledFor(logging.DEBUG)
-    if trace is None and not log:
+    if trace is None and not extra and not log:
         return None
-    return Tracer(trace, log)
+    return Tracer(trace, log, extra)

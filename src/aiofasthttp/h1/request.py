@@ -75,13 +75,16 @@ class Body(NamedTuple):
     """A request body and how it is framed.
 
     ``data`` is the whole body as bytes, or None for a streamed body, which
-    ``make_stream`` produces (afresh each call when ``replayable``).
+    ``make_stream`` produces (afresh each call when ``replayable``) and which is
+    sent in chunked coding unless ``chunked`` is False (the head then states its
+    Content-Length, as a transport relaying another client's request may).
     """
 
     data: bytes | None
     make_stream: Callable[[], BodyIterable] | None
     replayable: bool
     content_type: str | None
+    chunked: bool = True
 
 
 EMPTY_BODY = Body(None, None, True, None)
@@ -197,6 +200,30 @@ class Request:
             self.origin,
             self.head,
             body,
+            self.idempotent,
+            self.route,
+            self.expect_continue,
+            self.closes_connection,
+        )
+
+    def with_fields(self, fields: list[tuple[str, str]]) -> Request:
+        """This request with more header fields at the end of its head (checked here).
+
+        For fields that change no framing and no field the head already has: the
+        head is extended, not encoded again.
+        """
+        for name, value in fields:
+            check_header(name, value)
+        try:
+            added = "".join(f"{n}: {v}\r\n" for n, v in fields).encode("latin-1")
+        except UnicodeEncodeError as exc:
+            raise InvalidHeader(f"header text outside ISO-8859-1: {exc}") from None
+        return Request(
+            self.method,
+            self.url,
+            self.origin,
+            self.head[:-2] + added + b"\r\n",
+            self.body,
             self.idempotent,
             self.route,
             self.expect_continue,
