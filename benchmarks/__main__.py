@@ -105,6 +105,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=3.0,
         help="seconds a round may take when the cap leaves it with too few responses",
     )
+    p.add_argument("--no-matrix", action="store_true", help="skip the throughput matrix")
     p.add_argument("--no-stale", action="store_true", help="skip the stale-connection scenario")
     p.add_argument("--no-gateway", action="store_true", help="skip the gateway scenario")
     p.add_argument("--no-pipeline", action="store_true", help="skip the pipelining scenario")
@@ -301,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     server_loop = "uvloop" if _dist_version("uvloop") else "asyncio"
     status = 0
     try:
-        if wanted:
+        if wanted and not args.no_matrix:
             with ServerProcess(cpu=pinning.server_cpu, loop=server_loop) as server:
                 run_matrix(matrix, pinning, server, records)
         for part in stale if wanted else []:
@@ -339,12 +340,13 @@ def finish(
     rows = report.build_rows(records, matrix.cap)
     stale_rows = report.build_stale_rows(stale_records)
     summaries = report.build_stale_summary(stale_rows)
-    print(
-        f"\n{matrix.repeat} rounds per cell; a round: a fresh process, a warm-up, then "
-        f"{matrix.requests:,} responses or {matrix.cap:g} s (up to {matrix.slow_cap:g} s "
-        "for a slow client)"
-    )
-    print(report.text_table(rows))
+    if rows:
+        print(
+            f"\n{matrix.repeat} rounds per cell; a round: a fresh process, a warm-up, then "
+            f"{matrix.requests:,} responses or {matrix.cap:g} s (up to {matrix.slow_cap:g} s "
+            "for a slow client)"
+        )
+        print(report.text_table(rows))
     captions = stale_captions(stale)
     if stale_rows:
         print(report.stale_text_table(stale_rows, captions))
@@ -380,7 +382,8 @@ def markdown(
     meta: dict[str, Any], rows: list[Any], stale_rows: list[Any], captions: dict[str, str]
 ) -> str:
     parts = ["```", header(meta, meta.get("not_installed", []), []), "```", ""]
-    parts.append(report.markdown_table(rows))
+    if rows:
+        parts.append(report.markdown_table(rows))
     if stale_rows:
         parts += ["", "Stale connections:", ""]
         parts += [f"- {caption}" for caption in captions.values()]

@@ -135,7 +135,7 @@ class IdleEdgePlan:
     requests: int  # in all, shared by the workers
     idle_close: float
     every: int = 10
-    cap: float = 60.0  # per client, loop and route
+    cap: float = 90.0  # per client, loop and route (httpx needs 15 to 30 s here under load)
     name: str = "idle-edge"
 
     def server_options(self) -> dict[str, Any]:
@@ -176,7 +176,7 @@ class FirstContactPlan:
     max_requests: int
     gap: float = 0.3  # the pause after each burst
     cap: float = 15.0  # per burst
-    total_cap: float = 60.0  # per client, loop and route
+    total_cap: float = 90.0  # per client, loop and route (httpx needs 30 s here under load)
     name: str = "first-contact"
 
     def server_options(self) -> dict[str, Any]:
