@@ -18,7 +18,17 @@ from typing import Any
 
 from . import chart, clients, gateway, pipeline, report
 from .routes import ROUTES
-from .runner import MatrixPlan, Pinning, StalePlan, run_matrix, run_stale
+from .runner import (
+    STALE_SCENARIOS,
+    FirstContactPlan,
+    IdleEdgePlan,
+    MatrixPlan,
+    Pinning,
+    StalePlan,
+    StaleScenario,
+    run_matrix,
+    run_stale,
+)
 from .server import ROOT, ServerProcess
 
 ROUTE_NAMES = {name: f"{r.method} {r.path}" for name, r in ROUTES.items()}
@@ -36,6 +46,9 @@ FULL = {
     "stale_bursts": 10,
     "stale_burst": 1500,
     "stale_cap": 20.0,
+    "idle_edge_requests": 5000,
+    "first_contact_bursts": 6,
+    "first_contact_burst": 1000,
 }
 QUICK = {
     "loops": ["uvloop"],
@@ -47,7 +60,12 @@ QUICK = {
     "stale_bursts": 6,
     "stale_burst": 1000,
     "stale_cap": 8.0,
+    "idle_edge_requests": 800,
+    "first_contact_bursts": 2,
+    "first_contact_burst": 1000,
 }
+# First contact needs bursts of at least concurrency x request limit (16 x 50), so
+# that every connection reaches the limit in the first: --quick runs fewer, not smaller.
 
 
 def _csv(kind: type, choices: list[Any] | None = None):  # type: ignore[no-untyped-def]
@@ -87,6 +105,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=3.0,
         help="seconds a round may take when the cap leaves it with too few responses",
     )
+    p.add_argument("--no-matrix", action="store_true", help="skip the throughput matrix")
     p.add_argument("--no-stale", action="store_true", help="skip the stale-connection scenario")
     p.add_argument("--no-gateway", action="store_true", help="skip the gateway scenario")
     p.add_argument("--no-pipeline", action="store_true", help="skip the pipelining scenario")
@@ -99,6 +118,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--stale-idle", type=float, default=0.2, help="server idle close (s)")
     p.add_argument("--stale-max-requests", type=int, default=50, help="server closes after")
+    p.add_argument(
+        "--stale-scenarios",
+        type=_csv(str, list(STALE_SCENARIOS)),
+        default=list(STALE_SCENARIOS),
+        help="parts of the stale scenario to run: "
+        + "; ".join(f"{name}: {what}" for name, what in STALE_SCENARIOS.items()),
+    )
+    p.add_argument(
+        "--skip-stale",
+        type=_csv(str, list(STALE_SCENARIOS)),
+        default=[],
+        help="parts of the stale scenario not to run (comma-separated)",
+    )
+    p.add_argument("--idle-edge-requests", type=int, help="idle-edge: requests in all")
+    p.add_argument("--first-contact-bursts", type=int, help="first-contact: bursts")
+    p.add_argument("--first-contact-burst", type=int, help="first-contact: requests per burst")
     p.add_argument(
         "--pin",
         choices=("split", "none"),
@@ -113,6 +148,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             setattr(args, name, preset[name])
     args.stale_bursts, args.stale_burst = preset["stale_bursts"], preset["stale_burst"]
     args.stale_cap = preset["stale_cap"]
+    for name in ("idle_edge_requests", "first_contact_bursts", "first_contact_burst"):
+        if getattr(args, name) is None:
+            setattr(args, name, preset[name])
+        elif getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be positive")
+    args.stale_scenarios = [s for s in args.stale_scenarios if s not in args.skip_stale]
     if args.requests < 1 or args.repeat < 1 or args.cap <= 0 or min(args.concurrency) < 1:
         p.error("--requests, --repeat, --cap and --concurrency must be positive")
     return args
@@ -184,7 +225,7 @@ def header(meta: dict[str, Any], missing: list[str], notes: list[str]) -> str:
     return "\n".join(lines)
 
 
-def plans(args: argparse.Namespace, wanted: list[str]) -> tuple[MatrixPlan, StalePlan | None]:
+def plans(args: argparse.Namespace, wanted: list[str]) -> tuple[MatrixPlan, list[StaleScenario]]:
     matrix = MatrixPlan(
         clients=wanted,
         loops=args.loops,
@@ -197,20 +238,38 @@ def plans(args: argparse.Namespace, wanted: list[str]) -> tuple[MatrixPlan, Stal
         slow_cap=max(args.slow_cap, args.cap),
     )
     if args.no_stale:
-        return matrix, None
-    stale = StalePlan(
-        clients=wanted,
-        loops=args.loops,
-        concurrency=args.stale_concurrency,
-        bursts=args.stale_bursts,
-        burst=args.stale_burst,
-        idle_close=args.stale_idle,
-        max_requests=args.stale_max_requests,
-        cap=max(args.cap, 2.0),
-        total_cap=args.stale_cap,
-        routes=args.stale_routes,
-    )
-    return matrix, stale
+        return matrix, []
+    return matrix, stale_plans(args, wanted)
+
+
+def stale_plans(args: argparse.Namespace, wanted: list[str]) -> list[StaleScenario]:
+    common = {
+        "clients": wanted,
+        "loops": args.loops,
+        "concurrency": args.stale_concurrency,
+        "routes": args.stale_routes,
+    }
+    parts: dict[str, StaleScenario] = {
+        "mixed": StalePlan(
+            bursts=args.stale_bursts,
+            burst=args.stale_burst,
+            idle_close=args.stale_idle,
+            max_requests=args.stale_max_requests,
+            cap=max(args.cap, 2.0),
+            total_cap=args.stale_cap,
+            **common,
+        ),
+        "idle-edge": IdleEdgePlan(
+            requests=args.idle_edge_requests, idle_close=args.stale_idle, **common
+        ),
+        "first-contact": FirstContactPlan(
+            bursts=args.first_contact_bursts,
+            burst=args.first_contact_burst,
+            max_requests=args.stale_max_requests,
+            **common,
+        ),
+    }
+    return [parts[name] for name in STALE_SCENARIOS if name in args.stale_scenarios]
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -245,17 +304,13 @@ def main(argv: list[str] | None = None) -> int:
     server_loop = "uvloop" if _dist_version("uvloop") else "asyncio"
     status = 0
     try:
-        if wanted:
+        if wanted and not args.no_matrix:
             with ServerProcess(cpu=pinning.server_cpu, loop=server_loop) as server:
                 run_matrix(matrix, pinning, server, records)
-        if stale is not None and wanted:
-            with ServerProcess(
-                cpu=pinning.server_cpu,
-                loop=server_loop,
-                idle_close=stale.idle_close,
-                max_requests=stale.max_requests,
-            ) as server:
-                run_stale(stale, pinning, server, stale_records)
+        for part in stale if wanted else []:
+            options = part.server_options()
+            with ServerProcess(cpu=pinning.server_cpu, loop=server_loop, **options) as server:
+                run_stale(part, pinning, server, stale_records)
         if not args.no_gateway and clients.installed("aiohttp"):
             print("gateway scenario (examples/gateway.py, aiofasthttp vs aiohttp upstream)")
             requests = 2000 if args.quick else 5000
@@ -280,51 +335,63 @@ def finish(
     args: argparse.Namespace,
     meta: dict[str, Any],
     matrix: MatrixPlan,
-    stale: StalePlan | None,
+    stale: list[StaleScenario],
     records: list[dict[str, Any]],
     stale_records: list[dict[str, Any]],
 ) -> None:
     rows = report.build_rows(records, matrix.cap)
     stale_rows = report.build_stale_rows(stale_records)
-    print(
-        f"\n{matrix.repeat} rounds per cell; a round: a fresh process, a warm-up, then "
-        f"{matrix.requests:,} responses or {matrix.cap:g} s (up to {matrix.slow_cap:g} s "
-        "for a slow client)"
-    )
-    print(report.text_table(rows))
-    caption = ""
-    if stale is not None and stale_rows:
-        caption = (
-            f"stale connections: the server closes a connection idle {stale.idle_close:g} s "
-            f"and after {stale.max_requests} requests, without Connection: close; "
-            f"{stale.bursts} bursts of {stale.burst} requests at concurrency "
-            f"{stale.concurrency}, gaps {min(stale.gaps()):g} to {max(stale.gaps()):g} s; "
-            f"routes: {', '.join(ROUTE_NAMES[r] for r in stale.routes)}"
+    summaries = report.build_stale_summary(stale_rows)
+    if rows:
+        print(
+            f"\n{matrix.repeat} rounds per cell; a round: a fresh process, a warm-up, then "
+            f"{matrix.requests:,} responses or {matrix.cap:g} s (up to {matrix.slow_cap:g} s "
+            "for a slow client)"
         )
-        print(report.stale_text_table(stale_rows, caption))
+        print(report.text_table(rows))
+    captions = stale_captions(stale)
+    if stale_rows:
+        print(report.stale_text_table(stale_rows, captions))
+        print(report.stale_summary_text(summaries))
     print(report.error_details(rows))
-    meta["stale_caption"] = caption
+    meta["stale_captions"] = captions
     path: Path = args.json
     raw = {"matrix": records, "stale": stale_records}
     report.write_json(path, meta, rows, stale_rows, raw)
     md = path.with_suffix(".md")
-    md.write_text(markdown(meta, rows, stale_rows, caption))
+    md.write_text(markdown(meta, rows, stale_rows, captions))
     print(f"\nJSON: {path}\nMarkdown: {md}")
     if chart.available() and rows:
         png = path.with_suffix(".png")
         title = f"{meta['date']}, {meta['nproc']} CPUs {meta['cpu_model']}, Python {meta['python']}"
-        chart.draw(png, rows, stale_rows, title)
+        mixed = [row for row in stale_rows if row.scenario == "mixed"]  # its panel's figures
+        chart.draw(png, rows, mixed, title)
         print(f"chart: {png}")
     else:
         print("chart: skipped (matplotlib is not installed: pip install --group chart)")
     print(f"duration: {meta['duration_s']:.0f} s")
 
 
-def markdown(meta: dict[str, Any], rows: list[Any], stale_rows: list[Any], caption: str) -> str:
+def stale_captions(parts: list[StaleScenario]) -> dict[str, str]:
+    return {
+        part.name: f"stale connections, {part.name}: {part.caption()}; concurrency "
+        f"{part.concurrency}; routes: {', '.join(ROUTE_NAMES[r] for r in part.routes)}"
+        for part in parts
+    }
+
+
+def markdown(
+    meta: dict[str, Any], rows: list[Any], stale_rows: list[Any], captions: dict[str, str]
+) -> str:
     parts = ["```", header(meta, meta.get("not_installed", []), []), "```", ""]
-    parts.append(report.markdown_table(rows))
+    if rows:
+        parts.append(report.markdown_table(rows))
     if stale_rows:
-        parts += ["", caption, "", report.stale_markdown_table(stale_rows)]
+        parts += ["", "Stale connections:", ""]
+        parts += [f"- {caption}" for caption in captions.values()]
+        parts += ["", report.stale_markdown_table(stale_rows)]
+        summaries = report.build_stale_summary(stale_rows)
+        parts += ["", report.stale_summary_markdown(summaries)]
     return "\n".join(parts) + "\n"
 
 

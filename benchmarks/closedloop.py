@@ -18,7 +18,9 @@ sending, what is in flight is cancelled, and a request in flight for longer
 than ``STUCK`` seconds and ten times the window's p99 is reported as stuck.
 
 ``burst()`` sends exactly ``requests`` requests (the stale scenario's bursts),
-within ``cap`` seconds.
+within ``cap`` seconds. ``paced()`` sends exactly ``requests`` requests too,
+each coroutine pausing after every few of its own (the poller at the idle edge);
+its rate is over the time a request was in flight, not the pauses.
 """
 
 from __future__ import annotations
@@ -212,6 +214,69 @@ async def burst(call: Call, expect: int, conc: int, requests: int, cap: float) -
     run = window.summary({"capped": bool(pending), **outcome})
     seen = [e for e in loop.errors if e[0] <= window.end]
     return {"run": run, "latencies": loop.latencies[: window.last], "errors": seen}
+
+
+class PacedLoop(Loop):
+    """Each coroutine sends its share of ``requests`` and sleeps ``pause`` seconds
+    before each further ``every`` requests, as a poller does."""
+
+    def __init__(
+        self, call: Call, expect: int, conc: int, requests: int, every: int, pause: float
+    ) -> None:
+        super().__init__(call, expect, conc, None)
+        self.shares = [requests // conc + (slot < requests % conc) for slot in range(conc)]
+        self.every = every
+        self.pause = pause
+
+    async def _worker(self, slot: int) -> None:
+        clock, in_flight = time.perf_counter, self.in_flight
+        for i in range(self.shares[slot]):
+            if i and i % self.every == 0:
+                await asyncio.sleep(self.pause)  # the workload's own pacing
+            if self.stopping:
+                return
+            start = in_flight[slot] = clock()
+            try:
+                status, length = await self.call()
+            except Exception as exc:
+                self.errors.append((clock(), describe(exc)))
+                continue
+            finally:
+                in_flight[slot] = None
+            end = clock()
+            if status == 200 and length == self.expect:
+                self.ends.append(end)
+                self.latencies.append(end - start)
+            else:
+                self.errors.append((end, f"wrong response: status {status}, {length} body bytes"))
+
+
+def busy_time(ends: list[float], latencies: list[float]) -> float:
+    """Seconds during which at least one of these requests was in flight."""
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted((e - lat, e) for e, lat in zip(ends, latencies, strict=True)):
+        if end <= reach:
+            continue
+        total += end - max(start, reach)
+        reach = end
+    return total
+
+
+async def paced(
+    call: Call, expect: int, conc: int, requests: int, every: int, pause: float, cap: float
+) -> dict[str, Any]:
+    loop = PacedLoop(call, expect, conc, requests, every, pause)
+    window = Window(loop, time.perf_counter(), 0)
+    loop.start()
+    _, pending = await asyncio.wait(loop.tasks, timeout=cap)
+    window.close(time.perf_counter())
+    outcome = await loop.stop()
+    run = window.summary({"capped": bool(pending), **outcome})
+    busy = busy_time(loop.ends[: window.last], loop.latencies[: window.last])
+    run["wall_rps"], run["wall_elapsed"] = run["rps"], run["elapsed"]
+    run["elapsed"], run["rps"] = round(busy, 6), (run["ok"] / busy if busy > 0 else 0.0)
+    seen = [e for e in loop.errors if e[0] <= window.end]
+    return {"run": run, "error_kinds": _kinds(seen)}
 
 
 def _kinds(errors: list[tuple[float, str]], most: int = 5) -> dict[str, int]:

@@ -5,6 +5,9 @@ max beside it, p50 and p99 latency (each the median over the rounds of that
 round's percentile), and the ratio of the median to aiohttp's and to the
 ceiling client's in the same cell. Only checked responses count: a round's
 errors are shown next to its figures, never folded into them.
+
+The stale scenario: one row per part, loop, route and client, then a summary
+per part, loop and client: lost (failed) POSTs and GETs, and the rate of each.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import json
 import statistics
 from dataclasses import asdict, dataclass, field
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
@@ -120,12 +124,16 @@ class StaleRow:
     notes: list[str] = field(default_factory=list)
     error_kinds: dict[str, int] = field(default_factory=dict)
     retries: int | None = None
+    scenario: str = "mixed"
+    elapsed: float = 0.0  # the seconds req/s is taken over
+    lost_per_burst: list[int] | None = None
 
 
 def build_stale_rows(records: list[dict[str, Any]]) -> list[StaleRow]:
     rows = []
     for record in records:
         row = StaleRow(record["loop"], record["route"], record["client"], record["concurrency"])
+        row.scenario = record.get("scenario", "mixed")
         if record["status"] in ("timeout", "crashed"):
             row.notes.append(record["status"])
             row.error_kinds = {record["detail"][:200]: 1}
@@ -133,6 +141,7 @@ def build_stale_rows(records: list[dict[str, Any]]) -> list[StaleRow]:
             continue
         run = record["run"]
         row.rps, row.ok, row.errors = run["rps"], run["ok"], run["errors"]
+        row.elapsed, row.lost_per_burst = run["elapsed"], record.get("lost_per_burst")
         attempts = row.ok + row.errors
         row.per_10k = row.errors * 10_000 / attempts if attempts else None
         row.error_kinds = record["error_kinds"]
@@ -149,6 +158,59 @@ def build_stale_rows(records: list[dict[str, Any]]) -> list[StaleRow]:
             row.retries = sum(origin.get("retries", 0) for origin in stats.values())
         rows.append(row)
     return rows
+
+
+@dataclass
+class Lost:
+    """One method's figures in a stale summary: failed requests out of those sent."""
+
+    lost: int = 0
+    sent: int = 0
+    ok: int = 0
+    elapsed: float = 0.0
+    per_burst: list[int] | None = None
+
+    @property
+    def rps(self) -> float | None:
+        return self.ok / self.elapsed if self.elapsed > 0 else None
+
+    def add(self, row: StaleRow) -> None:
+        self.lost += row.errors
+        self.sent += row.ok + row.errors
+        self.ok += row.ok
+        self.elapsed += row.elapsed
+        if row.lost_per_burst is not None:  # two routes of one method: burst by burst
+            mine = self.per_burst or []
+            pairs = zip_longest(mine, row.lost_per_burst, fillvalue=0)
+            self.per_burst = [a + b for a, b in pairs]
+
+
+@dataclass
+class StaleSummary:
+    """Per part, loop and client: POSTs and GETs lost, and the rate of each."""
+
+    scenario: str
+    loop: str
+    client: str
+    post: Lost | None = None
+    get: Lost | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def build_stale_summary(rows: list[StaleRow]) -> list[StaleSummary]:
+    out: dict[tuple[str, str, str], StaleSummary] = {}
+    for row in rows:
+        key = (row.scenario, row.loop, row.client)
+        summary = out.setdefault(key, StaleSummary(*key))
+        if row.rps is None:  # the worker timed out or crashed: nothing to count
+            summary.notes += [f"{_route(row.route)}: {note}" for note in row.notes]
+            continue
+        side = "post" if ROUTES[row.route].method == "POST" else "get"
+        lost = getattr(summary, side) or Lost()
+        lost.add(row)
+        setattr(summary, side, lost)
+        summary.notes += [f"{_route(row.route)}: {note}" for note in row.notes]
+    return list(out.values())
 
 
 # -- text ----------------------------------------------------------------------------------
@@ -202,22 +264,64 @@ def text_table(rows: list[Row]) -> str:
     return "\n".join(out)
 
 
-def stale_text_table(rows: list[StaleRow], caption: str) -> str:
-    out = ["", caption]
-    out.append(
-        f"  {'client':<12}{'loop':<9}{'route':<13}{'req/s':>9}{'errors/10k':>12}{'requests':>10}"
-        "  notes"
-    )
-    for row in rows:
-        notes = list(row.notes)
-        if row.retries is not None:
-            notes.append(f"{row.retries} retries")
-        if row.error_kinds:
-            notes.append("e.g. " + next(iter(row.error_kinds))[:110])
+def stale_text_table(rows: list[StaleRow], captions: dict[str, str]) -> str:
+    out = []
+    for scenario, caption in captions.items():
+        mine = [row for row in rows if row.scenario == scenario]
+        if not mine:
+            continue
+        out += ["", caption]
         out.append(
-            f"  {row.client:<12}{row.loop:<9}{_route(row.route):<13}{_num(row.rps):>9}"
-            f"{_num(row.per_10k, '.1f'):>12}"
-            f"{row.ok + row.errors:>10,}  {'; '.join(notes)}"
+            f"  {'client':<12}{'loop':<9}{'route':<13}{'req/s':>9}{'errors/10k':>12}"
+            f"{'requests':>10}  notes"
+        )
+        for row in mine:
+            out.append(
+                f"  {row.client:<12}{row.loop:<9}{_route(row.route):<13}{_num(row.rps):>9}"
+                f"{_num(row.per_10k, '.1f'):>12}"
+                f"{row.ok + row.errors:>10,}  {'; '.join(_stale_notes(row, 110))}"
+            )
+    return "\n".join(out)
+
+
+def _stale_notes(row: StaleRow, width: int | None) -> list[str]:
+    notes = list(row.notes)
+    if row.lost_per_burst is not None and row.errors:
+        notes.append("lost per burst " + ",".join(map(str, row.lost_per_burst)))
+    if row.retries is not None:
+        notes.append(f"{row.retries} retries")
+    if row.error_kinds:
+        notes.append("e.g. " + next(iter(row.error_kinds))[:width])
+    return notes
+
+
+def _lost(side: Lost | None) -> str:
+    return "-" if side is None else f"{side.lost:,} of {side.sent:,}"
+
+
+def _rate_of(side: Lost | None) -> str:
+    return _num(None if side is None else side.rps)
+
+
+def _summary_notes(summary: StaleSummary) -> str:
+    notes = list(summary.notes)
+    for method, side in (("POST", summary.post), ("GET", summary.get)):
+        if side is not None and side.per_burst is not None and side.lost:
+            notes.append(f"{method} lost per burst " + ",".join(map(str, side.per_burst)))
+    return "; ".join(notes)
+
+
+def stale_summary_text(summaries: list[StaleSummary]) -> str:
+    out = [
+        "",
+        "stale connections, lost requests (failed, out of those sent) and req/s per part",
+        f"  {'part':<15}{'loop':<9}{'client':<12}{'lost POSTs':>16}{'lost GETs':>16}"
+        f"{'POST req/s':>12}{'GET req/s':>11}  notes",
+    ]
+    for s in summaries:
+        out.append(
+            f"  {s.scenario:<15}{s.loop:<9}{s.client:<12}{_lost(s.post):>16}{_lost(s.get):>16}"
+            f"{_rate_of(s.post):>12}{_rate_of(s.get):>11}  {_summary_notes(s)}"
         )
     return "\n".join(out)
 
@@ -252,19 +356,28 @@ def markdown_table(rows: list[Row]) -> str:
 
 def stale_markdown_table(rows: list[StaleRow]) -> str:
     out = [
-        "| loop | route | c | client | req/s | errors per 10k | requests | notes |",
-        "|---|---|---:|---|---:|---:|---:|---|",
+        "| part | loop | route | c | client | req/s | errors per 10k | requests | notes |",
+        "|---|---|---|---:|---|---:|---:|---:|---|",
     ]
     for row in rows:
-        notes = list(row.notes)
-        if row.retries is not None:
-            notes.append(f"{row.retries} retries")
-        if row.error_kinds:
-            notes.append("e.g. " + next(iter(row.error_kinds)).replace("|", "/"))
+        notes = "; ".join(_stale_notes(row, None)).replace("|", "/")
         out.append(
-            f"| {row.loop} | {_route(row.route)} | {row.concurrency} | {row.client} "
-            f"| {_num(row.rps)} "
-            f"| {_num(row.per_10k, '.1f')} | {row.ok + row.errors:,} | {'; '.join(notes)} |"
+            f"| {row.scenario} | {row.loop} | {_route(row.route)} | {row.concurrency} "
+            f"| {row.client} | {_num(row.rps)} | {_num(row.per_10k, '.1f')} "
+            f"| {row.ok + row.errors:,} | {notes} |"
+        )
+    return "\n".join(out)
+
+
+def stale_summary_markdown(summaries: list[StaleSummary]) -> str:
+    out = [
+        "| part | loop | client | lost POSTs | lost GETs | POST req/s | GET req/s | notes |",
+        "|---|---|---|---:|---:|---:|---:|---|",
+    ]
+    for s in summaries:
+        out.append(
+            f"| {s.scenario} | {s.loop} | {s.client} | {_lost(s.post)} | {_lost(s.get)} "
+            f"| {_rate_of(s.post)} | {_rate_of(s.get)} | {_summary_notes(s).replace('|', '/')} |"
         )
     return "\n".join(out)
 
@@ -284,6 +397,7 @@ def write_json(
         },
         "results": [asdict(row) for row in rows],
         "stale": [asdict(row) for row in stale],
+        "stale_summary": [asdict(summary) for summary in build_stale_summary(stale)],
         "raw": raw,
     }
     path.write_text(json.dumps(doc, indent=1) + "\n")

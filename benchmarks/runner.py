@@ -5,6 +5,9 @@ once, then round 2, and so on, with the clients' order rotated each round, so
 a burst of outside load lands on one round of several clients rather than on
 every round of one. A worker that outlives its time budget is killed by its
 own handle and reported as timed out; the suite goes on.
+
+The stale scenario has three parts, each against a server of its own (see
+``STALE_SCENARIOS``); ``run_stale`` walks any of them.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from .closedloop import GRACE
 from .server import ROOT, ServerProcess
@@ -37,8 +40,43 @@ class MatrixPlan:
     slow_cap: float = 3.0
 
 
+STALE_SCENARIOS = {
+    "mixed": "bursts with pauses around the idle close; the server closes on idle and on count",
+    "idle-edge": "the poller at the idle edge: each worker pauses exactly the idle close",
+    "first-contact": "a silent request limit that every connection reaches at once",
+}
+
+
+class StaleScenario(Protocol):
+    """What ``run_stale`` needs from a part of the stale scenario."""
+
+    name: str
+    clients: list[str]
+    loops: list[str]
+    routes: list[str]
+    concurrency: int
+
+    def server_options(self) -> dict[str, Any]:
+        """Keywords for the ServerProcess this part runs against."""
+        ...
+
+    def worker_spec(self) -> dict[str, Any]:
+        """The part of a worker's spec that says what to send, and when."""
+        ...
+
+    def budget(self) -> float:
+        """Seconds a worker may take before it is killed."""
+        ...
+
+    def caption(self) -> str:
+        """What the server does and what is sent, for the report."""
+        ...
+
+
 @dataclass
 class StalePlan:
+    """The mixed part: bursts separated by pauses, against both of the server's closes."""
+
     clients: list[str]
     loops: list[str]
     concurrency: int
@@ -49,6 +87,7 @@ class StalePlan:
     cap: float  # per burst
     total_cap: float  # per client, loop and route
     routes: list[str] = field(default_factory=lambda: ["small"])
+    name: str = "mixed"
 
     # The pauses after each burst, in units of the server's idle close: mostly past
     # it (every idle connection is closed), some right at it (the close races the
@@ -58,6 +97,109 @@ class StalePlan:
     def gaps(self) -> list[float]:
         factors = self.GAP_FACTORS
         return [round(self.idle_close * factors[i % len(factors)], 3) for i in range(self.bursts)]
+
+    def server_options(self) -> dict[str, Any]:
+        return {"idle_close": self.idle_close, "max_requests": self.max_requests}
+
+    def worker_spec(self) -> dict[str, Any]:
+        return {
+            "mode": "stale",
+            "burst": self.burst,
+            "gaps": self.gaps(),
+            "cap": self.cap,
+            "total_cap": self.total_cap,
+        }
+
+    def budget(self) -> float:
+        return STARTUP_ALLOWANCE + self.total_cap + self.cap + max(self.gaps()) + 3 * GRACE
+
+    def caption(self) -> str:
+        gaps = self.gaps()
+        return (
+            f"the server closes a connection idle {self.idle_close:g} s and after "
+            f"{self.max_requests} requests, without Connection: close; {self.bursts} bursts "
+            f"of {self.burst:,} requests, pauses {min(gaps):g} to {max(gaps):g} s"
+        )
+
+
+@dataclass
+class IdleEdgePlan:
+    """The poller at the idle edge: a server that closes connections idle ``idle_close``
+    seconds (and has no request limit), and workers that each pause exactly that long
+    after every ``every`` requests, so each pause ends as the server's timer fires."""
+
+    clients: list[str]
+    loops: list[str]
+    routes: list[str]
+    concurrency: int
+    requests: int  # in all, shared by the workers
+    idle_close: float
+    every: int = 10
+    cap: float = 90.0  # per client, loop and route (httpx needs 15 to 30 s here under load)
+    name: str = "idle-edge"
+
+    def server_options(self) -> dict[str, Any]:
+        return {"idle_close": self.idle_close}
+
+    def worker_spec(self) -> dict[str, Any]:
+        return {
+            "mode": "idle-edge",
+            "requests": self.requests,
+            "every": self.every,
+            "pause": self.idle_close,
+            "cap": self.cap,
+        }
+
+    def budget(self) -> float:
+        return STARTUP_ALLOWANCE + self.cap + 3 * GRACE
+
+    def caption(self) -> str:
+        return (
+            f"the server closes a connection idle {self.idle_close:g} s (no request limit); "
+            f"{self.requests:,} requests, each worker pausing {self.idle_close:g} s after "
+            f"every {self.every}; req/s counts the time with a request in flight"
+        )
+
+
+@dataclass
+class FirstContactPlan:
+    """First contact: a server that closes every connection silently after
+    ``max_requests`` responses (no idle close), met by bursts large enough that all
+    the connections reach that count at once in the first burst."""
+
+    clients: list[str]
+    loops: list[str]
+    routes: list[str]
+    concurrency: int
+    bursts: int
+    burst: int
+    max_requests: int
+    gap: float = 0.3  # the pause after each burst
+    cap: float = 15.0  # per burst
+    total_cap: float = 90.0  # per client, loop and route (httpx needs 30 s here under load)
+    name: str = "first-contact"
+
+    def server_options(self) -> dict[str, Any]:
+        return {"max_requests": self.max_requests}
+
+    def worker_spec(self) -> dict[str, Any]:
+        return {
+            "mode": "stale",
+            "burst": self.burst,
+            "gaps": [self.gap] * self.bursts,
+            "cap": self.cap,
+            "total_cap": self.total_cap,
+        }
+
+    def budget(self) -> float:
+        return STARTUP_ALLOWANCE + self.total_cap + self.cap + self.gap + 3 * GRACE
+
+    def caption(self) -> str:
+        return (
+            f"the server closes each connection after {self.max_requests} responses, "
+            f"silently (no idle close); {self.bursts} bursts of {self.burst:,} requests, "
+            f"{self.gap:g} s apart; lost per burst in the notes"
+        )
 
 
 @dataclass
@@ -144,6 +286,9 @@ def _describe(result: dict[str, Any]) -> str:
         text += f"  {run['stuck']} STUCK"
     if result["status"] == "hung":
         text += "  HUNG"
+    per_burst = result.get("lost_per_burst")
+    if errors and per_burst:
+        text += f" (per burst {','.join(map(str, per_burst))})"
     return text
 
 
@@ -188,33 +333,30 @@ def run_matrix(
 
 
 def run_stale(
-    plan: StalePlan, pinning: Pinning, server: ServerProcess, sink: list[dict[str, Any]]
+    plan: StaleScenario, pinning: Pinning, server: ServerProcess, sink: list[dict[str, Any]]
 ) -> None:
+    """One worker per loop, route and client against ``server`` (started with
+    ``plan.server_options()``); one record each, tagged with the part's name."""
     progress = Progress(len(plan.loops) * len(plan.routes) * len(plan.clients))
-    gaps = plan.gaps()
-    budget = STARTUP_ALLOWANCE + plan.total_cap + plan.cap + max(gaps) + 3 * GRACE
+    budget = plan.budget()
     for loop in plan.loops:
         for route in plan.routes:
             for name in plan.clients:
                 if not server.alive():
                     raise RuntimeError("the stale-scenario server died; see its messages above")
                 spec = {
-                    "mode": "stale",
                     "client": name,
                     "loop": loop,
                     "base_url": server.base_url,
                     "route": route,
                     "concurrency": plan.concurrency,
-                    "burst": plan.burst,
-                    "gaps": gaps,
-                    "cap": plan.cap,
-                    "total_cap": plan.total_cap,
                     "cpu": pinning.client_cpu,
+                    **plan.worker_spec(),
                 }
                 result = run_worker(spec, budget)
+                where = {"loop": loop, "route": route, "client": name}
                 sink.append(
-                    {"loop": loop, "route": route, "client": name, "concurrency": plan.concurrency}
-                    | result
+                    {"scenario": plan.name, **where, "concurrency": plan.concurrency} | result
                 )
-                label = f"stale   {loop:<7} {route:<7} c={plan.concurrency:<3}"
+                label = f"{plan.name:<13} {loop:<7} {route:<7} c={plan.concurrency:<3}"
                 progress.line(f"{label} {name:<11} {_describe(result)}")

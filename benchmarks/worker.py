@@ -19,7 +19,7 @@ from typing import Any
 from testkit import new_loop
 
 from .clients import Adapter, open_adapter
-from .closedloop import GRACE, SteadyPlan, burst, describe, merge_bursts, steady
+from .closedloop import GRACE, SteadyPlan, burst, describe, merge_bursts, paced, steady
 from .routes import ROUTES
 
 
@@ -55,13 +55,25 @@ async def stale(spec: dict[str, Any], adapter: Adapter) -> dict[str, Any]:
         if result["run"]["hung"]:
             break
         await asyncio.sleep(gap)
-    return {**merge_bursts(bursts), "bursts": len(bursts)}
+    lost = [b["run"]["errors"] for b in bursts]
+    return {**merge_bursts(bursts), "bursts": len(bursts), "lost_per_burst": lost}
+
+
+async def idle_edge(spec: dict[str, Any], adapter: Adapter) -> dict[str, Any]:
+    """The poller at the idle edge: pauses exactly as long as the server's idle close."""
+    route = ROUTES[spec["route"]]
+    call = adapter.call_for(route)
+    conc, every, pause = spec["concurrency"], spec["every"], spec["pause"]
+    return await paced(call, route.expect_length, conc, spec["requests"], every, pause, spec["cap"])
+
+
+MODES = {"closed": measure, "stale": stale, "idle-edge": idle_edge}
 
 
 async def main_async(spec: dict[str, Any]) -> dict[str, Any]:
     adapter = open_adapter(spec["client"], spec["base_url"], spec["concurrency"])
     try:
-        result = await (stale if spec["mode"] == "stale" else measure)(spec, adapter)
+        result = await MODES[spec["mode"]](spec, adapter)
         result["extra"] = adapter.extra()
     finally:
         try:
