@@ -630,7 +630,7 @@ async def soak(requests: int, concurrency: int, seed: int, ports: list[int]) -> 
         result.dup_posts = stats["dup_posts"]
         result.duration = time.perf_counter() - start
         result.rss_end = settled_rss()
-        result.pool, result.pool_clean = _pool_state(client)
+        result.pool, result.pool_clean = await _settled_pool_state(client)
     finally:
         await client.aclose()
     for _ in range(1000):  # closed transports release their sockets on the next turns
@@ -640,6 +640,24 @@ async def soak(requests: int, concurrency: int, seed: int, ports: list[int]) -> 
     gc.collect()  # a future dropped with its exception unretrieved reports it now
     result.fds_after = open_fds()
     return result
+
+
+async def _settled_pool_state(client: Client, within: float = 2.0) -> tuple[dict[str, Any], bool]:
+    """``_pool_state`` once the loop has read what is already in the sockets.
+
+    Origin B closes idle connections on its own timer: a FIN that reached an idle
+    connection just before the check is the server's close racing it, and the
+    connection's own eof_received takes it out of the pool on the next turns. What
+    the check is for (bytes no callback will read: a connection pooled with reading
+    paused, or with unread response bytes) does not go away by waiting: bounded.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        state, clean = _pool_state(client)
+        if clean or loop.time() >= deadline:
+            return state, clean
+        await asyncio.sleep(0.01)
 
 
 def _pool_state(client: Client) -> tuple[dict[str, Any], bool]:
