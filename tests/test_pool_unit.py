@@ -279,6 +279,7 @@ def test_a_silent_death_keeps_unreplayable_requests_off_connections_as_old() -> 
         assert h.pool.stats.suspected_max_requests == 5
         assert h.pool.acquire_nowait(unreplayable=True) is None  # both passed over...
         assert a.closed_with is None and b.closed_with is None  # ...not closed
+        assert h.pool.stats.passed_over == {reasons.SUSPECTED_REQUEST_LIMIT: 2}
         assert h.pool.counts["idle"] == 2
         got = h.pool.acquire_nowait()  # a GET still takes one (replayed if it dies)
         assert got in (a, b)
@@ -356,6 +357,7 @@ def test_an_unreplayable_request_does_not_go_first_after_an_untried_idle_spell()
         conn.idle_since = loop.time() - 0.2  # idle longer than any spell survived so far
         assert h.pool.acquire_nowait(unreplayable=True) is None  # passed over, kept
         assert conn.closed_with is None and h.pool.counts["idle"] == 1
+        assert h.pool.stats.passed_over == {reasons.UNTRIED_IDLE: 1}
         assert h.pool.acquire_nowait() is conn  # a GET takes it...
         conn.serve(idle_before=0.2)  # ...and it answered after 0.2 s idle
         conn.idle_since = loop.time() - 0.19

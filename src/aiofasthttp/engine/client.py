@@ -708,6 +708,7 @@ class Client:
                 "learned_max_requests": s.learned_max_requests,
                 "suspected_max_requests": s.suspected_max_requests,
                 "close_reasons": dict(s.close_reasons),
+                "passed_over": dict(s.passed_over),
                 "dns_lookups": self._names.lookups.get(route.origin.host, 0),
             }
         return out

@@ -100,6 +100,8 @@ class PoolStats:
     # many carries a request that is not replayed.
     suspected_max_requests: int | None = None
     close_reasons: dict[str, int] = field(default_factory=dict)
+    # Idle connections a request that is not replayed passed over (kept for others), by why.
+    passed_over: dict[str, int] = field(default_factory=dict)
 
 
 ConnT = TypeVar("ConnT", bound=PooledConnection)
@@ -202,6 +204,8 @@ class Pool(Generic[ConnT]):
                 unfit = self._unfit_for_unreplayable(conn, now)
                 if unfit in _PASS_OVER:
                     passed_over.append(conn)
+                    counts = self.stats.passed_over
+                    counts[unfit] = counts.get(unfit, 0) + 1
                     continue
                 if unfit is not None:
                     self._retire(conn, unfit)
