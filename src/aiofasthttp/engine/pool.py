@@ -177,7 +177,11 @@ class Pool(Generic[ConnT]):
             if now - conn.idle_since > QUIET_CHECK_AFTER and not conn.socket_is_quiet():
                 self._found_closed(conn, now)
                 continue
-            return self._reuse(conn, now)
+            # self._reuse(conn, now), inline: a call is 2% of a request's instructions.
+            self.stats.reused += 1
+            if self.tracer is not None:
+                _trace_reuse(self.tracer, self.origin, conn, now)
+            return conn
         return None
 
     def _acquire_for_unreplayable(self) -> ConnT | None:
@@ -248,13 +252,7 @@ class Pool(Generic[ConnT]):
     def _reuse(self, conn: ConnT, now: float) -> ConnT:
         self.stats.reused += 1
         if self.tracer is not None:
-            self.tracer(
-                "connection_reused",
-                origin=str(self.origin),
-                connection_id=conn.id,
-                idle_time=now - conn.idle_since,
-                requests_served=conn.requests_served,
-            )
+            _trace_reuse(self.tracer, self.origin, conn, now)
         return conn
 
     async def acquire(
@@ -643,6 +641,16 @@ class Pool(Generic[ConnT]):
             f"dialling={c['dialling']} "
             f"waiting={c['waiting']} created={self.stats.created} reused={self.stats.reused}>"
         )
+
+
+def _trace_reuse(tracer: Tracer, origin: Origin, conn: PooledConnection, now: float) -> None:
+    tracer(
+        "connection_reused",
+        origin=str(origin),
+        connection_id=conn.id,
+        idle_time=now - conn.idle_since,
+        requests_served=conn.requests_served,
+    )
 
 
 def _early(timeout: float) -> float:
