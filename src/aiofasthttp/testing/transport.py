@@ -23,7 +23,7 @@ import http
 import inspect
 import json as jsonlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from .wire import MockRequest, RequestReader, encode_response
 
@@ -115,7 +115,7 @@ class MockResponse:
         return f"<MockResponse [{self.status}] {len(self.content)} bytes>"
 
 
-Handler = Callable[[MockRequest], Union[MockResponse, Awaitable[MockResponse]]]
+Handler = Callable[[MockRequest], MockResponse | Awaitable[MockResponse]]
 
 
 class MockTransport:
@@ -215,10 +215,12 @@ class MemoryTransport(asyncio.Transport):
             return
         if resp.action == _RESET:
             self._lose(ConnectionResetError("connection reset by the mock server"))
-        elif resp.action == _CLOSE:
-            self._eof()
-        elif await self._send(resp.encode(request.method)) and resp.closes:
-            self._eof()
+            return
+        if resp.action == _RESPOND:
+            sent = await self._send(resp.encode(request.method))
+            if not sent or not resp.closes:
+                return
+        self._eof()  # MockResponse.close(), or a response saying the server closes
 
     async def _send(self, data: bytes) -> bool:
         size = self._mock.chunk_size or len(data)
