@@ -254,6 +254,7 @@ class RetryCoordinator:
         if self.tracer is not None:
             self._trace("head_received", request, status=head.status, connection_id=conn.id)
         resp = Response(request.method, request.url, head)
+        resp._elapsed = ex.head_at - ex.sent_at
         decoder = None
         if settings.decompress and head.has_content_encoding:
             decoder = decoder_for(head.headers, settings.max_body_size)

@@ -74,6 +74,7 @@ class Exchange:
         "chunks",
         "deadline",
         "head",
+        "head_at",
         "head_by",
         "head_timeout",
         "idle_before",
@@ -84,6 +85,7 @@ class Exchange:
         "request_written",
         "response_bytes",
         "reused",
+        "sent_at",
         "streaming",
         "timed",
         "unread",
@@ -120,6 +122,8 @@ class Exchange:
         self.head_by: float | None = None
         self.timed = read_timeout is not None or deadline is not None or head_timeout is not None
         self.last_read = now
+        self.sent_at = now  # resp.elapsed counts from here ...
+        self.head_at = now  # ... to here, set when the head is in
         self.head: ResponseHead | None = None
         self.chunks: deque[bytes] = deque()
         self.body_size = 0
