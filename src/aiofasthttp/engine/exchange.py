@@ -122,8 +122,9 @@ class Exchange:
         self.head_by: float | None = None
         self.timed = read_timeout is not None or deadline is not None or head_timeout is not None
         self.last_read = now
-        self.sent_at = now  # resp.elapsed counts from here ...
-        self.head_at = now  # ... to here, set when the head is in
+        # resp.elapsed: from sent_at to head_at (set by on_head, before anyone reads it).
+        self.sent_at = now
+        self.head_at: float
         self.head: ResponseHead | None = None
         self.chunks: deque[bytes] = deque()
         self.body_size = 0
