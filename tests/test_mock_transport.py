@@ -342,3 +342,26 @@ def test_mock_response_takes_one_body() -> None:
         MockResponse(200, text="a", json={})
     with pytest.raises(ValueError, match="chunk_size"):
         MockTransport(lambda r: MockResponse(), chunk_size=0)
+
+
+def test_the_mock_server_reads_requests_split_anywhere() -> None:
+    from aiofasthttp.errors import ProtocolError
+    from aiofasthttp.testing.wire import RequestReader
+
+    wire = (
+        b"POST /a?b=1 HTTP/1.1\r\nHost: api.test\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\n\r\n"
+        b"GET /next HTTP/1.1\r\nHost: api.test:8080\r\nContent-Length: 2\r\n\r\nxy"
+    )
+    whole = RequestReader("https").feed(wire)
+    assert [(r.method, r.url, r.content) for r in whole] == [
+        ("POST", "https://api.test/a?b=1", b"abcde"),
+        ("GET", "https://api.test:8080/next", b"xy"),
+    ]
+    for cut in range(1, len(wire)):
+        reader = RequestReader("https")
+        assert reader.feed(wire[:cut]) + reader.feed(wire[cut:]) == whole
+    reader = RequestReader("https")
+    assert [got for i in range(len(wire)) for got in reader.feed(wire[i : i + 1])] == whole
+    with pytest.raises(ProtocolError):
+        RequestReader("http").feed(b"GET / HTTP/1.1\r\nno colon here\r\n\r\n")

@@ -25,6 +25,7 @@ import json as jsonlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..errors import ProtocolError
 from .wire import MockRequest, RequestReader, encode_response
 
 if TYPE_CHECKING:
@@ -187,7 +188,7 @@ class MemoryTransport(asyncio.Transport):
             return
         try:
             requests = self._reader.feed(bytes(data))
-        except (ValueError, IndexError) as exc:  # not a request this server can read
+        except (ProtocolError, ValueError, IndexError) as exc:  # no request it can read
             self._loop.call_soon(self._lose, ConnectionResetError(f"mock server: {exc}"))
             return
         if self._reader.continue_wanted:
