@@ -156,3 +156,17 @@ def test_flaky(aiofasthttp_mock):
 """
     )
     pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_a_failed_test_is_not_also_blamed_for_its_routes(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+def test_fails_first(aiofasthttp_mock):
+    aiofasthttp_mock.get("http://api/never").respond(200)
+    assert 1 == 2, "the test's own failure"
+"""
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1, errors=0)
+    result.stdout.fnmatch_lines(["*the test's own failure*"])
+    result.stdout.no_fnmatch_line("*routes never called*")
