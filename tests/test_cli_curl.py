@@ -120,6 +120,13 @@ def test_location_follows_and_include_prints_every_head() -> None:
     assert body == b"done"
 
 
+def test_include_with_output_puts_the_head_in_the_file(tmp_path: Path) -> None:
+    target = tmp_path / "page"
+    code, out, err, _ = against(routes(REDIRECTING), ["-i", "-o", str(target)], path="/final")
+    assert (code, out) == (0, b""), err
+    assert target.read_bytes() == b"HTTP/1.1 200 X\r\nX-Final: yes\r\nContent-Length: 4\r\n\r\ndone"
+
+
 def test_head_sends_head_and_prints_the_head_only() -> None:
     handler = routes({"/path": response(b"", 200, {"Content-Length": "1234", "X-A": "1"})})
     code, out, err, _ = against(handler, ["-I"])

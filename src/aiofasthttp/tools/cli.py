@@ -557,9 +557,6 @@ async def _fetch_once(
                     f"aiofasthttp: HTTP {resp.status} {resp.reason} for {req.method} {req.url}\n",
                 )
             else:
-                if args.include or args.head:
-                    for hop in (*resp.history, resp):  # with -L, every hop's, as curl
-                        out.write(_head_bytes(hop))
                 await _write_body(resp, args, out, err)
                 code = EXIT_OK
         if trace is not None:
@@ -588,9 +585,15 @@ def _head_bytes(resp: Response) -> bytes:
 
 
 async def _write_body(resp: Response, args: Any, out: IO[bytes], err: TextIO) -> None:
+    """The body to stdout or -o FILE; with -i or -I, the heads first (every hop's with
+    -L), into the same place, as curl."""
     output = args.output
+    heads = b""
+    if args.include or args.head:
+        heads = b"".join(_head_bytes(hop) for hop in (*resp.history, resp))
     if output is None or output == "-":
-        last = b""
+        out.write(heads)
+        last = heads[-1:]
         async for chunk in resp.iter_bytes():
             out.write(chunk)
             last = chunk[-1:]
@@ -602,6 +605,7 @@ async def _write_body(resp: Response, args: Any, out: IO[bytes], err: TextIO) ->
         return
     show = not args.silent and not args.verbose and _is_terminal(err)
     with _open_output(output) as f, progress_bar(resp, output, err, show) as advance:
+        f.write(heads)
         async for chunk in resp.iter_bytes():
             f.write(chunk)
             advance(len(chunk))
