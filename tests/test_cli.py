@@ -146,7 +146,8 @@ def test_verbose_repeat_shows_dial_reuse_and_server_close(loop_kind: str) -> Non
     assert len(dialled) == 3 and len(reused) == 2, err
     assert "(1 request served on it)" in reused[0]
     assert len(closed) == 2 and "(2 requests served on it)" in closed[0], err
-    assert "> GET http" in err and "(request 5 of 5)" in err
+    assert "] GET http" in err and "(request 5 of 5)" in err
+    assert err.count("> GET /path HTTP/1.1") == 5
     assert "< HTTP/1.1 200 X" in err and "< Content-Length: 6" in err
     assert "3 connections dialled, 2 reused" in lines[-1]
     # Two separate closes after 2 requests each: the pool learned the server's limit.

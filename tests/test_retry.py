@@ -191,12 +191,19 @@ def test_trace_hooks_and_debug_log_tell_the_story(loop_kind: str, caplog) -> Non
     with caplog.at_level(logging.DEBUG, logger="aiofasthttp"):
         run(loop_kind, main)
     names = [name for name, _ in events]
-    assert names[:4] == [
+    assert names[:5] == [
         "connect_attempt",  # 127.0.0.1, the only address: no lookup for an IP literal
         "connection_dialled",
+        "request_head",
         "request_written",
         "head_received",
     ]
+    head = events[2][1]["head"]
+    assert head.startswith(b"GET / HTTP/1.1\r\n") and b"\r\nUser-Agent: aiofasthttp/" in head
+    # The log gets the head's size only: a head may carry credentials.
+    logged = [r.getMessage() for r in caplog.records if "request_head" in r.getMessage()]
+    assert logged and all(f"head=<{len(head)} bytes>" in m for m in logged)
+    assert not any("User-Agent" in r.getMessage() for r in caplog.records)
     assert "connection_reused" in names
     (retry,) = [facts for name, facts in events if name == "retry_scheduled"]
     assert retry["reason"] == STALE and retry["delay"] == 0.0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Sequence
+from typing import Any
 
 
 class HTTPError(Exception):
@@ -200,11 +201,18 @@ class RequestTimeout(TimeoutError):
 
 
 class HTTPStatusError(HTTPError):
-    """Raised by ``Response.raise_for_status()`` for a 4xx or 5xx status."""
+    """Raised by ``Response.raise_for_status()`` for a 4xx or 5xx status.
 
-    def __init__(self, message: str, *, status: int) -> None:
+    ``response`` is the Response that raised it: its status, headers and body
+    (``content`` when it was read whole; a streamed one is read with
+    ``await error.response.aread()`` inside its ``client.stream()`` block).
+    """
+
+    # Typed Any: this module is the base layer and may not name h1's Response.
+    def __init__(self, message: str, *, status: int, response: Any = None) -> None:
         super().__init__(message)
         self.status = status
+        self.response = response
 
 
 class TooManyRedirects(HTTPError):

@@ -40,7 +40,7 @@ from ..policy.retry import RetryPolicy, coerce_policy
 from .cap import DEFAULT_MAX_CONNS, ConnectionCap
 from .connection import BufferedConnection, Connection
 from .coordinator import RetryCoordinator
-from .dial import Dialer, lends_buffers
+from .dial import Dialer, InMemoryNetwork, lends_buffers
 from .exchange import AttemptSettings
 from .hooks import EventHooks, Observer, OutgoingRequest, make_hooks
 from .pool import DEFAULT_MAX_IDLE, Pool, PoolLimits
@@ -171,6 +171,7 @@ class Client:
         happy_eyeballs_delay: float | None = 0.25,
         head_timeout: float | None = None,
         event_hooks: Mapping[str, Iterable[Any]] | None = None,
+        transport: InMemoryNetwork | None = None,
     ) -> None:
         if conn_pool_strategy not in ("lifo", "fifo"):
             raise ValueError("conn_pool_strategy must be 'lifo' or 'fifo'")
@@ -206,6 +207,7 @@ class Client:
             proxy_tls_context=self._proxy_tls_context,
             proxies=self._proxies,
             tracer=self._tracer,
+            network=transport,  # aiofasthttp.testing.MockTransport: no socket, no DNS
         )
         if max_conns is None:
             max_conns = max(DEFAULT_MAX_CONNS, max_conns_per_host)

@@ -338,6 +338,9 @@ class Connection(DialedProtocol):
                 reasons.SERVER_CLOSED_IDLE if head.status == 408 else reasons.UNSOLICITED_RESPONSE
             )
         ex.head = head
+        # A timed exchange (the default: a read timeout) has read the clock for the
+        # read that brought the head; an untimed one reads it here, once.
+        ex.head_at = ex.last_read if ex.timed else self.loop.time()
         # A final answer before "100 Continue": the body is never sent (and as the
         # request was not all written, the connection is not reused).
         ex.withheld_body = None

@@ -111,6 +111,10 @@ class RetryCoordinator:
                 if body.make_stream is not None:
                     await conn.write_chunked(ex, body.make_stream(), body.chunked)
                 if tracer is not None:
+                    # The head as encoded and written (Host, User-Agent and all): the
+                    # command line's -v prints it. Traced here, with request_written,
+                    # so an untraced request pays no second test.
+                    self._trace("request_head", request, connection_id=conn.id, head=request.head)
                     self._trace(
                         "request_written",
                         request,
@@ -254,6 +258,7 @@ class RetryCoordinator:
         if self.tracer is not None:
             self._trace("head_received", request, status=head.status, connection_id=conn.id)
         resp = Response(request.method, request.url, head)
+        resp._elapsed = ex.head_at - ex.sent_at
         decoder = None
         if settings.decompress and head.has_content_encoding:
             decoder = decoder_for(head.headers, settings.max_body_size)

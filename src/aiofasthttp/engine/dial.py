@@ -14,7 +14,7 @@ import enum
 import socket
 import ssl as ssllib
 from collections.abc import Callable, Collection
-from typing import TYPE_CHECKING, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, cast
 
 from ..errors import (
     ConnectError,
@@ -116,6 +116,15 @@ ConnT = TypeVar("ConnT", bound=DialedProtocol)
 P = TypeVar("P", bound=asyncio.BaseProtocol)
 
 
+class InMemoryNetwork(Protocol):
+    """What stands in for the network when a client is given ``transport=``
+    (``aiofasthttp.testing.MockTransport``): it gives a connection the Dialer made
+    an asyncio transport of its own (``conn.connection_made(...)``), so everything
+    above the dial (pool, coordinator, Connection, parser) runs as on a socket."""
+
+    async def connect(self, conn: DialedProtocol, route: Route) -> None: ...
+
+
 class _Dial:
     """One dial in progress: where it has got to, for its error message and trace."""
 
@@ -150,7 +159,9 @@ class Dialer(Generic[ConnT]):
         proxy_tls_context: Callable[[], ssllib.SSLContext] | None = None,
         proxies: Callable[[], Collection[Proxy]] | None = None,
         tracer: Tracer | None = None,
+        network: InMemoryNetwork | None = None,
     ) -> None:
+        self._network = network  # set: every dial is made in memory (a test double)
         self._connect_timeout = connect_timeout
         self._tls_context = tls_context
         self._make_connection = make_connection
@@ -177,7 +188,9 @@ class Dialer(Generic[ConnT]):
             return conn
 
         try:
-            if route.via is not None:
+            if self._network is not None:
+                coro = self._in_memory(self._network, route, factory)
+            elif route.via is not None:
                 coro = self._tunnel(loop, origin, route.via, factory, state)
             else:
                 coro = self._direct(loop, origin, factory, state)
@@ -189,6 +202,13 @@ class Dialer(Generic[ConnT]):
             if error is exc:
                 raise
             raise error from exc
+
+    async def _in_memory(
+        self, network: InMemoryNetwork, route: Route, factory: Callable[[], ConnT]
+    ) -> ConnT:
+        conn = factory()
+        await network.connect(conn, route)
+        return conn
 
     def _forwarding_proxy(self, origin: Origin) -> Proxy | None:
         """The proxy whose own origin this is (plain-http requests sent to it in absolute form)."""

@@ -74,6 +74,7 @@ class Exchange:
         "chunks",
         "deadline",
         "head",
+        "head_at",
         "head_by",
         "head_timeout",
         "idle_before",
@@ -84,6 +85,7 @@ class Exchange:
         "request_written",
         "response_bytes",
         "reused",
+        "sent_at",
         "streaming",
         "timed",
         "unread",
@@ -120,6 +122,9 @@ class Exchange:
         self.head_by: float | None = None
         self.timed = read_timeout is not None or deadline is not None or head_timeout is not None
         self.last_read = now
+        # resp.elapsed: from sent_at to head_at (set by on_head, before anyone reads it).
+        self.sent_at = now
+        self.head_at: float
         self.head: ResponseHead | None = None
         self.chunks: deque[bytes] = deque()
         self.body_size = 0

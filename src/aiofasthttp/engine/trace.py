@@ -19,6 +19,7 @@ EVENTS = (
     "connection_closed_idle",
     "connection_expired",
     "connection_closed",
+    "request_head",
     "request_written",
     "head_received",
     "retry_scheduled",
@@ -44,6 +45,9 @@ class Trace(Protocol):
     def connection_closed(
         self, *, origin: str, connection_id: int, why: str, requests_served: int, age: float
     ) -> None: ...
+    def request_head(self, *, method: str, url: str, connection_id: int, head: bytes) -> None:
+        """The request head exactly as written (before request_written, after the body)."""
+
     def request_written(
         self, *, method: str, url: str, connection_id: int, bytes_written: int, reused: bool
     ) -> None: ...
@@ -85,7 +89,11 @@ class Tracer:
 
     def __call__(self, event: str, **facts: Any) -> None:
         if self._log:
-            detail = " ".join(f"{k}={v!r}" for k, v in facts.items())
+            # A request head may carry credentials (Authorization, Cookie): the log
+            # gets its size, only a trace object the user passed gets its bytes.
+            detail = " ".join(
+                f"{k}=<{len(v)} bytes>" if k == "head" else f"{k}={v!r}" for k, v in facts.items()
+            )
             logger.debug("%s %s", event, detail)
         hooks = self._hooks.get(event)
         if hooks is not None:

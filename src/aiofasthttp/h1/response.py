@@ -5,11 +5,13 @@ from __future__ import annotations
 import json as jsonlib
 import re
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from typing import Any
 
 from ..errors import HTTPStatusError
 from .headers import HeaderPairs, Headers
 from .parser import ResponseHead
+from .text import ServerSentEvent, charset_from_content_type, iter_events, iter_lines, iter_text
 
 _CHARSET = re.compile(r"""charset=["']?([\w.:-]+)""", re.I)
 
@@ -23,6 +25,7 @@ class Response:
 
     __slots__ = (
         "_content",
+        "_elapsed",
         "_head",
         "_headers",
         "_held",
@@ -35,6 +38,8 @@ class Response:
     # A streamed response's connection and exchange, for the engine to release; set
     # only when streaming (unset otherwise: nothing to pay on a buffered response).
     _held: tuple[Any, Any]
+    # Seconds from the request sent to its head received: the engine sets it.
+    _elapsed: float
 
     def __init__(self, method: str, url: str, head: ResponseHead) -> None:
         self.method = method
@@ -97,6 +102,20 @@ class Response:
         return jsonlib.loads(self.content, **kwargs)
 
     @property
+    def elapsed(self) -> timedelta:
+        """The time from sending the request to receiving this response's head.
+
+        Measured on the event loop's clock, from when the request was handed to
+        its connection (after any wait for one) to the read that completed the
+        head; for a redirect, each response has its own. Zero for a response the
+        engine did not time (one made by hand, or by PipelineClient).
+        """
+        try:
+            return timedelta(seconds=self._elapsed)
+        except AttributeError:
+            return timedelta(0)
+
+    @property
     def is_success(self) -> bool:
         return 200 <= self.status < 300
 
@@ -106,6 +125,7 @@ class Response:
             raise HTTPStatusError(
                 f"{kind} error {self.status} {self.reason} for {self.method} {self.url}",
                 status=self.status,
+                response=self,
             )
         return self
 
@@ -118,6 +138,24 @@ class Response:
         stream, self._stream = self._stream, None
         async for chunk in stream():
             yield chunk
+
+    def iter_text(self) -> AsyncIterator[str]:
+        """The body as text, decoded by the Content-Type's charset (else UTF-8) as it
+        arrives; a character split between two pieces is decoded once both are in."""
+        return iter_text(self.iter_bytes(), self._text_charset())
+
+    def iter_lines(self, *, max_line_size: int | None = None) -> AsyncIterator[str]:
+        """The body's lines, without their line ends (``\\n``, ``\\r\\n`` or ``\\r``),
+        empty ones included: NDJSON records, server-sent event fields. ``max_line_size``
+        bounds one line, in characters (past it: LimitExceeded)."""
+        return iter_lines(self.iter_bytes(), self._text_charset(), max_line_size=max_line_size)
+
+    def iter_events(self, *, max_line_size: int | None = None) -> AsyncIterator[ServerSentEvent]:
+        """The server-sent events of a ``text/event-stream`` body."""
+        return iter_events(self.iter_lines(max_line_size=max_line_size))
+
+    def _text_charset(self) -> str | None:
+        return charset_from_content_type(self.headers.get("content-type"))
 
     async def aread(self) -> bytes:
         """Read the rest of a streamed body into ``content`` and return it."""

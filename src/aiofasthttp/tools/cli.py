@@ -17,7 +17,7 @@ import importlib
 import json
 import sys
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, TextIO
 
@@ -188,13 +188,36 @@ def fetch_parser() -> _Parser:
     parser.add_argument(
         "-X", "--request", dest="method", metavar="METHOD", help="GET, or POST with a body"
     )
+    parser.add_argument(
+        "-I", "--head", action="store_true", help="send HEAD; print the response head only"
+    )
+    parser.add_argument("-L", "--location", action="store_true", help="follow redirects")
+    parser.add_argument("-A", "--user-agent", metavar="NAME", help="the User-Agent to send")
+    parser.add_argument(
+        "-x", "--proxy", metavar="URL", help="http://, https://, socks5:// or socks5h:// proxy"
+    )
+    parser.add_argument(
+        "--trust-env",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="as curl: proxies from http_proxy, https_proxy, all_proxy, no_proxy "
+        "(default; -x wins)",
+    )
     _common(parser)
     body = parser.add_mutually_exclusive_group()
     body.add_argument(
         "-d", "--data", metavar="DATA", help="request body; @FILE reads a file, @- stdin"
     )
     body.add_argument("--json", metavar="JSON", help="a JSON request body")
-    parser.add_argument("--timeout", type=_seconds, metavar="S", help="whole request, retries in")
+    parser.add_argument(
+        "-m",
+        "--timeout",
+        "--max-time",
+        dest="timeout",
+        type=_seconds,
+        metavar="S",
+        help="whole request, retries in",
+    )
     parser.add_argument("--connect-timeout", type=_seconds, default=10.0, metavar="S")
     parser.add_argument(
         "--read-timeout", type=_seconds, default=60.0, metavar="S", help="silence while reading"
@@ -208,9 +231,26 @@ def fetch_parser() -> _Parser:
     )
     parser.add_argument("--max-idle-conn-duration", type=_seconds, default=10.0, metavar="S")
     parser.add_argument("--max-requests-per-conn", type=_positive, metavar="N")
-    parser.add_argument("-o", "--output", metavar="FILE", help="write the body to FILE")
     parser.add_argument(
-        "-v", "--verbose", action="store_true", help="status, headers and connection events"
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write the body to FILE (a progress bar on a terminal, with tqdm installed)",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="the request head sent, the response head and connection events",
+    )
+    parser.add_argument(
+        "-i", "--include", action="store_true", help="print the response head before the body"
+    )
+    parser.add_argument(
+        "-s", "--silent", action="store_true", help="no progress bar, no error messages"
+    )
+    parser.add_argument(
+        "-S", "--show-error", action="store_true", help="with -s, still print error messages"
     )
     parser.add_argument(
         "--repeat", type=_positive, default=1, metavar="N", help="send it N times, one client"
@@ -219,7 +259,7 @@ def fetch_parser() -> _Parser:
         "--interval", type=_seconds, default=0.0, metavar="S", help="wait between repeats"
     )
     parser.add_argument(
-        "--fail", action="store_true", help=f"exit {EXIT_HTTP} on HTTP 4xx/5xx, no body"
+        "-f", "--fail", action="store_true", help=f"exit {EXIT_HTTP} on HTTP 4xx/5xx, no body"
     )
     parser.add_argument("--version", action="version", version=f"aiofasthttp {__version__}")
     return parser
@@ -308,7 +348,10 @@ def fetch_request_from(args: Any, stdin: IO[bytes] | None = None) -> FetchReques
         body = _read_data(args.data, stdin)
         if "content-type" not in names:
             headers.append(("Content-Type", "application/x-www-form-urlencoded"))
-    method = (args.method or ("POST" if body is not None else "GET")).upper()
+    if args.head and body is not None:
+        raise UsageError("-I (HEAD) sends no body: drop -d/--json")
+    default = "HEAD" if args.head else "POST" if body is not None else "GET"
+    method = (args.method or default).upper()
     return FetchRequest(method, _url(args.url), headers, body)
 
 
@@ -338,6 +381,7 @@ class VerboseTrace:
         self.started = time.monotonic()
         self.connection: int | None = None  # the connection of the request in flight
         self.written: dict[int, int] = {}  # requests written per connection
+        self.body_size: int | None = None  # the request body's, shown after each head sent
 
     def line(self, prefix: str, text: str) -> None:
         self.err.write(f"{prefix} {text}\n")
@@ -370,6 +414,15 @@ class VerboseTrace:
         what = _RETIRED.get(why, why)
         self.event(f"connection #{connection_id} retired by the client: {what}")
 
+    def request_head(self, *, method: str, url: str, connection_id: int, head: bytes) -> None:
+        """The head as the client encoded and wrote it, each attempt's and each hop's."""
+        for field in head.decode("latin-1").split("\r\n"):
+            if field:
+                self.line(">", field)
+        if self.body_size is not None:
+            self.line(">", f"[{self.body_size} bytes of body]")
+        self.err.write(">\n")
+
     def request_written(
         self, *, method: str, url: str, connection_id: int, bytes_written: int, reused: bool
     ) -> None:
@@ -393,13 +446,11 @@ class VerboseTrace:
     # -- around each request --
 
     def request(self, req: FetchRequest, number: int, repeat: int) -> None:
+        """Before a request: what is asked; the head sent follows (request_head)."""
         self.connection = None
+        self.body_size = None if req.body is None else len(req.body)
         of = f" (request {number} of {repeat})" if repeat > 1 else ""
-        self.line(">", f"{req.method} {req.url}{of}")
-        for name, value in req.headers:
-            self.line(">", f"{name}: {value}")
-        if req.body is not None:
-            self.line(">", f"[{len(req.body)} bytes of body]")
+        self.event(f"{req.method} {req.url}{of}")
 
     def response(self, resp: Response) -> None:
         self.line("<", f"{resp.http_version} {resp.status} {resp.reason}")
@@ -446,16 +497,27 @@ def _closes(resp: Response) -> bool:
 
 async def fetch(args: Any, req: FetchRequest, out: IO[bytes], err: TextIO) -> int:
     trace = VerboseTrace(err) if args.verbose else None
-    client = Client(
-        connect_timeout=args.connect_timeout,
-        read_timeout=args.read_timeout,
-        timeout=args.timeout,
-        retry=_retry(args.retry),
-        max_idle_conn_duration=args.max_idle_conn_duration,
-        max_requests_per_conn=args.max_requests_per_conn,
-        ssl=False if args.insecure else None,
-        trace=trace,
-    )
+    extra: dict[str, Any] = {}
+    if args.user_agent is not None:
+        extra["user_agent"] = args.user_agent
+    try:
+        client = Client(
+            connect_timeout=args.connect_timeout,
+            read_timeout=args.read_timeout,
+            timeout=args.timeout,
+            retry=_retry(args.retry),
+            max_idle_conn_duration=args.max_idle_conn_duration,
+            max_requests_per_conn=args.max_requests_per_conn,
+            ssl=False if args.insecure else None,
+            trace=trace,
+            follow_redirects=args.location,
+            proxy=args.proxy,
+            trust_env=args.trust_env,
+            **extra,
+        )
+    except (HTTPError, ValueError) as exc:  # a bad -x URL or -A value
+        _complain(args, err, f"aiofasthttp: usage error: {exc}\n")
+        return EXIT_USAGE
     first_failure = EXIT_OK
     async with client:
         for number in range(1, args.repeat + 1):
@@ -484,36 +546,126 @@ async def _fetch_once(
             req.method, req.url, headers=req.headers, content=req.body
         ) as resp:
             if trace is not None:
-                trace.response(resp)
+                for hop in (*resp.history, resp):
+                    trace.response(hop)
             if args.fail and resp.status >= 400:
                 await resp.aread()  # read to the end, so the connection stays reusable
                 code = EXIT_HTTP
-                err.write(f"aiofasthttp: HTTP {resp.status} {resp.reason} for {req.method} ")
-                err.write(f"{req.url}\n")
+                _complain(
+                    args,
+                    err,
+                    f"aiofasthttp: HTTP {resp.status} {resp.reason} for {req.method} {req.url}\n",
+                )
             else:
-                await _write_body(resp, args.output, out)
+                await _write_body(resp, args, out, err)
                 code = EXIT_OK
         if trace is not None:
             trace.response_done(resp)
         return code
     except HTTPError as exc:
         code = exit_code(exc)
-        err.write(f"aiofasthttp: {_ERROR_KIND.get(code, 'error')}: {exc}\n")
+        _complain(args, err, f"aiofasthttp: {_ERROR_KIND.get(code, 'error')}: {exc}\n")
         return code
     except OSError as exc:
-        err.write(f"aiofasthttp: cannot write {args.output}: {exc.strerror or exc}\n")
+        _complain(args, err, f"aiofasthttp: cannot write {args.output}: {exc.strerror or exc}\n")
         return EXIT_FAILURE
 
 
-async def _write_body(resp: Response, output: str | None, out: IO[bytes]) -> None:
+def _complain(args: Any, err: TextIO, text: str) -> None:
+    """An error message, unless -s (and not -S) silenced it."""
+    if not args.silent or args.show_error:
+        err.write(text)
+
+
+def _head_bytes(resp: Response) -> bytes:
+    """The response head as received, as -i and -I print it (CRLF line ends, as curl)."""
+    lines = [f"{resp.http_version} {resp.status} {resp.reason}".encode("latin-1")]
+    lines += [name + b": " + value for name, value in resp.raw_headers]
+    return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+async def _write_body(resp: Response, args: Any, out: IO[bytes], err: TextIO) -> None:
+    """The body to stdout or -o FILE; with -i or -I, the heads first (every hop's with
+    -L), into the same place, as curl."""
+    output = args.output
+    heads = b""
+    if args.include or args.head:
+        heads = b"".join(_head_bytes(hop) for hop in (*resp.history, resp))
     if output is None or output == "-":
+        out.write(heads)
+        last = heads[-1:]
         async for chunk in resp.iter_bytes():
             out.write(chunk)
+            last = chunk[-1:]
+        # On a terminal the trace lines that follow (-v) start on a line of their own;
+        # a body piped or redirected stays byte for byte what the server sent.
+        if args.verbose and last and last != b"\n" and _is_terminal(out):
+            out.write(b"\n")
         out.flush()
         return
-    with _open_output(output) as f:
+    show = not args.silent and not args.verbose and _is_terminal(err)
+    with _open_output(output) as f, progress_bar(resp, output, err, show) as advance:
+        f.write(heads)
         async for chunk in resp.iter_bytes():
             f.write(chunk)
+            advance(len(chunk))
+
+
+def _is_terminal(stream: Any) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty()) if isatty is not None else False
+    except ValueError:  # closed
+        return False
+
+
+@contextlib.contextmanager
+def progress_bar(
+    resp: Response, name: str, err: TextIO, show: bool
+) -> Iterator[Callable[[int], None]]:
+    """Yields ``advance(nbytes)``: a tqdm bar on ``err`` (bytes, rate, ETA), or nothing.
+
+    tqdm (the ``cli`` extra) draws it: maintained, pure Python, no dependencies of
+    its own; without it, or when ``show`` is false, ``advance`` does nothing.
+    """
+    tqdm = _tqdm() if show else None
+    if tqdm is None:
+        yield _ignore
+        return
+    length = resp.headers.get("content-length")
+    # The body counted is the decoded one: a Content-Length of encoded bytes is no total.
+    encoded = resp.headers.get("content-encoding", "identity").lower() != "identity"
+    total = int(length) if length is not None and length.isdigit() and not encoded else None
+    bar = tqdm(
+        total=total,
+        desc=name,
+        file=err,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        miniters=1,
+        mininterval=0.1,
+        dynamic_ncols=True,
+        leave=True,
+    )
+    try:
+        yield bar.update
+    finally:
+        bar.close()
+
+
+def _ignore(nbytes: int) -> None:
+    pass
+
+
+def _tqdm() -> Any:
+    try:
+        module = importlib.import_module("tqdm")
+    except ImportError:
+        return None
+    # No monitor thread: a bar updated on every chunk needs no watchdog.
+    module.tqdm.monitor_interval = 0
+    return module.tqdm
 
 
 def _open_output(path: str) -> IO[bytes]:
