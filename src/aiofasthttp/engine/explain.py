@@ -10,14 +10,26 @@ names the option to change.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import reasons
 from ..policy.learning import AGREE
 
 if TYPE_CHECKING:
-    from .exchange import Exchange
     from .interfaces import ConnectionFacts
+
+
+class ExchangeFacts(Protocol):
+    """What one request on a connection can say about itself: an Exchange's fields,
+    or a pipelined request's."""
+
+    method: str
+    url: str
+    reused: bool
+    idle_before: float  # how long the connection sat idle before this request
+    request_written: bool
+    response_bytes: int
+    bytes_written: int
 
 
 # What an error message says for a reason the connection was closed with (the words a
@@ -50,7 +62,7 @@ def keep_alive_hint(conn: ConnectionFacts) -> str | None:
     return ", ".join(parts) or None
 
 
-def facts(conn: ConnectionFacts, ex: Exchange) -> dict[str, Any]:
+def facts(conn: ConnectionFacts, ex: ExchangeFacts) -> dict[str, Any]:
     """The keyword arguments of ConnectionClosedError."""
     return {
         "reused": ex.reused,
@@ -65,7 +77,7 @@ def facts(conn: ConnectionFacts, ex: Exchange) -> dict[str, Any]:
     }
 
 
-def describe(conn: ConnectionFacts, ex: Exchange, what: str, *, explain: bool = True) -> str:
+def describe(conn: ConnectionFacts, ex: ExchangeFacts, what: str, *, explain: bool = True) -> str:
     """``what`` happened, with the facts and (for a close) the likely cause."""
     age = conn.loop.time() - conn.created_at
     if ex.reused:
@@ -95,7 +107,7 @@ def describe(conn: ConnectionFacts, ex: Exchange, what: str, *, explain: bool = 
     return f"{text}. {cause}" if cause else text
 
 
-def likely_cause(conn: ConnectionFacts, ex: Exchange) -> str | None:
+def likely_cause(conn: ConnectionFacts, ex: ExchangeFacts) -> str | None:
     """One plain sentence on why, where the facts point at a cause.
 
     The sentence comes from the evidence: the idle time is compared with the idle
