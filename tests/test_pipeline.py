@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
-
-from typing import Any
 
 from aiofasthttp import (
     ClientClosedError,
@@ -153,22 +152,25 @@ def test_body_over_the_limit_fails_its_request_and_closes_the_connection(loop_ki
             await writer.drain()
 
     async def main() -> None:
-        async with serve(handler) as srv:
-            async with PipelineClient(srv.url(), max_response_body_size=1000) as pc:
-                small = pc.get("/a")
-                big = pc.get("/big")
-                behind = [pc.get(f"/b{i}") for i in range(3)]  # sent after /big, unanswered
-                results = await asyncio.gather(small, big, *behind, return_exceptions=True)
-                assert results[0].content == b"/a"
-                assert isinstance(results[1], ResponseTooLarge)
-                assert "max_response_body_size=1000" in str(results[1])
-                # Those behind it were never answered on that connection: replayed.
-                assert [r.content for r in results[2:]] == [b"/b0", b"/b1", b"/b2"]
-                stats = only(pc.stats())
-                assert stats["close_reasons"] == {"response_too_large": 1}
-                assert stats["created"] == 2 and stats["retries"] == 3
-                assert (await pc.get("/c")).content == b"/c"
-                assert srv.connections == 2
+        limit = 1000
+        async with (
+            serve(handler) as srv,
+            PipelineClient(srv.url(), max_response_body_size=limit) as pc,
+        ):
+            small = pc.get("/a")
+            big = pc.get("/big")
+            behind = [pc.get(f"/b{i}") for i in range(3)]  # sent after /big, unanswered
+            results = await asyncio.gather(small, big, *behind, return_exceptions=True)
+            assert results[0].content == b"/a"
+            assert isinstance(results[1], ResponseTooLarge)
+            assert "max_response_body_size=1000" in str(results[1])
+            # Those behind it were never answered on that connection: replayed.
+            assert [r.content for r in results[2:]] == [b"/b0", b"/b1", b"/b2"]
+            stats = only(pc.stats())
+            assert stats["close_reasons"] == {"response_too_large": 1}
+            assert stats["created"] == 2 and stats["retries"] == 3
+            assert (await pc.get("/c")).content == b"/c"
+            assert srv.connections == 2
 
     run(loop_kind, main)
 
