@@ -152,6 +152,9 @@ def test_server_that_resets_idle_connections_is_reported_as_rst(loop_kind: str) 
     idle = report.idle
     assert idle is not None
     assert idle.close == RST
+    # The bracket holds the server's timeout whatever the delays: a late timer on the
+    # server only moves its real close later.
+    assert idle.closed_after is not None and idle.served_after < 1.0 <= idle.closed_after
     assert within_tolerance(idle.seconds, 1.0), idle
     assert report.requests is not None and report.requests.max_requests is None
     assert report.requests.bound == 30
@@ -160,7 +163,8 @@ def test_server_that_resets_idle_connections_is_reported_as_rst(loop_kind: str) 
     assert any("resets idle connections (RST)" in note for note in report.settings.notes)
     assert any("Idempotency-Key" in note for note in report.settings.notes)
     assert report.keep_alive_hint == "timeout=5, max=100"
-    assert any("hint says timeout=5 but it closes after 1.0" in n for n in report.settings.notes)
+    said = f"hint says timeout=5 but it closes after {idle.seconds:.2f} s"
+    assert any(said in n for n in report.settings.notes), report.settings.notes
 
 
 def test_http10_only_server_keeps_alive_only_when_asked() -> None:

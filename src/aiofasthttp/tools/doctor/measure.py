@@ -76,24 +76,34 @@ class _Outcome:
 
 
 async def _idle_probe(site: _Site, options: DoctorOptions, http10: bool, gap: float) -> _Outcome:
-    """Hold a connection idle for ``gap`` seconds (watching it), then send a request."""
+    """Hold a connection idle for ``gap`` seconds (watching it), then send a request.
+
+    The outcome's idle time is a bound on the server's idle clock, whatever the
+    delays on the way: the server went idle after the first request was sent and
+    before its response was read. A request served after ``idle`` is counted from
+    the response (a lower bound on the server's timeout); a close is counted from
+    the request (an upper bound), so a response read late under load cannot make
+    a close look sooner than the server made it.
+    """
     probe = _Probe(site, options, http10)
     try:
         await probe.open()
         reply = await probe.exchange()
         if not reply.keep_alive:
             return _Outcome(gap, "error", 0.0, error="the response did not keep the connection")
-        start = reply.done_at
+        start, sent = reply.done_at, reply.sent_at
         closed = await probe.watch(gap - (probe.loop.time() - start))
         if closed is not None:
-            return _Outcome(gap, "closed", closed.at - start, closed.kind, closed.sent)
+            return _Outcome(gap, "closed", closed.at - sent, closed.kind, closed.sent)
         idle = probe.loop.time() - start
         try:
             await probe.exchange()
         except _PeerClosed as exc:
-            return _Outcome(gap, "failed", idle, exc.kind)
+            # The close came before the request arrived, so before the failure was seen.
+            return _Outcome(gap, "failed", probe.loop.time() - sent, exc.kind)
         except ReadTimeout:
-            return _Outcome(gap, "failed", idle, "no answer")
+            # Nothing came back: whatever dropped it had done so before it was sent.
+            return _Outcome(gap, "failed", probe.sent_at - sent, "no answer")
         return _Outcome(gap, "served", idle)
     except Exception as exc:  # a connection that failed to set up tells nothing of idleness
         return _Outcome(gap, "error", 0.0, error=str(exc) or type(exc).__name__)
