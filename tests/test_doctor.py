@@ -160,7 +160,7 @@ def test_server_that_resets_idle_connections_is_reported_as_rst(loop_kind: str) 
     assert report.requests.bound == 30
     text = render_text(report)
     assert "reset with RST" in text and "no limit seen up to 30" in text
-    assert any("resets idle connections (RST)" in note for note in report.settings.notes)
+    assert any("it resets them (RST)" in note for note in report.settings.notes)
     assert any("Idempotency-Key" in note for note in report.settings.notes)
     assert report.keep_alive_hint == "timeout=5, max=100"
     said = f"hint says timeout=5 but it closes after {idle.seconds:.2f} s"

@@ -51,10 +51,12 @@ class _Site:
         )
         tls = None
         if origin.scheme == "https":
-            tls = ssllib.create_default_context()
-            if options.insecure:
-                tls.check_hostname = False
-                tls.verify_mode = ssllib.CERT_NONE
+            tls = options.ssl
+            if tls is None:
+                tls = ssllib.create_default_context()
+                if options.insecure:
+                    tls.check_hostname = False
+                    tls.verify_mode = ssllib.CERT_NONE
         return cls(
             origin.host,
             origin.port,
