@@ -121,5 +121,5 @@ def _describe_lifetime(lifetime: Lifetime | None) -> str:
     return (
         f"{lifetime.seconds:.2f} s ({lifetime.close}; a busy connection was still kept at "
         f"{lifetime.kept_until:.2f} s, closed by {lifetime.closed_at:.2f} s, after "
-        f"{lifetime.requests} requests a request every {lifetime.gap:g} s)"
+        f"{lifetime.requests} requests, one every {lifetime.gap:g} s)"
     )
