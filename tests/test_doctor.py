@@ -163,8 +163,9 @@ def test_server_that_resets_idle_connections_is_reported_as_rst(loop_kind: str) 
     assert idle is not None
     assert idle.close == RST
     # The bracket holds the server's timeout whatever the delays: a late timer on the
-    # server only moves its real close later.
-    assert idle.closed_after is not None and idle.served_after < 1.0 <= idle.closed_after
+    # server only moves its real close later (5%: a loop's timer may fire a tick early).
+    assert idle.closed_after is not None
+    assert idle.served_after < 1.0 < idle.closed_after + 0.05
     assert within_tolerance(idle.seconds, 1.0), idle
     assert report.requests is not None and report.requests.max_requests is None
     assert report.requests.bound == 30
