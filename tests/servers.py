@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+import trustme
 
 from testkit import new_loop
 
@@ -90,16 +92,20 @@ class AsyncServer:
     port: int
     connections: int = 0
     requests: list[ReceivedRequest] = field(default_factory=list)
+    scheme: str = "http"
 
     def url(self, path: str = "/") -> str:
-        return f"http://{HOST}:{self.port}{path}"
+        return f"{self.scheme}://{HOST}:{self.port}{path}"
 
 
 @contextlib.asynccontextmanager
-async def serve(handler: Handler, *, rcvbuf: int | None = None) -> AsyncIterator[AsyncServer]:
+async def serve(
+    handler: Handler, *, rcvbuf: int | None = None, tls: ssl.SSLContext | None = None
+) -> AsyncIterator[AsyncServer]:
     """Serve ``handler`` on 127.0.0.1. ``rcvbuf`` fixes the accepted sockets' receive
-    buffer (no kernel autotuning), so a test knows how much a stalled server absorbs."""
-    state = AsyncServer(port=0)
+    buffer (no kernel autotuning), so a test knows how much a stalled server absorbs.
+    ``tls``: serve https with this server context."""
+    state = AsyncServer(port=0, scheme="http" if tls is None else "https")
     tasks: set[asyncio.Task[None]] = set()
     writers: set[asyncio.StreamWriter] = set()
 
@@ -124,7 +130,7 @@ async def serve(handler: Handler, *, rcvbuf: int | None = None) -> AsyncIterator
     if rcvbuf is not None:  # set before listen(): accepted sockets inherit it
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     listener.bind((HOST, 0))
-    server = await asyncio.start_server(on_connect, sock=listener)
+    server = await asyncio.start_server(on_connect, sock=listener, ssl=tls)
     state.port = server.sockets[0].getsockname()[1]
     try:
         yield state
@@ -259,8 +265,17 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def nginx(keepalive_timeout: str = "75s", keepalive_requests: int = 1000) -> Iterator[str]:
-    """nginx on a free loopback port with its own config; yields its base URL."""
+def nginx(
+    keepalive_timeout: str = "75s",
+    keepalive_requests: int = 1000,
+    *,
+    keepalive_time: str | None = None,
+    tls: trustme.CA | None = None,
+) -> Iterator[str]:
+    """nginx on a free loopback port with its own config; yields its base URL.
+
+    ``keepalive_time``: its limit on a connection's lifetime (nginx's default is 1h).
+    ``tls``: serve https with a certificate for 127.0.0.1 from this CA."""
     binary = find_nginx()
     if binary is None:
         if os.environ.get("CI") == "true":
@@ -268,6 +283,15 @@ def nginx(keepalive_timeout: str = "75s", keepalive_requests: int = 1000) -> Ite
         pytest.skip("nginx is not installed (scripts/install installs it)")
     port = free_port()
     with tempfile.TemporaryDirectory() as root:
+        listen = f"127.0.0.1:{port}"
+        if tls is not None:
+            cert = tls.issue_cert(HOST, "localhost")
+            cert.private_key_pem.write_to_path(f"{root}/key.pem")
+            cert.cert_chain_pems[0].write_to_path(f"{root}/cert.pem")
+            for extra in cert.cert_chain_pems[1:]:
+                extra.write_to_path(f"{root}/cert.pem", append=True)
+            listen += f" ssl; ssl_certificate {root}/cert.pem; ssl_certificate_key {root}/key.pem"
+        lifetime = "" if keepalive_time is None else f"keepalive_time {keepalive_time};"
         os.makedirs(f"{root}/html")
         with open(f"{root}/html/small.txt", "wb") as f:
             f.write(b"x" * 100)
@@ -289,8 +313,9 @@ http {{
     scgi_temp_path {root}/scgi;
     keepalive_timeout {keepalive_timeout};
     keepalive_requests {keepalive_requests};
+    {lifetime}
     server {{
-        listen 127.0.0.1:{port};
+        listen {listen};
         root {root}/html;
         location = /chunked {{ gzip on; gzip_min_length 1; gzip_types *;
                                default_type text/plain; return 200 "chunked-ish"; }}
@@ -308,7 +333,7 @@ http {{
         )
         try:
             _wait_listening(port, proc)
-            yield f"http://{HOST}:{port}"
+            yield f"{'http' if tls is None else 'https'}://{HOST}:{port}"
         finally:
             proc.send_signal(signal.SIGQUIT)
             try:

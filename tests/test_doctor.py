@@ -12,10 +12,13 @@ import asyncio
 import io
 import json
 import socket
+import ssl
 import struct
 
 import pytest
+import trustme
 
+from aiofasthttp.engine.explain import idle_timeout_words, lifetime_words, request_limit_words
 from aiofasthttp.tools import cli
 from aiofasthttp.tools.doctor import (
     FIN,
@@ -31,7 +34,8 @@ from aiofasthttp.tools.doctor import (
     render_text,
     tolerance,
 )
-from aiofasthttp.tools.doctor.measure import _Outcome
+from aiofasthttp.tools.doctor.measure import LIFETIME_GAP, SHORTEST_GAP, _Outcome, lifetime_gap
+from aiofasthttp.tools.doctor.report import ANNOUNCED
 from servers import LOOPS, ConnInfo, Handler, free_port, nginx, read_request, run, serve
 
 
@@ -133,6 +137,12 @@ def test_nginx_idle_timeout_and_request_limit_through_the_command_line() -> None
     assert settings["max_requests_per_conn"] == 7
     assert settings["fasthttp"]["MaxIdleConnDuration"].endswith("time.Millisecond")
     assert "max_requests_per_conn=7" in settings["client"]
+    # The busy connection met the request limit (7) before any lifetime limit.
+    lifetime = report["lifetime"]
+    assert lifetime["request_limit"] and lifetime["requests"] == 7
+    assert lifetime["seconds"] is None and settings["max_conn_duration"] is None
+    assert settings["fasthttp"]["MaxConnDuration"] == "0"
+    assert any(request_limit_words(7) in note for note in settings["notes"])
     assert report["elapsed"] < 15
 
 
@@ -152,15 +162,27 @@ def test_server_that_resets_idle_connections_is_reported_as_rst(loop_kind: str) 
     idle = report.idle
     assert idle is not None
     assert idle.close == RST
+    # The bracket holds the server's timeout whatever the delays: a late timer on the
+    # server only moves its real close later (5%: a loop's timer may fire a tick early).
+    assert idle.closed_after is not None
+    assert idle.served_after < 1.0 < idle.closed_after + 0.05
     assert within_tolerance(idle.seconds, 1.0), idle
     assert report.requests is not None and report.requests.max_requests is None
     assert report.requests.bound == 30
+    # The cause in the client's own words.
+    assert any(idle_timeout_words(idle.seconds) in n for n in report.settings.notes)
+    # Kept busy for max_idle (3 s), the connection was never closed for its age.
+    lifetime = report.lifetime
+    assert lifetime is not None and lifetime.error is None and lifetime.seconds is None
+    assert lifetime.bound == 3.0 and lifetime.kept_until >= 3.0 - 2 * LIFETIME_GAP
+    assert report.settings.max_conn_duration is None
     text = render_text(report)
     assert "reset with RST" in text and "no limit seen up to 30" in text
-    assert any("resets idle connections (RST)" in note for note in report.settings.notes)
+    assert any("it resets them (RST)" in note for note in report.settings.notes)
     assert any("Idempotency-Key" in note for note in report.settings.notes)
     assert report.keep_alive_hint == "timeout=5, max=100"
-    assert any("hint says timeout=5 but it closes after 1.0" in n for n in report.settings.notes)
+    said = f"hint says timeout=5 but it closes after {idle.seconds:.2f} s"
+    assert any(said in n for n in report.settings.notes), report.settings.notes
 
 
 def test_http10_only_server_keeps_alive_only_when_asked() -> None:
@@ -231,6 +253,10 @@ def test_announced_request_limit() -> None:
     assert report.requests.max_requests == 4 and report.requests.announced is True
     assert report.idle is not None and report.idle.seconds is None  # nothing within 0.5 s
     assert report.idle.served_after >= 0.5
+    # Paced to reach 4 requests no sooner than 0.5 s, it met the request limit first.
+    lifetime = report.lifetime
+    assert lifetime is not None and lifetime.request_limit and lifetime.requests == 4
+    assert "none seen before the request limit ended it" in render_text(report)
     assert any("says 'Connection: close'" in note for note in report.settings.notes)
 
 
@@ -243,6 +269,138 @@ def test_connect_refused_exits_with_the_connect_code() -> None:
 def test_usage_error() -> None:
     code, _, err = doctor_main(["--max-idle", "soon", "http://127.0.0.1:1/"])
     assert code == cli.EXIT_USAGE and "--max-idle" in err
+
+
+# -- the connection's lifetime ------------------------------------------------------
+
+
+def lifetime_server(lifetime: float, *, announce: bool) -> Handler:
+    """Keeps connections alive with no idle timeout, but not past ``lifetime`` s of age:
+    it says Connection: close on the first response after it (as nginx's keepalive_time),
+    or (``announce`` False) closes the connection then, busy or not (a load balancer)."""
+
+    async def handler(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, info: ConnInfo
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        born = loop.time()
+        while True:
+            left = born + lifetime - loop.time()
+            if announce:
+                left = None
+            elif left <= 0:
+                return  # serve() closes it: a FIN
+            try:
+                req = await asyncio.wait_for(read_request(reader), left)
+            except asyncio.TimeoutError:
+                return
+            if req is None:
+                return
+            old = loop.time() - born >= lifetime
+            close = "Connection: close\r\n" if old else ""
+            writer.write(f"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n{close}\r\nok".encode())
+            await writer.drain()
+            if old:
+                return
+
+    return handler
+
+
+def tls_pair() -> tuple[trustme.CA, ssl.SSLContext, ssl.SSLContext]:
+    """A CA, a server context with its certificate for 127.0.0.1, a client trusting it."""
+    ca = trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(server)
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+    return ca, server, client
+
+
+def assert_lifetime_bracket(report: Report, limit: float) -> None:
+    """The lifetime found holds the server's limit: kept at an age at most it, closed at
+    an age at least it (ages on the doctor's side bound the server's, whatever the
+    delays); the estimate lies between, and the advice keeps under the age kept."""
+    lifetime = report.lifetime
+    assert lifetime is not None and lifetime.error is None, lifetime
+    assert lifetime.closed_at is not None and lifetime.seconds is not None, lifetime
+    assert lifetime.kept_until <= limit + 0.05 * limit < lifetime.closed_at + 0.05 * limit
+    assert lifetime.kept_until <= lifetime.seconds <= lifetime.closed_at
+    # Generous: 20% of the limit (the pace is a request every 0.1 s).
+    assert abs(lifetime.seconds - limit) <= 0.2 * limit, lifetime
+    value = report.settings.max_conn_duration
+    assert value is not None and 0 < value < lifetime.kept_until
+    assert f"max_conn_duration={value:g}" in report.settings.client_call()
+    assert report.settings.fasthttp["MaxConnDuration"] != "0"
+    assert any(lifetime_words(lifetime.seconds) in n for n in report.settings.notes)
+
+
+@pytest.mark.parametrize("loop_kind", LOOPS)
+def test_silent_lifetime_limit_over_https_prescribes_max_conn_duration(loop_kind: str) -> None:
+    _, server_tls, client_tls = tls_pair()
+
+    async def main() -> Report:
+        async with serve(lifetime_server(2.5, announce=False), tls=server_tls) as server:
+            assert server.url().startswith("https://")
+            options = DoctorOptions(max_idle=1.0, max_requests=20, max_lifetime=8.0, ssl=client_tls)
+            return await diagnose(server.url("/x"), options)
+
+    report = run(loop_kind, main)
+    assert isinstance(report, Report)
+    assert report.http11.keeps_alive
+    assert report.idle is not None and report.idle.seconds is None  # none within 1 s
+    assert report.requests is not None and report.requests.max_requests is None
+    assert report.lifetime is not None and report.lifetime.close == FIN
+    assert_lifetime_bracket(report, 2.5)
+    assert any("it closes with no warning (FIN)" in n for n in report.settings.notes)
+    assert any("Idempotency-Key" in n for n in report.settings.notes)  # a silent close
+    assert "connection lifetime:     2." in render_text(report)
+
+
+def test_https_certificate_is_verified() -> None:
+    _, server_tls, _ = tls_pair()
+
+    async def main() -> None:
+        async with serve(lifetime_server(5.0, announce=True), tls=server_tls) as server:
+            code, out, err = await asyncio.to_thread(
+                doctor_main, ["--loop", "asyncio", "--max-idle", "0.5", server.url()]
+            )
+            assert code == cli.EXIT_CONNECT and out == "", (code, err)
+            assert "certificate" in err.lower()
+            # -k: not verified, and the probing goes on over https.
+            report = await diagnose(
+                server.url(), DoctorOptions(max_idle=0.5, max_requests=5, insecure=True)
+            )
+            assert report.http11.keeps_alive
+
+    run("asyncio", main)
+
+
+def test_nginx_keepalive_time_over_tls() -> None:
+    ca, _, client_tls = tls_pair()
+    with nginx(keepalive_timeout="30s", keepalive_time="3s", tls=ca) as base:
+        assert base.startswith("https://")
+        options = DoctorOptions(max_idle=1.0, max_requests=20, max_lifetime=10.0, ssl=client_tls)
+        report = run("asyncio", lambda: diagnose(f"{base}/small.txt", options))
+    assert isinstance(report, Report)
+    assert report.server is not None and report.server.startswith("nginx")
+    assert report.http11.keeps_alive
+    assert report.requests is not None and report.requests.max_requests is None
+    assert report.lifetime is not None and report.lifetime.close == ANNOUNCED
+    assert_lifetime_bracket(report, 3.0)
+    assert any(
+        "says 'Connection: close' on the response that passes it" in n
+        for n in report.settings.notes
+    )
+    data = json.loads(render_json(report))
+    assert data["lifetime"]["close"] == ANNOUNCED
+    assert data["settings"]["max_conn_duration"] == report.settings.max_conn_duration
+
+
+def test_lifetime_pace_stays_under_a_request_limit() -> None:
+    assert lifetime_gap(60.0, None) == LIFETIME_GAP
+    assert lifetime_gap(1.0, 1000) == LIFETIME_GAP  # 1000 requests take 100 s
+    assert lifetime_gap(1.1, 11) == pytest.approx(0.11)  # 10 gaps span the bound
+    assert lifetime_gap(600.0, 100) == SHORTEST_GAP / 2  # never near an idle timeout
 
 
 # -- the bracket, without a server ------------------------------------------------------------

@@ -9,16 +9,17 @@ connection, other failures after a backoff that never runs past the deadline.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 from .. import reasons
-from ..errors import ConnectionClosedError, HTTPError, RequestTimeout
+from ..errors import ConnectionClosedError, HTTPError
 from ..h1.decoding import Decoder, decoder_for
 from ..h1.parser import ResponseHead
 from ..h1.response import Response
 from ..policy.retry import RetryPolicy
+from .attempts import Tries as _Tries
+from .attempts import budgeted_replay_reason, final_error, wait_before_retry
 from .connection import Connection
 from .exchange import AttemptSettings, Exchange
 from .trace import Tracer
@@ -26,17 +27,6 @@ from .trace import Tracer
 if TYPE_CHECKING:
     from ..h1.request import Request
     from .pool import Pool
-
-
-class _Tries:
-    """The bookkeeping of one request's attempts."""
-
-    __slots__ = ("errors", "fresh", "number")
-
-    def __init__(self) -> None:
-        self.errors: list[BaseException] = []
-        self.fresh = False  # the next attempt must dial a new connection
-        self.number = 1
 
 
 Outcome = tuple[Response, Connection | None, Exchange | None]
@@ -179,13 +169,12 @@ class RetryCoordinator:
             # close, and drop the idle connections that waited at least as long.
             pool.note_stale_failure(exc.idle_time, exc.requests_served, exc.connection_age)
             pool.drop_idle_since(exc.idle_time)
-        reason = self.policy.replay_reason(request, exc, tries.number)
-        if reason is not None and not pool.retry_budget.try_retry(self._time()):
-            _append(exc, f" [not replayed: the retry budget for {request.origin} is spent]")
-            reason = None
+        reason = budgeted_replay_reason(
+            self.policy, pool.retry_budget, request, exc, tries.number, self._time()
+        )
         if reason is None:
             self._trace("gave_up", request, attempt=tries.number, error=str(exc))
-            raise _final(exc, tries, self.policy, request) from None
+            raise final_error(exc, tries, self.policy, request) from None
         pool.stats.retries += 1
         # A stale connection is replayed at once on a new one; other failures back off.
         tries.fresh = reason == reasons.STALE
@@ -235,15 +224,7 @@ class RetryCoordinator:
     async def _sleep(
         self, delay: float, deadline: float | None, tries: _Tries, request: Request
     ) -> None:
-        if deadline is not None and self._time() + delay >= deadline:
-            last = tries.errors[-1] if tries.errors else None
-            timeout = RequestTimeout(
-                f"{request.method} {request.url}: the request's timeout leaves no time "
-                f"for another attempt after {tries.number} attempts: {last}"
-            )
-            timeout.errors = [*tries.errors, timeout]
-            raise timeout from last
-        await asyncio.sleep(delay)
+        await wait_before_retry(delay, deadline, self._time(), tries, request)
 
     def _finish(
         self,
@@ -293,27 +274,3 @@ async def _stream_body(
         tail = decoder.flush()
         if tail:
             yield tail
-
-
-def _append(exc: HTTPError, note: str) -> None:
-    if exc.args:
-        exc.args = (f"{exc.args[0]}{note}", *exc.args[1:])
-
-
-def _final(exc: HTTPError, tries: _Tries, policy: RetryPolicy, request: Request) -> HTTPError:
-    """The last error, told which attempt it was, with every attempt's error attached."""
-    errors = tries.errors
-    exc.errors = list(errors)
-    note = f" [attempt {tries.number} of {policy.attempts}"
-    processed = isinstance(exc, ConnectionClosedError) and exc.may_have_been_processed
-    if processed and policy.replay_reason(request, exc, 0) is None:
-        note += (
-            "; not replayed: the server may have processed the request"
-            if request.replayable
-            else "; not replayed: its body is a one-shot iterable"
-        )
-    note += "]"
-    if len(errors) > 1:
-        note += " earlier attempts: " + " | ".join(str(e) for e in errors[:-1])
-    _append(exc, note)
-    return exc

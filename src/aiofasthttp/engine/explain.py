@@ -10,14 +10,26 @@ names the option to change.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import reasons
 from ..policy.learning import AGREE
 
 if TYPE_CHECKING:
-    from .exchange import Exchange
     from .interfaces import ConnectionFacts
+
+
+class ExchangeFacts(Protocol):
+    """What one request on a connection can say about itself: an Exchange's fields,
+    or a pipelined request's."""
+
+    method: str
+    url: str
+    reused: bool
+    idle_before: float  # how long the connection sat idle before this request
+    request_written: bool
+    response_bytes: int
+    bytes_written: int
 
 
 # What an error message says for a reason the connection was closed with (the words a
@@ -36,6 +48,43 @@ _PROSE = {
 }
 
 
+# The causes in words, as the client's errors say them; the doctor's advice says the
+# same (tools/doctor/advise.py), so a user who reads both reads one diagnosis.
+
+
+def idle_timeout_words(seconds: float) -> str:
+    return f"the server closes connections idle for about {seconds:.3f} s (its idle timeout)"
+
+
+def request_limit_words(limit: int) -> str:
+    return f"the server closes connections after {limit} requests"
+
+
+def lifetime_words(seconds: float) -> str:
+    return (
+        f"the server closes connections that have lived about {seconds:.3f} s, however "
+        "busy (a connection lifetime limit, such as nginx's keepalive_time or a load "
+        "balancer's)"
+    )
+
+
+def middlebox_words(idle: float) -> str:
+    return (
+        "the server, or a proxy, load balancer or NAT on the way, likely dropped this "
+        f"connection after {idle:.1f} s idle"
+    )
+
+
+def set_below(option: str, value: float | int) -> str:
+    """The advice that follows a cause: the option and the bound to keep under."""
+    figure = f"{value:.3f} s" if isinstance(value, float) else str(value)
+    return f"set {option} below {figure}"
+
+
+def sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def prose(reason: str) -> str:
     """A close reason in words, for an error message."""
     return _PROSE.get(reason, reason)
@@ -50,7 +99,7 @@ def keep_alive_hint(conn: ConnectionFacts) -> str | None:
     return ", ".join(parts) or None
 
 
-def facts(conn: ConnectionFacts, ex: Exchange) -> dict[str, Any]:
+def facts(conn: ConnectionFacts, ex: ExchangeFacts) -> dict[str, Any]:
     """The keyword arguments of ConnectionClosedError."""
     return {
         "reused": ex.reused,
@@ -65,7 +114,7 @@ def facts(conn: ConnectionFacts, ex: Exchange) -> dict[str, Any]:
     }
 
 
-def describe(conn: ConnectionFacts, ex: Exchange, what: str, *, explain: bool = True) -> str:
+def describe(conn: ConnectionFacts, ex: ExchangeFacts, what: str, *, explain: bool = True) -> str:
     """``what`` happened, with the facts and (for a close) the likely cause."""
     age = conn.loop.time() - conn.created_at
     if ex.reused:
@@ -95,7 +144,7 @@ def describe(conn: ConnectionFacts, ex: Exchange, what: str, *, explain: bool = 
     return f"{text}. {cause}" if cause else text
 
 
-def likely_cause(conn: ConnectionFacts, ex: Exchange) -> str | None:
+def likely_cause(conn: ConnectionFacts, ex: ExchangeFacts) -> str | None:
     """One plain sentence on why, where the facts point at a cause.
 
     The sentence comes from the evidence: the idle time is compared with the idle
@@ -116,9 +165,8 @@ def likely_cause(conn: ConnectionFacts, ex: Exchange) -> str | None:
     seen_idle = memory.shortest_idle_close(now) if memory is not None else None
     if seen_idle is not None and idle >= seen_idle * (1 - AGREE):
         return (
-            f"The server closes connections idle for about {seen_idle:.3f} s (its idle "
-            f"timeout, seen before), and this one had been idle {idle:.3f} s: set "
-            f"max_idle_conn_duration below {seen_idle:.3f} s."
+            f"{sentence(idle_timeout_words(seen_idle))}, seen before, and this one had been "
+            f"idle {idle:.3f} s: {set_below('max_idle_conn_duration', seen_idle)}."
         )
     timeout = conn.keep_alive_timeout
     if timeout is not None and idle >= timeout:
@@ -129,15 +177,11 @@ def likely_cause(conn: ConnectionFacts, ex: Exchange) -> str | None:
     seen_limit = memory.request_limit_seen(now) if memory is not None else None
     if seen_limit is not None and served >= seen_limit:
         return (
-            f"The server closes connections after {seen_limit} requests (seen before), "
-            f"and this one had served {served}: set max_requests_per_conn below "
-            f"{seen_limit}."
+            f"{sentence(request_limit_words(seen_limit))} (seen before), and this one had "
+            f"served {served}: {set_below('max_requests_per_conn', seen_limit)}."
         )
     if idle >= 1.0:
-        return (
-            "The server, or a proxy, load balancer or NAT on the way, likely dropped this "
-            f"connection after {idle:.1f} s idle: set max_idle_conn_duration below that."
-        )
+        return f"{sentence(middlebox_words(idle))}: set max_idle_conn_duration below that."
     return (
         "The server closed a kept-alive connection just as it was reused; it may "
         f"limit requests per connection (this one had served {served}) or close "

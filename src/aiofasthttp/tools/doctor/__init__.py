@@ -16,12 +16,20 @@ streams and reads the answers with the package's own response parser:
    connection, up to ``max_requests``, until the server closes it: saying
    ``Connection: close`` on the last response, or silently (then one more
    connection finds out whether the close is a FIN or an RST).
-4. **The settings to use**, for this client and for fasthttp's.
+4. **The connection's lifetime.** After the request count, one connection is
+   kept busy (a request every 0.1 s, or slower so as not to reach the request
+   limit first) until the server closes it or ``max_lifetime`` passes: nginx's
+   ``keepalive_time``, a load balancer's connection age limit.
+5. **The settings to use**, for this client and for fasthttp's, naming each
+   cause in the words of the client's own errors (engine/explain.py).
+
+It speaks https:// as well (``DoctorOptions.ssl`` for a private CA, or
+``insecure``).
 
 :func:`diagnose` returns a :class:`Report` (plain dataclasses);
 :func:`render_text` and :func:`render_json` turn it into the report shown. The
-work is split: :mod:`.probe` (one raw connection), :mod:`.measure` (1-3),
-:mod:`.advise` (4), :mod:`.render`.
+work is split: :mod:`.probe` (one raw connection), :mod:`.measure` (1-4),
+:mod:`.advise` (5), :mod:`.render`.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ from .measure import (
     count_requests,
     first_gaps,
     measure_idle_timeout,
+    measure_lifetime,
     tolerance,
 )
 from .probe import _Site
@@ -47,6 +56,7 @@ from .report import (
     DoctorOptions,
     IdleTimeout,
     KeepAliveCheck,
+    Lifetime,
     Report,
     RequestLimit,
     Settings,
@@ -61,6 +71,7 @@ __all__ = [
     "DoctorOptions",
     "IdleTimeout",
     "KeepAliveCheck",
+    "Lifetime",
     "Report",
     "RequestLimit",
     "Settings",
@@ -86,11 +97,12 @@ async def diagnose(url: str, options: DoctorOptions | None = None) -> Report:
         http10 = KeepAliveCheck("HTTP/1.0 with Connection: keep-alive", error=str(exc))
     idle: IdleTimeout | None = None
     requests: RequestLimit | None = None
+    lifetime: Lifetime | None = None
     if http11.keeps_alive or http10.keeps_alive:
         use10 = not http11.keeps_alive
-        idle, requests = await asyncio.gather(
+        idle, (requests, lifetime) = await asyncio.gather(
             measure_idle_timeout(site, options, use10),
-            _guarded_count(site, options, use10),
+            _count_then_lifetime(site, options, use10),
         )
     else:
         requests = RequestLimit(1, options.max_requests, announced=not http11.says_keep_alive)
@@ -103,9 +115,18 @@ async def diagnose(url: str, options: DoctorOptions | None = None) -> Report:
         keep_alive_hint=http11.keep_alive_header,
         idle=idle,
         requests=requests,
-        settings=recommend(http11, http10, idle, requests),
+        settings=recommend(http11, http10, idle, requests, lifetime),
         elapsed=round(loop.time() - started, 3),
+        lifetime=lifetime,
     )
+
+
+async def _count_then_lifetime(
+    site: _Site, options: DoctorOptions, http10: bool
+) -> tuple[RequestLimit, Lifetime]:
+    """The request count first: the lifetime probe paces itself to stay under it."""
+    requests = await _guarded_count(site, options, http10)
+    return requests, await measure_lifetime(site, options, http10, requests.max_requests)
 
 
 async def _guarded_count(site: _Site, options: DoctorOptions, http10: bool) -> RequestLimit:

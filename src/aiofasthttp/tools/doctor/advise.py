@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+from ...engine.explain import (
+    idle_timeout_words,
+    lifetime_words,
+    middlebox_words,
+    request_limit_words,
+    set_below,
+)
 from ...engine.pool import DEFAULT_MAX_IDLE
 from ...policy.retry import RetryPolicy
 from .measure import tolerance
-from .report import FIN, RST, SILENT, IdleTimeout, KeepAliveCheck, RequestLimit, Settings
+from .report import (
+    ANNOUNCED,
+    FIN,
+    RST,
+    SILENT,
+    IdleTimeout,
+    KeepAliveCheck,
+    Lifetime,
+    RequestLimit,
+    Settings,
+)
 
 # The client's defaults this report measures against: the engine's own.
 CLIENT_DEFAULT_IDLE = DEFAULT_MAX_IDLE
@@ -21,8 +38,11 @@ def recommend(
     http10: KeepAliveCheck,
     idle: IdleTimeout | None,
     requests: RequestLimit | None,
+    lifetime: Lifetime | None = None,
 ) -> Settings:
-    """The client settings (and fasthttp's) that keep clear of this server's closes."""
+    """The client settings (and fasthttp's) that keep clear of this server's closes.
+
+    Each cause is named in the words the client's errors use (engine/explain.py)."""
     notes: list[str] = []
     headers: dict[str, str] = {}
     if not http11.keeps_alive and not http10.keeps_alive:
@@ -49,26 +69,29 @@ def recommend(
     max_requests = None
     if requests is not None and requests.max_requests is not None:
         max_requests = requests.max_requests
+        said = request_limit_words(max_requests)
         if requests.announced:
             notes.append(
-                f"the server closes a connection after {max_requests} requests and says "
-                "'Connection: close' on the last response; the client stops there too"
+                f"{said}, and says 'Connection: close' on the last response; the client "
+                "stops there too"
             )
         else:
             notes.append(
-                f"the server closes a connection after {max_requests} requests without "
-                "saying so: the next request on it would fail, so retire it first with "
-                f"max_requests_per_conn={max_requests}; fasthttp has no such limit, so "
+                f"{said}, without saying so: the next request on it would fail, so "
+                f"retire it first with max_requests_per_conn={max_requests}; fasthttp has "
+                "no such limit, so "
                 "there only its retries (MaxIdemponentCallAttempts, RetryIf) cover it"
             )
-    notes.append(_retry_note(idle, requests))
+    max_conn = _lifetime_setting(lifetime, notes)
+    notes.append(_retry_note(idle, requests, lifetime))
     return Settings(
         max_idle,
         max_requests,
         "RetryPolicy()",
         headers,
-        _fasthttp(max_idle),
+        _fasthttp(max_idle, max_conn),
         notes,
+        max_conn,
     )
 
 
@@ -86,13 +109,17 @@ def _idle_setting(idle: IdleTimeout | None, notes: list[str]) -> float | None:
     # never past an idle that was seen served.
     t = idle.seconds
     value = _round_down(min(idle.served_after, max(t / 2, t - max(0.5, 0.2 * t))))
-    how = {FIN: "closes idle connections (FIN)", RST: "resets idle connections (RST)"}.get(
-        idle.close or "", "drops idle connections without a FIN or RST"
+    how = {FIN: "it closes them with a FIN", RST: "it resets them (RST)"}.get(
+        idle.close or "", "it drops them without a FIN or RST"
     )
+    cause = idle_timeout_words(t)
+    if idle.close == SILENT and t >= 1.0:
+        cause += f"; or {middlebox_words(t)}"
     notes.append(
-        f"the server {how} after {idle.seconds:.2f} s; the pool drops a connection the "
-        "moment its FIN or RST arrives, but one that crosses a request on the wire fails "
-        f"that request: retire connections first, max_idle_conn_duration={value:g}"
+        f"{cause}: {how}; the pool drops a connection the moment its FIN or RST arrives, "
+        "but one that crosses a request on the wire fails that request: retire "
+        f"connections first ({set_below('max_idle_conn_duration', t)}): "
+        f"max_idle_conn_duration={value:g}"
     )
     if not idle.consistent:
         notes.append(
@@ -121,9 +148,46 @@ def _hint_note(check: KeepAliveCheck, idle: IdleTimeout | None, notes: list[str]
         )
 
 
-def _retry_note(idle: IdleTimeout | None, requests: RequestLimit | None) -> str:
-    silent = (idle is not None and idle.close in (RST, SILENT)) or (
-        requests is not None and requests.max_requests is not None and not requests.announced
+def _lifetime_setting(lifetime: Lifetime | None, notes: list[str]) -> float | None:
+    """max_conn_duration below the lifetime the server allows a busy connection."""
+    if lifetime is None or lifetime.error is not None:
+        return None
+    if lifetime.request_limit:
+        notes.append(
+            f"no lifetime limit seen: the request limit ended the busy connection after "
+            f"{lifetime.requests} requests ({lifetime.kept_until:.2f} s)"
+        )
+        return None
+    t = lifetime.seconds
+    if t is None:
+        notes.append(
+            f"no lifetime limit seen: a connection kept busy for {lifetime.bound:g} s "
+            "(max_lifetime) was never closed"
+        )
+        return None
+    # As for the idle timeout: by 20% or 0.5 s, never past an age seen kept.
+    value = _round_down(min(lifetime.kept_until, max(t / 2, t - max(0.5, 0.2 * t))))
+    if lifetime.close == ANNOUNCED:
+        how = (
+            "it says 'Connection: close' on the response that passes it, so no request "
+            "fails, but retiring first spares the closing"
+        )
+    else:
+        how = f"it closes with no warning ({lifetime.close}): a request on it then fails"
+    notes.append(
+        f"{lifetime_words(t)}: {how}; {set_below('max_conn_duration', t)}: "
+        f"max_conn_duration={value:g}"
+    )
+    return value
+
+
+def _retry_note(
+    idle: IdleTimeout | None, requests: RequestLimit | None, lifetime: Lifetime | None = None
+) -> str:
+    silent = (
+        (idle is not None and idle.close in (RST, SILENT))
+        or (requests is not None and requests.max_requests is not None and not requests.announced)
+        or (lifetime is not None and lifetime.seconds is not None and lifetime.close != ANNOUNCED)
     )
     methods = " ".join(sorted(DEFAULT_POLICY.methods))
     base = (
@@ -139,12 +203,12 @@ def _retry_note(idle: IdleTimeout | None, requests: RequestLimit | None) -> str:
     return base + "; it covers the rare race the settings above leave"
 
 
-def _fasthttp(max_idle: float | None) -> dict[str, str]:
+def _fasthttp(max_idle: float | None, max_conn: float | None = None) -> dict[str, str]:
     """The same settings as fasthttp.Client fields, as Go expressions."""
     out = {}
     if max_idle is not None:
         out["MaxIdleConnDuration"] = _go_duration(max_idle)
-    out["MaxConnDuration"] = "0"  # no limit: a lifetime limit is not something measured here
+    out["MaxConnDuration"] = "0" if max_conn is None else _go_duration(max_conn)
     out["MaxIdemponentCallAttempts"] = str(DEFAULT_ATTEMPTS)
     return out
 

@@ -1,5 +1,6 @@
 """What the server does: keep-alive at all, the idle timeout it really applies
-(bracketed by probes held idle), and how many requests it serves on a connection."""
+(bracketed by probes held idle), how many requests it serves on a connection, and
+how long it lets one busy connection live."""
 
 from __future__ import annotations
 
@@ -12,7 +13,15 @@ from ...errors import (
     ReadTimeout,
 )
 from .probe import _PeerClosed, _Probe, _Site
-from .report import SILENT, DoctorOptions, IdleTimeout, KeepAliveCheck, RequestLimit
+from .report import (
+    ANNOUNCED,
+    SILENT,
+    DoctorOptions,
+    IdleTimeout,
+    KeepAliveCheck,
+    Lifetime,
+    RequestLimit,
+)
 
 # How long to wait for the server to close a connection it said it would close.
 CLOSE_WAIT = 2.0
@@ -22,6 +31,9 @@ TOLERANCE_SECONDS = 0.25
 # The first round's shortest gap; and a bound on the bisection rounds.
 SHORTEST_GAP = 0.25
 MAX_ROUNDS = 6
+# A busy connection's pause between requests: well under the shortest idle timeout
+# the idle probes resolve, so only a lifetime limit (or the request limit) ends it.
+LIFETIME_GAP = 0.1
 
 
 # -- 1. keep-alive at all ----------------------------------------------------------
@@ -76,24 +88,34 @@ class _Outcome:
 
 
 async def _idle_probe(site: _Site, options: DoctorOptions, http10: bool, gap: float) -> _Outcome:
-    """Hold a connection idle for ``gap`` seconds (watching it), then send a request."""
+    """Hold a connection idle for ``gap`` seconds (watching it), then send a request.
+
+    The outcome's idle time is a bound on the server's idle clock, whatever the
+    delays on the way: the server went idle after the first request was sent and
+    before its response was read. A request served after ``idle`` is counted from
+    the response (a lower bound on the server's timeout); a close is counted from
+    the request (an upper bound), so a response read late under load cannot make
+    a close look sooner than the server made it.
+    """
     probe = _Probe(site, options, http10)
     try:
         await probe.open()
         reply = await probe.exchange()
         if not reply.keep_alive:
             return _Outcome(gap, "error", 0.0, error="the response did not keep the connection")
-        start = reply.done_at
+        start, sent = reply.done_at, reply.sent_at
         closed = await probe.watch(gap - (probe.loop.time() - start))
         if closed is not None:
-            return _Outcome(gap, "closed", closed.at - start, closed.kind, closed.sent)
+            return _Outcome(gap, "closed", closed.at - sent, closed.kind, closed.sent)
         idle = probe.loop.time() - start
         try:
             await probe.exchange()
         except _PeerClosed as exc:
-            return _Outcome(gap, "failed", idle, exc.kind)
+            # The close came before the request arrived, so before the failure was seen.
+            return _Outcome(gap, "failed", probe.loop.time() - sent, exc.kind)
         except ReadTimeout:
-            return _Outcome(gap, "failed", idle, "no answer")
+            # Nothing came back: whatever dropped it had done so before it was sent.
+            return _Outcome(gap, "failed", probe.sent_at - sent, "no answer")
         return _Outcome(gap, "served", idle)
     except Exception as exc:  # a connection that failed to set up tells nothing of idleness
         return _Outcome(gap, "error", 0.0, error=str(exc) or type(exc).__name__)
@@ -270,6 +292,78 @@ async def _close_after(
         return None
     finally:
         probe.close()
+
+
+# -- 4. the connection's lifetime ---------------------------------------------------------
+
+
+def lifetime_gap(bound: float, request_limit: int | None) -> float:
+    """The pause between requests: LIFETIME_GAP, or longer (up to half the shortest
+    idle gap) so that a request limit is not reached before ``bound``."""
+    if request_limit is None or request_limit < 2:
+        return LIFETIME_GAP
+    return min(SHORTEST_GAP / 2, max(LIFETIME_GAP, bound / (request_limit - 1)))
+
+
+async def measure_lifetime(
+    site: _Site, options: DoctorOptions, http10: bool, request_limit: int | None
+) -> Lifetime:
+    """Keep one connection busy until the server closes it, or for ``max_lifetime``.
+
+    Ages are bounds on the server's own clock, whatever the delays: a request kept
+    is counted from the first response (the server had accepted by then), a close
+    from before the dial (it cannot have accepted sooner).
+    """
+    bound = options.lifetime_bound
+    gap = lifetime_gap(bound, request_limit)
+    probe = _Probe(site, options, http10)
+    loop = probe.loop
+    dialled = loop.time()
+    found = Lifetime(None, 0.0, None, None, bound=round(bound, 3), gap=round(gap, 3))
+    try:
+        await probe.open()
+        first = await probe.exchange()
+        found.requests = 1
+        accepted = first.done_at  # the server had accepted before it answered
+        if first.keep_alive:
+            await _keep_busy(probe, found, accepted, dialled)
+        else:
+            found.closed_at, found.close = first.done_at - dialled, ANNOUNCED
+    except Exception as exc:
+        found.error = str(exc) or type(exc).__name__
+    finally:
+        probe.close()
+    if found.closed_at is not None:
+        if request_limit is not None and found.requests >= request_limit:
+            found.request_limit = True  # that close was the request limit's
+        else:
+            found.seconds = round((found.kept_until + found.closed_at) / 2, 3)
+        found.closed_at = round(found.closed_at, 3)
+    found.kept_until = round(found.kept_until, 3)
+    return found
+
+
+async def _keep_busy(probe: _Probe, found: Lifetime, accepted: float, dialled: float) -> None:
+    """A request every ``found.gap`` s until the server closes or ``found.bound`` passes."""
+    loop = probe.loop
+    while loop.time() - dialled < found.bound:
+        closed = await probe.watch(found.gap)
+        if closed is not None:  # closed while idle: a load balancer's age limit, say
+            found.closed_at, found.close = closed.at - dialled, closed.kind
+            return
+        try:
+            reply = await probe.exchange()
+        except _PeerClosed as exc:
+            found.closed_at, found.close = loop.time() - dialled, exc.kind
+            return
+        except ReadTimeout:
+            found.closed_at, found.close = probe.sent_at - dialled, SILENT
+            return
+        found.requests += 1
+        if not reply.keep_alive:  # the server decided while answering it
+            found.closed_at, found.close = reply.done_at - dialled, ANNOUNCED
+            return
+        found.kept_until = max(found.kept_until, probe.sent_at - accepted)
 
 
 def _r(value: float | None) -> float | None:

@@ -51,10 +51,12 @@ class _Site:
         )
         tls = None
         if origin.scheme == "https":
-            tls = ssllib.create_default_context()
-            if options.insecure:
-                tls.check_hostname = False
-                tls.verify_mode = ssllib.CERT_NONE
+            tls = options.ssl
+            if tls is None:
+                tls = ssllib.create_default_context()
+                if options.insecure:
+                    tls.check_hostname = False
+                    tls.verify_mode = ssllib.CERT_NONE
         return cls(
             origin.host,
             origin.port,
@@ -70,6 +72,7 @@ class _Site:
 class _Reply:
     head: ResponseHead
     done_at: float  # loop time the response was complete
+    sent_at: float  # loop time the request was written: before the server went idle
     keep_alive: bool  # the response's version, headers and framing leave the connection open
 
     def header(self, name: bytes) -> str | None:
@@ -125,6 +128,7 @@ class _Probe:
         self.parser = ResponseParser(self.sink)
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.sent_at = 0.0  # loop time the latest request was written
 
     async def open(self) -> None:
         site = self.site
@@ -151,6 +155,7 @@ class _Probe:
             self.parser.expect(self.site.method)
         self.sink.done = False
         self.sink.head = None
+        self.sent_at = self.loop.time()
         self.writer.write(self.request)
         try:
             return await asyncio.wait_for(self._read_response(), self.timeout)
@@ -180,7 +185,7 @@ class _Probe:
             self.parser.feed(data)
         head = sink.head
         assert head is not None
-        return _Reply(head, self.loop.time(), head.keep_alive)
+        return _Reply(head, self.loop.time(), self.sent_at, head.keep_alive)
 
     async def watch(self, seconds: float) -> _Close | None:
         """Wait up to ``seconds`` for the server to close; None if it is still open."""

@@ -5,7 +5,16 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
-from .report import FIN, RST, SILENT, IdleTimeout, KeepAliveCheck, Report, RequestLimit
+from .report import (
+    FIN,
+    RST,
+    SILENT,
+    IdleTimeout,
+    KeepAliveCheck,
+    Lifetime,
+    Report,
+    RequestLimit,
+)
 
 # -- rendering --------------------------------------------------------------------------------
 
@@ -28,6 +37,7 @@ def render_text(report: Report) -> str:
     lines.append(f"  Keep-Alive hint:         {report.keep_alive_hint or 'none'}")
     lines.append(f"  idle timeout:            {_describe_idle(report.idle)}")
     lines.append(f"  requests per connection: {_describe_requests(report.requests)}")
+    lines.append(f"  connection lifetime:     {_describe_lifetime(report.lifetime)}")
     settings = report.settings
     lines.append("")
     lines.append("settings to use:")
@@ -94,3 +104,22 @@ def _describe_requests(limit: RequestLimit | None) -> str:
     said = "says 'Connection: close' on the last one" if limit.announced else "no warning"
     how = f", then {limit.close}" if limit.close else ""
     return f"{limit.max_requests} ({said}{how})"
+
+
+def _describe_lifetime(lifetime: Lifetime | None) -> str:
+    if lifetime is None:
+        return "not measured (no keep-alive)"
+    if lifetime.error is not None:
+        return f"unknown ({lifetime.error})"
+    if lifetime.request_limit:
+        return (
+            f"none seen before the request limit ended it ({lifetime.requests} requests, "
+            f"{lifetime.kept_until:.2f} s)"
+        )
+    if lifetime.seconds is None:
+        return f"no limit seen: busy for {lifetime.bound:g} s (max_lifetime), still open"
+    return (
+        f"{lifetime.seconds:.2f} s ({lifetime.close}; a busy connection was still kept at "
+        f"{lifetime.kept_until:.2f} s, closed by {lifetime.closed_at:.2f} s, after "
+        f"{lifetime.requests} requests, one every {lifetime.gap:g} s)"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl as ssllib
 from dataclasses import dataclass, field
 
 FIN = "FIN"
@@ -18,6 +19,14 @@ class DoctorOptions:
     method: str = "GET"
     headers: tuple[tuple[str, str], ...] = ()
     insecure: bool = False
+    # How long one busy connection is kept busy to find the server's lifetime limit;
+    # None: as long as max_idle (the doctor then takes about as long as before).
+    max_lifetime: float | None = None
+    ssl: ssllib.SSLContext | None = None  # https: the context to verify with (a private CA)
+
+    @property
+    def lifetime_bound(self) -> float:
+        return self.max_idle if self.max_lifetime is None else self.max_lifetime
 
 
 # -- the report ----------------------------------------------------------------
@@ -72,6 +81,25 @@ class RequestLimit:
 
 
 @dataclass
+class Lifetime:
+    """How long one busy connection lives, whatever its idle gaps: a connection kept
+    busy (a request every ``gap`` seconds) until the server closes it, or ``bound``."""
+
+    seconds: float | None  # the estimate; None when no such close was seen
+    kept_until: float  # the latest age at which a request was still served and kept
+    closed_at: float | None  # the age by which the server had closed it
+    close: str | None  # "Connection: close", FIN, RST or "silent"
+    bound: float  # the longest the connection was kept busy (max_lifetime)
+    gap: float  # the pause between requests
+    requests: int = 0  # requests served on it
+    request_limit: bool = False  # its request limit ended it before any lifetime showed
+    error: str | None = None
+
+
+ANNOUNCED = "Connection: close"  # the server said so on a response
+
+
+@dataclass
 class Settings:
     max_idle_conn_duration: float | None
     max_requests_per_conn: int | None
@@ -79,11 +107,14 @@ class Settings:
     headers: dict[str, str] = field(default_factory=dict)
     fasthttp: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    max_conn_duration: float | None = None
 
     def client_call(self) -> str:
         args = []
         if self.max_idle_conn_duration is not None:
             args.append(f"max_idle_conn_duration={self.max_idle_conn_duration:g}")
+        if self.max_conn_duration is not None:
+            args.append(f"max_conn_duration={self.max_conn_duration:g}")
         if self.max_requests_per_conn is not None:
             args.append(f"max_requests_per_conn={self.max_requests_per_conn}")
         if self.headers:
@@ -103,6 +134,7 @@ class Report:
     requests: RequestLimit | None
     settings: Settings
     elapsed: float
+    lifetime: Lifetime | None = None
 
     @property
     def keeps_alive(self) -> bool:
