@@ -11,7 +11,7 @@ from __future__ import annotations
 import json as jsonlib
 import re
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
-from typing import Any, Final, Generic, NamedTuple, TypeVar
+from typing import IO, Any, Final, Generic, NamedTuple, TypeVar
 from urllib.parse import urlencode
 
 from ..errors import InvalidHeader
@@ -30,7 +30,17 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 BodyIterable = AsyncIterable[bytes]
-Content = bytes | bytearray | memoryview | str | BodyIterable | Callable[[], BodyIterable]
+# Sync iterables of bytes and binary files are streamed too (see multipart.sync_content).
+Content = (
+    bytes
+    | bytearray
+    | memoryview
+    | str
+    | BodyIterable
+    | Callable[[], BodyIterable]
+    | Iterable[bytes]
+    | IO[bytes]
+)
 QueryParams = Mapping[str, Any] | Iterable[tuple[str, Any]] | str
 
 
@@ -126,9 +136,9 @@ def encode_body(
     if isinstance(content, AsyncIterable):
         once = _OneShot(content)
         return Body(None, once, False, None)
-    payload = sync_content(content)
-    if payload is not None:
-        return _streamed(payload)
+    streamed = sync_content(content)
+    if streamed is not None:
+        return _streamed(streamed)
     raise TypeError(
         f"unsupported content type {type(content).__name__}: use bytes, str, a binary "
         "file, an iterable or async iterable of bytes, or a callable returning one"
