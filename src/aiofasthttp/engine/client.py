@@ -24,6 +24,7 @@ from ..h1.cookies import Cookies, coerce_cookies, cookie_header
 from ..h1.decoding import ACCEPT_ENCODING
 from ..h1.headers import HeadersLike
 from ..h1.multipart import FilesArg
+from ..h1.parser import ResponseHead
 from ..h1.redirects import REDIRECT_STATUSES, next_hop
 from ..h1.request import (
     EMPTY_BODY,
@@ -46,7 +47,7 @@ from .cap import DEFAULT_MAX_CONNS, ConnectionCap
 from .connection import BufferedConnection, Connection
 from .coordinator import Outcome, RetryCoordinator
 from .dial import Dialer, lends_buffers
-from .exchange import AttemptSettings
+from .exchange import AttemptSettings, Exchange
 from .hooks import EventHooks, Observer, OutgoingRequest, make_hooks
 from .pool import DEFAULT_MAX_IDLE, Pool, PoolLimits
 from .proxies import EnvironmentProxies, is_socks, parse_proxy_url
@@ -229,7 +230,7 @@ class Client:
         self._auth = coerce_auth(auth)
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._coordinator = RetryCoordinator(
+        self._coordinator = _Coordinator(
             self._pool_for,
             coerce_policy(retry),
             AttemptSettings(
@@ -245,6 +246,8 @@ class Client:
             self._now,
             self._tracer,
         )
+        self._coordinator.jar = self._jar
+        self._replan()
 
     # -- requests -------------------------------------------------------------
 
@@ -288,18 +291,19 @@ class Client:
         jar = self._jar
         # A plain request (no files, no cookies to send, no auth, no hooks, no
         # redirects to follow) pays these tests and nothing more for those features.
+        # (The cookies a response sets are kept by the coordinator, see _Coordinator.)
         if (
-            files is not None
+            not self._plain
+            or files is not None
             or cookies is not None
             or auth is not None
-            or self._auth is not None
+            or follow_redirects
             or (jar is not None and not jar.is_empty)
-            or self._hooks is not None
-            or self._follows(follow_redirects)
         ):
-            call = _Call(method, url, params, headers, content, json, data, connection_close)
             extras = _Extras(files, cookies, auth)
-            return self._full(call, extras, timeout, follow_redirects, settings)
+            if self._needs_full(extras, follow_redirects):
+                call = _Call(method, url, params, headers, content, json, data, connection_close)
+                return self._full(call, extras, timeout, follow_redirects, settings)
         try:
             request, pool = self._build(
                 method, url, params, headers, content, json, data, connection_close
@@ -308,22 +312,16 @@ class Client:
             return _raise(exc)
         if timeout is _UNSET:
             timeout = self._timeout
-        if jar is None:
-            return self._coordinator.fetch(request, pool, timeout, settings)
-        return self._fetch_keeping(jar, request, pool, timeout, settings)
+        return self._coordinator.fetch(request, pool, timeout, settings)
 
-    async def _fetch_keeping(
-        self,
-        jar: Cookies,
-        request: Request,
-        pool: Pool[Connection] | None,
-        timeout: float | None,
-        settings: AttemptSettings | None,
-    ) -> Response:
-        """A plain request whose response may set cookies: they go in the jar."""
-        resp = await self._coordinator.fetch(request, pool, timeout, settings)
-        jar.store_from_response(request.url, resp.raw_headers)
-        return resp
+    def _needs_full(self, extras: _Extras, follow_redirects: bool | None) -> bool:
+        return (
+            self._hooks is not None or self._follows(follow_redirects) or self._uses_extras(extras)
+        )
+
+    def _replan(self) -> None:
+        """Whether requests may skip every everyday feature (see request())."""
+        self._plain = self._auth is None and self._hooks is None and not self._follow_redirects
 
     def _uses_extras(self, extras: _Extras) -> bool:
         """Whether a request needs the full path: its own files, cookies or auth, the
@@ -360,8 +358,6 @@ class Client:
                 resp = await self._coordinator.fetch(
                     request, pool, None, settings, deadline=deadline
                 )
-                if self._jar is not None:
-                    self._jar.store_from_response(request.url, resp.raw_headers)
             await hooks.after(resp)
         except BaseException as exc:
             hooks.failed(outgoing, exc)
@@ -471,19 +467,17 @@ class Client:
         settings: AttemptSettings | None,
         streaming: bool,
     ) -> Response:
-        """One request on the wire: the jar's cookies in, the response's cookies kept."""
+        """One request on the wire, with the jar's cookies (the coordinator keeps the
+        response's)."""
         jar = self._jar
         headers = hop.headers
         value = cookie_header(jar, hop.url, cookies)
         if value is not None:
             headers = _with_cookie(headers, value)
         request = self._encode(hop.method, hop.url, headers, hop.body, hop.connection_close)
-        resp = await self._coordinator.fetch(
+        return await self._coordinator.fetch(
             request, None, None, settings, deadline=deadline, streaming=streaming
         )
-        if jar is not None:
-            jar.store_from_response(request.url, resp.raw_headers)
-        return resp
 
     @asynccontextmanager
     async def stream(
@@ -533,8 +527,6 @@ class Client:
                 else:
                     request, _ = self._build(*call)
                 resp, conn, ex = await self._coordinator.run(request, deadline, True, settings)
-                if self._jar is not None:
-                    self._jar.store_from_response(request.url, resp.raw_headers)
             if hooks is not None:
                 await hooks.after(resp)
         except BaseException as exc:
@@ -599,9 +591,10 @@ class Client:
         user = self._event_hooks
         if not self._observers:
             self._hooks = user
-            return
-        request, response = (user.request, user.response) if user is not None else ((), ())
-        self._hooks = EventHooks(request, response, self._observers)
+        else:
+            request, response = (user.request, user.response) if user is not None else ((), ())
+            self._hooks = EventHooks(request, response, self._observers)
+        self._replan()
 
     def _set_tracer(self, tracer: Any) -> None:
         self._tracer = tracer
@@ -611,244 +604,166 @@ class Client:
 
     # The verb helpers hand back request()'s coroutine rather than awaiting it
     # in one of their own: one frame less to resume at every step of a request.
-    # Their keywords are request()'s, typed, so a misspelt one fails under mypy.
-    def get(
-        self,
-        url: str,
-        *,
-        params: QueryParams | None = None,
-        headers: HeadersLike | None = None,
-        content: Content | None = None,
-        json: Any = None,
-        data: Any = None,
-        files: FilesArg | None = None,
-        cookies: Mapping[str, str] | None = None,
-        auth: AuthArg | None = None,
-        timeout: float | None = _UNSET,
-        connection_close: bool = False,
-        follow_redirects: bool | None = None,
-        **timeouts: Unpack[RequestTimeouts],
-    ) -> Coroutine[Any, Any, Response]:
-        return self.request(
-            "GET",
-            url,
-            params=params,
-            headers=headers,
-            content=content,
-            json=json,
-            data=data,
-            files=files,
-            cookies=cookies,
-            auth=auth,
-            timeout=timeout,
-            connection_close=connection_close,
-            follow_redirects=follow_redirects,
-            **timeouts,
-        )
+    # The type checker sees request()'s keywords, typed, so a misspelt one fails
+    # under mypy; at run time they are passed on as they came (naming all thirteen
+    # in the call would cost every request their matching).
+    if TYPE_CHECKING:
 
-    def head(
-        self,
-        url: str,
-        *,
-        params: QueryParams | None = None,
-        headers: HeadersLike | None = None,
-        content: Content | None = None,
-        json: Any = None,
-        data: Any = None,
-        files: FilesArg | None = None,
-        cookies: Mapping[str, str] | None = None,
-        auth: AuthArg | None = None,
-        timeout: float | None = _UNSET,
-        connection_close: bool = False,
-        follow_redirects: bool | None = None,
-        **timeouts: Unpack[RequestTimeouts],
-    ) -> Coroutine[Any, Any, Response]:
-        return self.request(
-            "HEAD",
-            url,
-            params=params,
-            headers=headers,
-            content=content,
-            json=json,
-            data=data,
-            files=files,
-            cookies=cookies,
-            auth=auth,
-            timeout=timeout,
-            connection_close=connection_close,
-            follow_redirects=follow_redirects,
-            **timeouts,
-        )
+        def get(
+            self,
+            url: str,
+            *,
+            params: QueryParams | None = None,
+            headers: HeadersLike | None = None,
+            content: Content | None = None,
+            json: Any = None,
+            data: Any = None,
+            files: FilesArg | None = None,
+            cookies: Mapping[str, str] | None = None,
+            auth: AuthArg | None = None,
+            timeout: float | None = _UNSET,
+            connection_close: bool = False,
+            follow_redirects: bool | None = None,
+            **timeouts: Unpack[RequestTimeouts],
+        ) -> Coroutine[Any, Any, Response]: ...
 
-    def options(
-        self,
-        url: str,
-        *,
-        params: QueryParams | None = None,
-        headers: HeadersLike | None = None,
-        content: Content | None = None,
-        json: Any = None,
-        data: Any = None,
-        files: FilesArg | None = None,
-        cookies: Mapping[str, str] | None = None,
-        auth: AuthArg | None = None,
-        timeout: float | None = _UNSET,
-        connection_close: bool = False,
-        follow_redirects: bool | None = None,
-        **timeouts: Unpack[RequestTimeouts],
-    ) -> Coroutine[Any, Any, Response]:
-        return self.request(
-            "OPTIONS",
-            url,
-            params=params,
-            headers=headers,
-            content=content,
-            json=json,
-            data=data,
-            files=files,
-            cookies=cookies,
-            auth=auth,
-            timeout=timeout,
-            connection_close=connection_close,
-            follow_redirects=follow_redirects,
-            **timeouts,
-        )
+        def head(
+            self,
+            url: str,
+            *,
+            params: QueryParams | None = None,
+            headers: HeadersLike | None = None,
+            content: Content | None = None,
+            json: Any = None,
+            data: Any = None,
+            files: FilesArg | None = None,
+            cookies: Mapping[str, str] | None = None,
+            auth: AuthArg | None = None,
+            timeout: float | None = _UNSET,
+            connection_close: bool = False,
+            follow_redirects: bool | None = None,
+            **timeouts: Unpack[RequestTimeouts],
+        ) -> Coroutine[Any, Any, Response]: ...
 
-    def post(
-        self,
-        url: str,
-        *,
-        params: QueryParams | None = None,
-        headers: HeadersLike | None = None,
-        content: Content | None = None,
-        json: Any = None,
-        data: Any = None,
-        files: FilesArg | None = None,
-        cookies: Mapping[str, str] | None = None,
-        auth: AuthArg | None = None,
-        timeout: float | None = _UNSET,
-        connection_close: bool = False,
-        follow_redirects: bool | None = None,
-        **timeouts: Unpack[RequestTimeouts],
-    ) -> Coroutine[Any, Any, Response]:
-        return self.request(
-            "POST",
-            url,
-            params=params,
-            headers=headers,
-            content=content,
-            json=json,
-            data=data,
-            files=files,
-            cookies=cookies,
-            auth=auth,
-            timeout=timeout,
-            connection_close=connection_close,
-            follow_redirects=follow_redirects,
-            **timeouts,
-        )
+        def options(
+            self,
+            url: str,
+            *,
+            params: QueryParams | None = None,
+            headers: HeadersLike | None = None,
+            content: Content | None = None,
+            json: Any = None,
+            data: Any = None,
+            files: FilesArg | None = None,
+            cookies: Mapping[str, str] | None = None,
+            auth: AuthArg | None = None,
+            timeout: float | None = _UNSET,
+            connection_close: bool = False,
+            follow_redirects: bool | None = None,
+            **timeouts: Unpack[RequestTimeouts],
+        ) -> Coroutine[Any, Any, Response]: ...
 
-    def put(
-        self,
-        url: str,
-        *,
-        params: QueryParams | None = None,
-        headers: HeadersLike | None = None,
-        content: Content | None = None,
-        json: Any = None,
-        data: Any = None,
-        files: FilesArg | None = None,
-        cookies: Mapping[str, str] | None = None,
-        auth: AuthArg | None = None,
-        timeout: float | None = _UNSET,
-        connection_close: bool = False,
-        follow_redirects: bool | None = None,
-        **timeouts: Unpack[RequestTimeouts],
-    ) -> Coroutine[Any, Any, Response]:
-        return self.request(
-            "PUT",
-            url,
-            params=params,
-            headers=headers,
-            content=content,
-            json=json,
-            data=data,
-            files=files,
-            cookies=cookies,
-            auth=auth,
-            timeout=timeout,
-            connection_close=connection_close,
-            follow_redirects=follow_redirects,
-            **timeouts,
-        )
+        def post(
+            self,
+            url: str,
+            *,
+            params: QueryParams | None = None,
+            headers: HeadersLike | None = None,
+            content: Content | None = None,
+            json: Any = None,
+            data: Any = None,
+            files: FilesArg | None = None,
+            cookies: Mapping[str, str] | None = None,
+            auth: AuthArg | None = None,
+            timeout: float | None = _UNSET,
+            connection_close: bool = False,
+            follow_redirects: bool | None = None,
+            **timeouts: Unpack[RequestTimeouts],
+        ) -> Coroutine[Any, Any, Response]: ...
 
-    def patch(
-        self,
-        url: str,
-        *,
-        params: QueryParams | None = None,
-        headers: HeadersLike | None = None,
-        content: Content | None = None,
-        json: Any = None,
-        data: Any = None,
-        files: FilesArg | None = None,
-        cookies: Mapping[str, str] | None = None,
-        auth: AuthArg | None = None,
-        timeout: float | None = _UNSET,
-        connection_close: bool = False,
-        follow_redirects: bool | None = None,
-        **timeouts: Unpack[RequestTimeouts],
-    ) -> Coroutine[Any, Any, Response]:
-        return self.request(
-            "PATCH",
-            url,
-            params=params,
-            headers=headers,
-            content=content,
-            json=json,
-            data=data,
-            files=files,
-            cookies=cookies,
-            auth=auth,
-            timeout=timeout,
-            connection_close=connection_close,
-            follow_redirects=follow_redirects,
-            **timeouts,
-        )
+        def put(
+            self,
+            url: str,
+            *,
+            params: QueryParams | None = None,
+            headers: HeadersLike | None = None,
+            content: Content | None = None,
+            json: Any = None,
+            data: Any = None,
+            files: FilesArg | None = None,
+            cookies: Mapping[str, str] | None = None,
+            auth: AuthArg | None = None,
+            timeout: float | None = _UNSET,
+            connection_close: bool = False,
+            follow_redirects: bool | None = None,
+            **timeouts: Unpack[RequestTimeouts],
+        ) -> Coroutine[Any, Any, Response]: ...
 
-    def delete(
-        self,
-        url: str,
-        *,
-        params: QueryParams | None = None,
-        headers: HeadersLike | None = None,
-        content: Content | None = None,
-        json: Any = None,
-        data: Any = None,
-        files: FilesArg | None = None,
-        cookies: Mapping[str, str] | None = None,
-        auth: AuthArg | None = None,
-        timeout: float | None = _UNSET,
-        connection_close: bool = False,
-        follow_redirects: bool | None = None,
-        **timeouts: Unpack[RequestTimeouts],
-    ) -> Coroutine[Any, Any, Response]:
-        return self.request(
-            "DELETE",
-            url,
-            params=params,
-            headers=headers,
-            content=content,
-            json=json,
-            data=data,
-            files=files,
-            cookies=cookies,
-            auth=auth,
-            timeout=timeout,
-            connection_close=connection_close,
-            follow_redirects=follow_redirects,
-            **timeouts,
-        )
+        def patch(
+            self,
+            url: str,
+            *,
+            params: QueryParams | None = None,
+            headers: HeadersLike | None = None,
+            content: Content | None = None,
+            json: Any = None,
+            data: Any = None,
+            files: FilesArg | None = None,
+            cookies: Mapping[str, str] | None = None,
+            auth: AuthArg | None = None,
+            timeout: float | None = _UNSET,
+            connection_close: bool = False,
+            follow_redirects: bool | None = None,
+            **timeouts: Unpack[RequestTimeouts],
+        ) -> Coroutine[Any, Any, Response]: ...
+
+        def delete(
+            self,
+            url: str,
+            *,
+            params: QueryParams | None = None,
+            headers: HeadersLike | None = None,
+            content: Content | None = None,
+            json: Any = None,
+            data: Any = None,
+            files: FilesArg | None = None,
+            cookies: Mapping[str, str] | None = None,
+            auth: AuthArg | None = None,
+            timeout: float | None = _UNSET,
+            connection_close: bool = False,
+            follow_redirects: bool | None = None,
+            **timeouts: Unpack[RequestTimeouts],
+        ) -> Coroutine[Any, Any, Response]: ...
+
+    else:
+
+        def get(self, url: str, **kwargs: Any) -> Coroutine[Any, Any, Response]:
+            """``request("GET", url, ...)``: the same keywords."""
+            return self.request("GET", url, **kwargs)
+
+        def head(self, url: str, **kwargs: Any) -> Coroutine[Any, Any, Response]:
+            """``request("HEAD", url, ...)``: the same keywords."""
+            return self.request("HEAD", url, **kwargs)
+
+        def options(self, url: str, **kwargs: Any) -> Coroutine[Any, Any, Response]:
+            """``request("OPTIONS", url, ...)``: the same keywords."""
+            return self.request("OPTIONS", url, **kwargs)
+
+        def post(self, url: str, **kwargs: Any) -> Coroutine[Any, Any, Response]:
+            """``request("POST", url, ...)``: the same keywords."""
+            return self.request("POST", url, **kwargs)
+
+        def put(self, url: str, **kwargs: Any) -> Coroutine[Any, Any, Response]:
+            """``request("PUT", url, ...)``: the same keywords."""
+            return self.request("PUT", url, **kwargs)
+
+        def patch(self, url: str, **kwargs: Any) -> Coroutine[Any, Any, Response]:
+            """``request("PATCH", url, ...)``: the same keywords."""
+            return self.request("PATCH", url, **kwargs)
+
+        def delete(self, url: str, **kwargs: Any) -> Coroutine[Any, Any, Response]:
+            """``request("DELETE", url, ...)``: the same keywords."""
+            return self.request("DELETE", url, **kwargs)
 
     # -- building requests ---------------------------------------------------------
 
@@ -958,7 +873,7 @@ class Client:
 
     @cookies.setter
     def cookies(self, value: CookieJarArg) -> None:
-        self._jar = coerce_cookies(value)
+        self._jar = self._coordinator.jar = coerce_cookies(value)
 
     @property
     def auth(self) -> Auth | None:
@@ -967,6 +882,7 @@ class Client:
     @auth.setter
     def auth(self, value: AuthArg | None) -> None:
         self._auth = coerce_auth(value)
+        self._replan()
 
     def _deadline(self, timeout: float | None) -> float | None:
         if timeout is _UNSET:
@@ -1107,6 +1023,28 @@ class Client:
     def __repr__(self) -> str:
         pools = ", ".join(repr(p) for p in self._pools.values())
         return f"<Client closed={self._closed} pools=[{pools}]>"
+
+
+class _Coordinator(RetryCoordinator):
+    """The retry coordinator, keeping the cookies every response sets in the jar as
+    its head arrives: plain, streamed, redirect and auth-round responses alike,
+    with no coroutine frame of the client's around the fetch."""
+
+    jar: Cookies | None = None
+
+    def _finish(
+        self,
+        request: Request,
+        conn: Connection,
+        ex: Exchange,
+        head: ResponseHead,
+        streaming: bool,
+        settings: AttemptSettings,
+    ) -> Outcome:
+        jar = self.jar
+        if jar is not None:
+            jar.store_from_response(request.url, head.headers)
+        return super()._finish(request, conn, ex, head, streaming, settings)
 
 
 class _Hop(NamedTuple):
