@@ -388,6 +388,8 @@ class Client:
         headers = header_items(call.headers)
         body = encode_body(call.content, call.json, call.data, extras.files)
         auth = coerce_auth(extras.auth) if extras.auth is not None else self._auth
+        if extras.auth is None and any(n.lower() == "authorization" for n, _ in headers):
+            auth = None  # an Authorization field set for this request wins over the client's
         first = url
         history: list[Response] = []
         while True:
@@ -1043,8 +1045,12 @@ class _Coordinator(RetryCoordinator):
     ) -> Outcome:
         jar = self.jar
         if jar is not None:
-            jar.store_from_response(request.url, head.headers)
-        return super()._finish(request, conn, ex, head, streaming, settings)
+            # Looked for here, inline: most responses set no cookie.
+            for name, _ in head.headers:
+                if len(name) == 10 and name.lower() == b"set-cookie":
+                    jar.store_from_response(request.url, head.headers)
+                    break
+        return RetryCoordinator._finish(self, request, conn, ex, head, streaming, settings)
 
 
 class _Hop(NamedTuple):
