@@ -16,8 +16,7 @@ from aiofasthttp import BasicAuth, Client, DigestAuth, Response
 
 
 async def well_typed(client: Client) -> None:
-    pending = client.get("/")
-    assert_type(pending, Coroutine[Any, Any, Response])
+    pending = assert_type(client.get("/"), Coroutine[Any, Any, Response])
     assert_type(await pending, Response)
     await client.get("/", params={"q": 1}, cookies={"a": "b"}, auth=BasicAuth("u", "p"))
     await client.post("/", data={"a": "1"}, files={"f": ("a.txt", b"x", "text/plain")})
