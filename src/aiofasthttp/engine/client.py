@@ -298,7 +298,7 @@ class Client:
             or cookies is not None
             or auth is not None
             or follow_redirects
-            or (jar is not None and not jar.is_empty)
+            or (jar is not None and jar.stored)
         ):
             extras = _Extras(files, cookies, auth)
             if self._needs_full(extras, follow_redirects):
