@@ -201,3 +201,19 @@ def test_set_cookie_is_stored_on_every_path(hooked: bool) -> None:
         assert len(calls) == (4 if hooked else 0)
 
     asyncio.run(main())
+
+
+def test_set_cookie_in_any_case_beside_fields_of_its_length() -> None:
+    async def main() -> None:
+        def odd(req: ReceivedRequest) -> bytes:
+            return (
+                b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n"
+                b"sET-cOOKIE: odd=1\r\nContent-Length: 0\r\n\r\n"
+            )
+
+        table = {"/echo": _echo_cookie, "/odd": odd}
+        async with serve(_routes(table)) as server, Client() as client:
+            await client.get(server.url("/odd"))
+            assert (await client.get(server.url("/echo"))).text == "odd=1"
+
+    asyncio.run(main())
