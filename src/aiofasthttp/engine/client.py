@@ -13,7 +13,6 @@ import ssl as ssllib
 from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping
 from contextlib import asynccontextmanager
 from http.cookiejar import CookieJar
-from operator import itemgetter
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict
 
@@ -231,7 +230,7 @@ class Client:
         self._auth = coerce_auth(auth)
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._coordinator = RetryCoordinator(
+        self._coordinator = _Coordinator(
             self._pool_for,
             coerce_policy(retry),
             AttemptSettings(
@@ -879,16 +878,7 @@ class Client:
         self._use_jar(coerce_cookies(value))
 
     def _use_jar(self, jar: Cookies | None) -> None:
-        # The coordinator's class is switched (a subclass adding no state but the
-        # jar): what the jar costs each response is paid only when there is one.
-        self._jar = jar
-        coordinator = self._coordinator
-        if jar is None:
-            coordinator.__class__ = RetryCoordinator
-        else:
-            coordinator.__class__ = _Coordinator
-            assert isinstance(coordinator, _Coordinator)
-            coordinator.jar = jar
+        self._jar = self._coordinator.jar = jar
 
     @property
     def auth(self) -> Auth | None:
@@ -1044,12 +1034,9 @@ class _Coordinator(RetryCoordinator):
     """The retry coordinator, keeping the cookies every response sets in the jar as
     its head arrives: plain, streamed, redirect and auth-round responses alike,
     with no coroutine frame of the client's around the fetch.
-
-    A client with a jar has its coordinator of this class, one without it a plain
-    RetryCoordinator (see Client._use_jar): no cost at all with ``cookies=False``.
     """
 
-    jar: Cookies
+    jar: Cookies | None = None
 
     def _finish(
         self,
@@ -1060,13 +1047,13 @@ class _Coordinator(RetryCoordinator):
         streaming: bool,
         settings: AttemptSettings,
     ) -> Outcome:
-        headers = head.headers
-        # Most responses set no cookie and have no field name of Set-Cookie's length:
-        # that is seen by a loop in C, with no bytecode per field.
-        if 10 in map(len, map(_first, headers)):
-            for name, _ in headers:
+        jar = self.jar
+        if jar is not None:
+            # Looked for here, inline: most responses set no cookie. (A parser flag,
+            # as for Content-Encoding, would make this one test.)
+            for name, _ in head.headers:
                 if len(name) == 10 and name.lower() == b"set-cookie":
-                    self.jar.store_from_response(request.url, headers)
+                    jar.store_from_response(request.url, head.headers)
                     break
         return RetryCoordinator._finish(self, request, conn, ex, head, streaming, settings)
 
@@ -1088,9 +1075,6 @@ def _with_cookie(headers: list[tuple[str, str]], value: str) -> list[tuple[str, 
         if name.lower() == "cookie":
             return [*headers[:i], (name, f"{given}; {value}"), *headers[i + 1 :]]
     return [*headers, ("Cookie", value)]
-
-
-_first = itemgetter(0)
 
 
 async def _discard(resp: Response) -> None:
