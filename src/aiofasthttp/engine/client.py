@@ -441,14 +441,8 @@ class Client:
         """One hop: sent as it is, or through ``auth``'s flow (each round built afresh)."""
 
         async def send(request: AuthRequest) -> Response:
-            resp = await self._send_hop(
-                hop._replace(method=request.method, url=request.url, headers=request.headers),
-                cookies,
-                deadline,
-                settings,
-                streaming,
-            )
-            return resp
+            sent = hop._replace(method=request.method, url=request.url, headers=request.headers)
+            return await self._send_hop(sent, cookies, deadline, settings, streaming)
 
         if auth is None:
             resp = await send(AuthRequest(hop.method, hop.url, hop.headers))
