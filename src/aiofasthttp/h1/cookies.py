@@ -208,7 +208,12 @@ class TrackedCookieJar(CookieJar):
     def clear(
         self, domain: str | None = None, path: str | None = None, name: str | None = None
     ) -> None:
-        super().clear(domain, path, name)
+        if domain is None:
+            # Emptied in place, not replaced: Cookies.stored keeps this very dict.
+            with self._cookies_lock:  # type: ignore[attr-defined]
+                self._cookies.clear()  # type: ignore[attr-defined]
+        else:
+            super().clear(domain, path, name)
         self.generation += 1
 
     def set_policy(self, policy: CookiePolicy) -> None:
@@ -237,6 +242,11 @@ class Cookies:
 
     def __init__(self, jar: CookieJar | None = None) -> None:
         self.jar = jar if jar is not None else TrackedCookieJar(RFC6265Policy())
+        # Empty (falsy) when the jar surely holds no cookie: the client's one test per
+        # request. A TrackedCookieJar's own dict of cookies (never replaced, see its
+        # clear); for another jar, always true: its cookies are worked out each time.
+        tracked = isinstance(self.jar, TrackedCookieJar)
+        self.stored: object = self.jar._cookies if tracked else True  # type: ignore[attr-defined]
         # url -> (jar generation, second, Cookie value); only for a TrackedCookieJar.
         self._values: dict[str, tuple[int, int, str | None]] = {}
 

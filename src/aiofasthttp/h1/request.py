@@ -11,11 +11,12 @@ from __future__ import annotations
 import json as jsonlib
 import re
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
-from typing import Any, Final, Generic, NamedTuple, TypeVar
+from typing import IO, Any, Final, Generic, NamedTuple, TypeVar
 from urllib.parse import urlencode
 
 from ..errors import InvalidHeader
 from .headers import HeadersLike
+from .multipart import FilesArg, Payload, encode_multipart, sync_content
 from .url import Origin, Proxy, Route, Target
 
 # Encoded requests a client keeps for reuse (see KeptHeads); past this many it starts
@@ -29,7 +30,17 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 BodyIterable = AsyncIterable[bytes]
-Content = bytes | bytearray | memoryview | str | BodyIterable | Callable[[], BodyIterable]
+# Sync iterables of bytes and binary files are streamed too (see multipart.sync_content).
+Content = (
+    bytes
+    | bytearray
+    | memoryview
+    | str
+    | BodyIterable
+    | Callable[[], BodyIterable]
+    | Iterable[bytes]
+    | IO[bytes]
+)
 QueryParams = Mapping[str, Any] | Iterable[tuple[str, Any]] | str
 
 
@@ -77,7 +88,9 @@ class Body(NamedTuple):
     ``data`` is the whole body as bytes, or None for a streamed body, which
     ``make_stream`` produces (afresh each call when ``replayable``) and which is
     sent in chunked coding unless ``chunked`` is False (the head then states its
-    Content-Length, as a transport relaying another client's request may).
+    Content-Length: ``length`` when known, as for a multipart upload of files of
+    known sizes, or the user's own field, as a transport relaying another
+    client's request may).
     """
 
     data: bytes | None
@@ -85,13 +98,20 @@ class Body(NamedTuple):
     replayable: bool
     content_type: str | None
     chunked: bool = True
+    length: int | None = None
 
 
 EMPTY_BODY = Body(None, None, True, None)
 
 
-def encode_body(content: Content | None, json: Any, data: Any) -> Body:
+def encode_body(
+    content: Content | None, json: Any, data: Any, files: FilesArg | None = None
+) -> Body:
     given = sum(x is not None for x in (content, json, data))
+    if files is not None:
+        if content is not None or json is not None:
+            raise TypeError("files= goes with data= fields, not with content= or json=")
+        return _streamed(encode_multipart(data, files))
     if given > 1:
         raise TypeError("pass at most one of content=, json= and data=")
     if json is not None:
@@ -116,9 +136,29 @@ def encode_body(content: Content | None, json: Any, data: Any) -> Body:
     if isinstance(content, AsyncIterable):
         once = _OneShot(content)
         return Body(None, once, False, None)
+    streamed = sync_content(content)
+    if streamed is not None:
+        return _streamed(streamed)
     raise TypeError(
-        f"unsupported content type {type(content).__name__}: use bytes, str, an async "
-        "iterable of bytes, or a callable returning one"
+        f"unsupported content type {type(content).__name__}: use bytes, str, a binary "
+        "file, an iterable or async iterable of bytes, or a callable returning one"
+    )
+
+
+def _streamed(payload: Payload) -> Body:
+    """A multipart or file body as a Body: of known length, sent unframed with its
+    Content-Length rather than chunked (servers and proxies that refuse chunked
+    uploads accept it)."""
+    if payload.data is not None:
+        return Body(payload.data, None, True, payload.content_type)
+    known = payload.length is not None
+    return Body(
+        None,
+        payload.make_stream,
+        payload.replayable,
+        payload.content_type,
+        not known,
+        payload.length,
     )
 
 
@@ -299,8 +339,12 @@ def encode_head(
         if "content-length" not in user_names:
             lines.append(f"Content-Length: {len(body.data)}")
     elif body.make_stream is not None:
-        if "transfer-encoding" not in user_names and "content-length" not in user_names:
+        if "transfer-encoding" in user_names or "content-length" in user_names:
+            pass  # the user framed it (a relayed request)
+        elif body.chunked or body.length is None:
             lines.append("Transfer-Encoding: chunked")
+        else:
+            lines.append(f"Content-Length: {body.length}")
     elif method in _METHODS_WITH_BODY and "content-length" not in user_names:
         lines.append("Content-Length: 0")
     if connection_close and "connection" not in user_names:

@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
+from http.cookiejar import LoadError, MozillaCookieJar
 from typing import IO, Any, TextIO
 
 from .. import reasons
@@ -33,6 +34,8 @@ from ..errors import (
     ProtocolError,
     TimeoutError,
 )
+from ..h1.auth import Auth, BasicAuth, DigestAuth
+from ..h1.cookies import Cookies, RFC6265Policy
 from ..h1.response import Response
 from ..policy.retry import RetryPolicy
 from .doctor import DoctorOptions, diagnose, render_json, render_text
@@ -261,6 +264,7 @@ def fetch_parser() -> _Parser:
     parser.add_argument(
         "-f", "--fail", action="store_true", help=f"exit {EXIT_HTTP} on HTTP 4xx/5xx, no body"
     )
+    _auth_form_cookie_options(parser)
     parser.add_argument("--version", action="version", version=f"aiofasthttp {__version__}")
     return parser
 
@@ -320,6 +324,119 @@ def _url(text: str) -> str:
     return text if "://" in text else f"http://{text}"
 
 
+# -- -u/--digest, -F, -b/-c: auth, multipart forms and cookie files, as curl has them --
+
+
+def _auth_form_cookie_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-u", "--user", metavar="USER:PASSWORD", help="Basic auth (see --digest)")
+    parser.add_argument("--digest", action="store_true", help="with -u: Digest auth, not Basic")
+    parser.add_argument(
+        "-F",
+        "--form",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a multipart/form-data field (POST); NAME=@FILE sends a file; repeat for more",
+    )
+    parser.add_argument(
+        "-b", "--cookie", metavar="FILE|NAME=VALUE", help="send cookies: a cookies.txt file"
+    )
+    parser.add_argument("-c", "--cookie-jar", metavar="FILE", help="write the cookies to FILE")
+
+
+@dataclass
+class CurlExtras:
+    """What -u, -F, -b and -c ask of the client and of each request."""
+
+    auth: Auth | None
+    jar: Cookies | bool
+    cookie_values: dict[str, str]
+    fields: list[tuple[str, str]]
+    files: list[tuple[str, IO[bytes]]]
+    save_to: str | None
+
+    @classmethod
+    def from_args(cls, args: Any, req: FetchRequest) -> CurlExtras:
+        if args.form and req.body is not None:
+            raise UsageError("-F cannot go with -d or --json")
+        auth = _auth(args.user, args.digest)
+        jar, values = _cookies_from(args.cookie, args.cookie_jar)
+        fields, files = _form(args.form)
+        return cls(auth, jar, values, fields, files, args.cookie_jar)
+
+    def form(self) -> dict[str, Any]:
+        """The request's own keywords: files (sent from their start each time), cookies."""
+        extra: dict[str, Any] = {}
+        if self.fields or self.files:
+            for _, f in self.files:
+                f.seek(0)
+            extra.update(data=self.fields, files=self.files)
+        if self.cookie_values:
+            extra["cookies"] = self.cookie_values
+        return extra
+
+    def close(self) -> None:
+        for _, f in self.files:
+            f.close()
+        jar = self.jar.jar if isinstance(self.jar, Cookies) else None
+        if self.save_to is not None and isinstance(jar, MozillaCookieJar):
+            try:
+                jar.save(self.save_to, ignore_discard=True, ignore_expires=True)
+            except OSError as exc:
+                raise UsageError(f"-c {self.save_to}: {exc.strerror or exc}") from None
+
+
+def _auth(user: str | None, digest: bool) -> Auth | None:
+    if user is None:
+        return None
+    name, colon, password = user.partition(":")
+    if not colon:
+        raise UsageError("-u takes USER:PASSWORD")
+    return DigestAuth(name, password) if digest else BasicAuth(name, password)
+
+
+def _cookies_from(given: str | None, save_to: str | None) -> tuple[Cookies | bool, dict[str, str]]:
+    """The jar (a cookies.txt file's, kept as curl keeps it) and -b NAME=VALUE cookies.
+    Without -b or -c, as in curl, no cookies are kept."""
+    values: dict[str, str] = {}
+    if given is None and save_to is None:
+        return False, values
+    jar = MozillaCookieJar()
+    jar.set_policy(RFC6265Policy())
+    if given is not None and "=" in given:
+        for item in given.split(";"):
+            name, _, value = item.strip().partition("=")
+            if name:
+                values[name] = value
+    elif given is not None:
+        try:
+            jar.load(given, ignore_discard=True, ignore_expires=True)
+        except FileNotFoundError:
+            pass  # as curl: no file, no cookies
+        except (OSError, LoadError) as exc:
+            raise UsageError(f"-b {given}: {exc}") from None
+    return Cookies(jar), values
+
+
+def _form(items: Sequence[str]) -> tuple[list[tuple[str, str]], list[tuple[str, IO[bytes]]]]:
+    fields: list[tuple[str, str]] = []
+    files: list[tuple[str, IO[bytes]]] = []
+    for item in items:
+        name, eq, value = item.partition("=")
+        if not eq or not name:
+            raise UsageError(f"-F {item!r}: use NAME=VALUE or NAME=@FILE")
+        if not value.startswith("@"):
+            fields.append((name, value))
+            continue
+        try:
+            files.append((name, open(value[1:], "rb")))  # noqa: SIM115 (closed by close())
+        except OSError as exc:
+            for _, f in files:
+                f.close()
+            raise UsageError(f"-F {item}: {exc.strerror or exc}") from None
+    return fields, files
+
+
 # -- fetch -----------------------------------------------------------------------
 
 
@@ -348,9 +465,10 @@ def fetch_request_from(args: Any, stdin: IO[bytes] | None = None) -> FetchReques
         body = _read_data(args.data, stdin)
         if "content-type" not in names:
             headers.append(("Content-Type", "application/x-www-form-urlencoded"))
-    if args.head and body is not None:
-        raise UsageError("-I (HEAD) sends no body: drop -d/--json")
-    default = "HEAD" if args.head else "POST" if body is not None else "GET"
+    posts = body is not None or bool(args.form)
+    if args.head and posts:
+        raise UsageError("-I (HEAD) sends no body: drop -d/--json/-F")
+    default = "HEAD" if args.head else "POST" if posts else "GET"
     method = (args.method or default).upper()
     return FetchRequest(method, _url(args.url), headers, body)
 
@@ -497,11 +615,14 @@ def _closes(resp: Response) -> bool:
 
 async def fetch(args: Any, req: FetchRequest, out: IO[bytes], err: TextIO) -> int:
     trace = VerboseTrace(err) if args.verbose else None
+    extras = CurlExtras.from_args(args, req)
     extra: dict[str, Any] = {}
     if args.user_agent is not None:
         extra["user_agent"] = args.user_agent
     try:
         client = Client(
+            cookies=extras.jar,
+            auth=extras.auth,
             connect_timeout=args.connect_timeout,
             read_timeout=args.read_timeout,
             timeout=args.timeout,
@@ -519,14 +640,17 @@ async def fetch(args: Any, req: FetchRequest, out: IO[bytes], err: TextIO) -> in
         _complain(args, err, f"aiofasthttp: usage error: {exc}\n")
         return EXIT_USAGE
     first_failure = EXIT_OK
-    async with client:
-        for number in range(1, args.repeat + 1):
-            if number > 1 and args.interval:
-                await asyncio.sleep(args.interval)
-            code = await _fetch_once(client, args, req, number, out, err, trace)
-            first_failure = first_failure or code
-        if trace is not None:
-            trace.stats(client)
+    try:
+        async with client:
+            for number in range(1, args.repeat + 1):
+                if number > 1 and args.interval:
+                    await asyncio.sleep(args.interval)
+                code = await _fetch_once(client, args, req, number, out, err, trace, extras)
+                first_failure = first_failure or code
+            if trace is not None:
+                trace.stats(client)
+    finally:
+        extras.close()
     return first_failure
 
 
@@ -538,12 +662,14 @@ async def _fetch_once(
     out: IO[bytes],
     err: TextIO,
     trace: VerboseTrace | None,
+    extras: CurlExtras | None = None,
 ) -> int:
     if trace is not None:
         trace.request(req, number, args.repeat)
+    form = extras.form() if extras is not None else {}
     try:
         async with client.stream(
-            req.method, req.url, headers=req.headers, content=req.body
+            req.method, req.url, headers=req.headers, content=req.body, **form
         ) as resp:
             if trace is not None:
                 for hop in (*resp.history, resp):
