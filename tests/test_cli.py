@@ -310,3 +310,22 @@ def test_python_m_aiofasthttp_against_nginx() -> None:
     assert err.count("dialled to") == 2 and err.count("reused after") == 1
     assert "closed: the server said 'Connection: close' after 2 requests" in err
     assert missing.returncode == cli.EXIT_HTTP and missing.stdout == b""
+
+
+def test_doctor_passes_its_bounds_to_the_diagnosis(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--max-idle, --max-requests and --max-lifetime reach DoctorOptions as given."""
+    seen: list[cli.DoctorOptions] = []
+
+    async def diagnose(url: str, options: cli.DoctorOptions) -> object:
+        seen.append(options)
+        raise cli.HTTPError("stopped here: only the options are under test")
+
+    monkeypatch.setattr(cli, "diagnose", diagnose)
+    argv = ["doctor", "http://127.0.0.1:9/", "--max-idle", "3", "--max-requests", "7"]
+    for extra in (["--max-lifetime", "12"], []):
+        code = cli.main([*argv, *extra], stdout=io.BytesIO(), stderr=io.StringIO())
+        assert code != 0  # the stand-in diagnosis failed, as it was told to
+    assert [(o.max_idle, o.max_requests, o.max_lifetime) for o in seen] == [
+        (3.0, 7, 12.0),
+        (3.0, 7, None),  # None: as long as --max-idle (DoctorOptions' rule)
+    ]

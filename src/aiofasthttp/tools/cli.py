@@ -295,6 +295,13 @@ def doctor_parser() -> _Parser:
         help="most requests tried on one connection (1000)",
     )
     parser.add_argument(
+        "--max-lifetime",
+        type=_seconds,
+        default=None,
+        metavar="S",
+        help="longest a busy connection is kept to measure its lifetime (as --max-idle)",
+    )
+    parser.add_argument(
         "--parallel", type=_positive, default=4, metavar="N", help="connections per bisection"
     )
     parser.add_argument(
@@ -807,6 +814,7 @@ async def doctor(args: Any, out: IO[bytes], err: TextIO) -> int:
     options = DoctorOptions(
         max_idle=args.max_idle,
         max_requests=args.max_requests,
+        max_lifetime=args.max_lifetime,
         parallel=args.parallel,
         timeout=args.timeout,
         method=args.method,
