@@ -35,7 +35,14 @@ def test_soak_50000_mixed_requests_at_concurrency_64(loop_kind: str) -> None:
     assert result.fds_after <= result.fds_before
     assert result.rss_end < result.rss_warm * 1.10
     # Every fault ran, and each ended only in its own error (else it is "unexpected").
-    failed_kinds = {key.split(":")[0] for key in result.errors}
+    # Apart from that, a POST may meet origin B's idle close in the instant between the
+    # pool's poll and the write (not replayed: it may have been processed). The pool's
+    # checks for such requests make it rare: at most 2 in the run (issue 12's target).
+    raced = sum(n for key, n in result.errors.items() if key.endswith(": ClosedWhileIdle"))
+    assert raced <= 2, summary
+    failed_kinds = {
+        key.split(":")[0] for key in result.errors if not key.endswith(": ClosedWhileIdle")
+    }
     assert failed_kinds == FAULTS_THAT_FAIL, summary
     assert result.cancelled > 1000 and result.ok > 0.75 * REQUESTS
     pool = result.pool
