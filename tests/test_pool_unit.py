@@ -364,3 +364,21 @@ def test_an_unreplayable_request_does_not_go_first_after_an_untried_idle_spell()
         assert h.pool.acquire_nowait(unreplayable=True) is conn  # tried now
 
     run(main)
+
+
+def test_a_full_pool_makes_room_when_every_idle_connection_was_passed_over() -> None:
+    """Passed-over connections stay idle for replayable requests; when they fill the pool,
+    a request that is not replayed must not wait for one to free up (none would): the
+    longest idle gives way to a fresh connection."""
+
+    async def main(loop: asyncio.AbstractEventLoop) -> None:
+        h = Harness(loop, max_conns=1)
+        old, _ = await h.pool.acquire()
+        old.serve()
+        old.idle_since = loop.time() - 0.2  # untried: passed over for a POST
+        conn, reused = await asyncio.wait_for(h.pool.acquire(unreplayable=True), 1.0)
+        assert not reused and conn is not old and h.dialled == [old, conn]
+        assert old.closed_with == reasons.MAKING_ROOM
+        assert h.pool.counts["open"] == 1
+
+    run(main)

@@ -273,6 +273,14 @@ class Pool(Generic[ConnT]):
             if self._total < self.limits.max_conns:
                 self._total += 1
                 return await self._dial_new(deadline, attempt), False
+            if unreplayable and self._idle:
+                # Every idle connection was passed over (kept for replayable requests)
+                # and the pool is full: waiting would wait for nothing. The longest idle
+                # gives way to a fresh one.
+                oldest = self._idle.popleft() if self.limits.lifo else self._idle.pop()
+                self._total += 1  # keep its slot when it closes, for this request
+                oldest.close(reasons.MAKING_ROOM)
+                return await self._dial_new(deadline, attempt), False
             got = await self._wait(deadline, attempt)
             if got is None:
                 return await self._dial_new(deadline, attempt), False
