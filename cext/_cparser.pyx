@@ -437,6 +437,7 @@ cdef class ResponseHead:
     cdef public object trailers
     cdef public bint upgrade
     cdef public bint has_content_encoding
+    cdef public bint has_set_cookie
 
     cdef object _headers    # the built list, once built (or assigned)
     cdef object _raw        # bytes holding the head, until the list is built
@@ -557,6 +558,7 @@ cdef class ResponseParser:
     cdef bint _conn_close
     cdef bint _conn_keep_alive
     cdef bint _content_encoding  # a Content-Encoding field was seen
+    cdef bint _set_cookie        # a Set-Cookie field was seen
     cdef long _ka_timeout         # -1: not given
     cdef long _ka_max
 
@@ -1002,6 +1004,11 @@ cdef class ResponseParser:
         elif first == b"t":
             if _is_name(name, name_len, b"transfer-encoding"):
                 return self._transfer_encoding(v, n)
+        elif first == b"s":
+            if _is_name(name, name_len, b"set-cookie"):
+                # Not framing either: a client keeps cookies without building the
+                # header list of the (most) responses that set none.
+                self._set_cookie = True
         elif first == b"p":
             if _is_name(name, name_len, b"proxy-connection"):
                 self._connection(v, n)
@@ -1187,11 +1194,13 @@ cdef class ResponseParser:
         self._ka_timeout = -1
         self._ka_max = -1
         self._content_encoding = False
+        self._set_cookie = False
 
     cdef Py_ssize_t _end_head(self, bytes raw, Py_ssize_t base, Py_ssize_t pos) except -1:
         """The blank line arrived: decide the framing (RFC 9112 section 6.3) and deliver."""
         cdef ResponseHead head = self._take_head(raw, base)
         head.has_content_encoding = self._content_encoding
+        head.has_set_cookie = self._set_cookie
         cdef int status = head.status
         cdef bint keep_alive = not self._conn_close and (self._minor or self._conn_keep_alive)
         cdef bint cl_seen = self._cl_seen, te_seen = self._te_seen

@@ -102,6 +102,7 @@ def head_snapshot(head: Any) -> tuple[Any, ...]:
         head.keep_alive_max,
         bool(head.upgrade),
         bool(head.has_content_encoding),
+        bool(head.has_set_cookie),
         None if trailers is None else tuple((bytes(n), bytes(v)) for n, v in trailers),
     )
 

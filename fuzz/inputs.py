@@ -114,6 +114,7 @@ TOKENS = [
     b"Connection: close\r\n",
     b"Connection: keep-alive\r\n",
     b"Keep-Alive: timeout=9, max=1\r\n",
+    b"Set-Cookie: a=1\r\n",
     b"X: a\r\n b\r\n",
     b" folded\r\n",
     b"0\r\n\r\n",
@@ -144,6 +145,7 @@ FRAMING_NAMES = [
     b"keep-alive",
     b"upgrade",
     b"trailer",
+    b"set-cookie",
 ]
 VALUE_PIECES = [
     b"chunked", b"gzip", b"identity", b"close", b"keep-alive", b"Keep-Alive", b"upgrade",

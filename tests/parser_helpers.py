@@ -38,6 +38,7 @@ class Head:
     keep_alive_max: int | None
     upgrade: bool
     has_content_encoding: bool
+    has_set_cookie: bool
 
 
 def _pairs(pairs: Iterable[tuple[bytes, bytes]] | None) -> Pairs | None:
@@ -60,6 +61,7 @@ def snapshot(head: Any) -> Head:
         keep_alive_max=head.keep_alive_max,
         upgrade=head.upgrade,
         has_content_encoding=head.has_content_encoding,
+        has_set_cookie=head.has_set_cookie,
     )
 
 

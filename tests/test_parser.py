@@ -795,6 +795,47 @@ def test_content_encoding_of_one_response_does_not_leak_into_the_next(
     assert [h.has_content_encoding for h in outcome.sink.heads] == [True, False]
 
 
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        (b"Set-Cookie: a=1\r\n", True),
+        (b"set-COOKIE:b=2\r\nSet-Cookie: c=3\r\n", True),
+        (b"Set-Cookie:\r\n", True),  # present, even if empty
+        (b"Set-Cookie2: a=1\r\nCookie: a=1\r\nSet-Cookies: a=1\r\n", False),
+        (b"X-Set-Cookie: a=1\r\nSet: cookie\r\n", False),
+        (b"", False),
+    ],
+)
+def test_the_head_says_whether_a_set_cookie_came(
+    parser_impl: ModuleType, fields: bytes, expected: bool
+) -> None:
+    head = only_head(parser_impl, STATUS_200 + fields + b"Content-Length: 0\r\n\r\n")
+    assert head.has_set_cookie is expected
+
+
+def test_a_set_cookie_in_the_trailers_is_not_reported_on_the_head(
+    parser_impl: ModuleType,
+) -> None:
+    outcome = run(
+        parser_impl,
+        STATUS_200 + b"Transfer-Encoding: chunked\r\n\r\n0\r\nSet-Cookie: a=1\r\n\r\n",
+    )
+    assert [h.has_set_cookie for h in outcome.sink.heads] == [False]
+
+
+def test_set_cookie_of_one_response_does_not_leak_into_the_next(
+    parser_impl: ModuleType,
+) -> None:
+    outcome = run(
+        parser_impl,
+        b"HTTP/1.1 100 Continue\r\nSet-Cookie: early=1\r\n\r\n"
+        + STATUS_200 + b"Content-Length: 0\r\n\r\n"
+        + STATUS_200 + b"Set-Cookie: a=1\r\nContent-Length: 0\r\n\r\n"
+        + STATUS_200 + b"Content-Length: 0\r\n\r\n",
+    )  # fmt: skip
+    assert [h.has_set_cookie for h in outcome.sink.heads] == [False, True, False]
+
+
 def test_data_after_a_closing_response_is_an_error(parser_impl: ModuleType) -> None:
     first = STATUS_200 + b"Connection: close\r\nContent-Length: 2\r\n\r\nok"
     for extra in (b"HTTP/1.1 200 OK\r\n\r\n", b"\r\n", b"x"):

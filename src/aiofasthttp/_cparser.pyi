@@ -29,6 +29,7 @@ class ResponseHead(_pyparser.ResponseHead):
     trailers: list[tuple[bytes, bytes]] | None
     upgrade: bool
     has_content_encoding: bool
+    has_set_cookie: bool
     # Built from the head's bytes on first access, then kept.
     headers: list[tuple[bytes, bytes]]
 

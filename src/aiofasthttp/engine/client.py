@@ -24,7 +24,6 @@ from ..h1.cookies import Cookies, coerce_cookies, cookie_header
 from ..h1.decoding import ACCEPT_ENCODING
 from ..h1.headers import HeadersLike
 from ..h1.multipart import FilesArg
-from ..h1.parser import ResponseHead
 from ..h1.redirects import REDIRECT_STATUSES, next_hop
 from ..h1.request import (
     EMPTY_BODY,
@@ -47,7 +46,7 @@ from .cap import DEFAULT_MAX_CONNS, ConnectionCap
 from .connection import BufferedConnection, Connection
 from .coordinator import Outcome, RetryCoordinator
 from .dial import Dialer, InMemoryNetwork, lends_buffers
-from .exchange import AttemptSettings, Exchange
+from .exchange import AttemptSettings
 from .hooks import EventHooks, Observer, OutgoingRequest, make_hooks
 from .pool import DEFAULT_MAX_IDLE, Pool, PoolLimits
 from .proxies import EnvironmentProxies, is_socks, parse_proxy_url
@@ -232,7 +231,7 @@ class Client:
         self._auth = coerce_auth(auth)
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._coordinator = _Coordinator(
+        self._coordinator = RetryCoordinator(
             self._pool_for,
             coerce_policy(retry),
             AttemptSettings(
@@ -290,17 +289,16 @@ class Client:
                 settings = self._settings_for(timeouts)
             except TypeError as exc:
                 return _raise(exc)
-        jar = self._jar
         # A plain request (no files, no cookies to send, no auth, no hooks, no
         # redirects to follow) pays these tests and nothing more for those features.
-        # (The cookies a response sets are kept by the coordinator, see _Coordinator.)
+        # (The cookies a response sets are kept by the coordinator: see _use_jar.)
         if (
             not self._plain
             or files is not None
             or cookies is not None
             or auth is not None
             or follow_redirects
-            or (jar is not None and jar.stored)
+            or self._jar_cookies
         ):
             extras = _Extras(files, cookies, auth)
             if self._needs_full(extras, follow_redirects):
@@ -874,7 +872,13 @@ class Client:
         self._use_jar(coerce_cookies(value))
 
     def _use_jar(self, jar: Cookies | None) -> None:
-        self._jar = self._coordinator.jar = jar
+        """Use ``jar``: its live store for request()'s one test of whether there are
+        cookies to send, its store_from_response for every head that sets some."""
+        self._jar = jar
+        # The jar's own dict of cookies (falsy while empty), True for a jar that cannot
+        # say, None without a jar: one attribute test per request.
+        self._jar_cookies: object = None if jar is None else jar.stored
+        self._coordinator.on_set_cookie = None if jar is None else jar.store_from_response
 
     @property
     def auth(self) -> Auth | None:
@@ -1025,34 +1029,6 @@ class Client:
     def __repr__(self) -> str:
         pools = ", ".join(repr(p) for p in self._pools.values())
         return f"<Client closed={self._closed} pools=[{pools}]>"
-
-
-class _Coordinator(RetryCoordinator):
-    """The retry coordinator, keeping the cookies every response sets in the jar as
-    its head arrives: plain, streamed, redirect and auth-round responses alike,
-    with no coroutine frame of the client's around the fetch.
-    """
-
-    jar: Cookies | None = None
-
-    def _finish(
-        self,
-        request: Request,
-        conn: Connection,
-        ex: Exchange,
-        head: ResponseHead,
-        streaming: bool,
-        settings: AttemptSettings,
-    ) -> Outcome:
-        jar = self.jar
-        if jar is not None:
-            # Looked for here, inline: most responses set no cookie. (A parser flag,
-            # as for Content-Encoding, would make this one test.)
-            for name, _ in head.headers:
-                if len(name) == 10 and name.lower() == b"set-cookie":
-                    jar.store_from_response(request.url, head.headers)
-                    break
-        return RetryCoordinator._finish(self, request, conn, ex, head, streaming, settings)
 
 
 class _Hop(NamedTuple):

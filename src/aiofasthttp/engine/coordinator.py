@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 
 Outcome = tuple[Response, Connection | None, Exchange | None]
+# Called with a request's URL and its response's header fields, when they set cookies.
+SetCookieHandler = Callable[[str, list[tuple[bytes, bytes]]], None]
 
 
 class RetryCoordinator:
@@ -46,6 +48,11 @@ class RetryCoordinator:
         self.settings = settings
         self._time = loop_time
         self.tracer = tracer
+        # Told of every response head with Set-Cookie fields (the client's cookie jar
+        # keeps them): plain, streamed, retried, redirect and auth-round responses
+        # alike. None (no jar): nothing is looked at. The parser's flag makes it one
+        # test per response; the header list is built only for the heads that set some.
+        self.on_set_cookie: SetCookieHandler | None = None
 
     async def fetch(
         self,
@@ -238,6 +245,8 @@ class RetryCoordinator:
         """The Response: the body joined and decoded, or a stream over the exchange."""
         if self.tracer is not None:
             self._trace("head_received", request, status=head.status, connection_id=conn.id)
+        if head.has_set_cookie and self.on_set_cookie is not None:
+            self.on_set_cookie(request.url, head.headers)
         resp = Response(request.method, request.url, head)
         resp._elapsed = ex.head_at - ex.sent_at
         decoder = None

@@ -295,6 +295,7 @@ class ResponseHead:
         "chunked",
         "content_length",
         "has_content_encoding",
+        "has_set_cookie",
         "headers",
         "keep_alive",
         "keep_alive_max",
@@ -321,6 +322,9 @@ class ResponseHead:
         # Whether a Content-Encoding field came: a client skips decoding without
         # looking through the headers when it did not.
         self.has_content_encoding = False
+        # Whether a Set-Cookie field came: a client keeps cookies without looking
+        # through the headers of the (most) responses that set none.
+        self.has_set_cookie = False
 
     def __repr__(self) -> str:
         return (
@@ -337,11 +341,13 @@ class _Framing:
         "content_encoding",
         "content_length",
         "keep_alive",
+        "set_cookie",
         "transfer_codings",
     )
 
     def __init__(self) -> None:
         self.content_encoding = False
+        self.set_cookie = False
         self.content_length: int | None = None
         self.transfer_codings: list[bytes] | None = None
         self.connection: set[bytes] = set()
@@ -686,6 +692,8 @@ class ResponseParser:
             framing.keep_alive.append(value)
         elif lname == b"content-encoding":
             framing.content_encoding = True
+        elif lname == b"set-cookie":
+            framing.set_cookie = True
 
     def _content_length(self, value: bytes, previous: int | None) -> int:
         length = previous
@@ -722,6 +730,7 @@ class ResponseParser:
         self._framing = _Framing()
         self._head_size = 0
         head.has_content_encoding = framing.content_encoding
+        head.has_set_cookie = framing.set_cookie
         status = head.status
         self._after_interim = status < 200 and status != 101
         if self._after_interim:
