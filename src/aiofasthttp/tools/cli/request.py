@@ -12,6 +12,7 @@ from .exits import UsageError
 
 
 def parse_headers(items: Sequence[str]) -> list[tuple[str, str]]:
+    """The -H 'Name: value' items (the doctor's too) as (name, value) pairs."""
     headers = []
     for item in items:
         name, colon, value = item.partition(":")
@@ -22,6 +23,7 @@ def parse_headers(items: Sequence[str]) -> list[tuple[str, str]]:
 
 
 def with_scheme(text: str) -> str:
+    """The URL given, ``http://`` in front when it names no scheme (as curl)."""
     return text if "://" in text else f"http://{text}"
 
 
