@@ -10,6 +10,7 @@ most), no timeouts, no retries: a connection the server closed fails its request
 from __future__ import annotations
 
 import asyncio
+import ssl
 from typing import Any
 
 import httptools
@@ -96,16 +97,19 @@ def encode_request(route: Route, host: str) -> bytes:
 
 
 class CeilingClient:
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> None:
         self._host = host
         self._port = port
+        self._tls = tls  # HTTPS: the loop's own SSL transport, nothing more
         self._idle: list[CeilingProtocol] = []
         self._all: list[CeilingProtocol] = []
 
     async def _connect(self) -> CeilingProtocol:
         loop = asyncio.get_running_loop()
         kind = _protocol_for(loop)
-        _, proto = await loop.create_connection(lambda: kind(loop), self._host, self._port)
+        _, proto = await loop.create_connection(
+            lambda: kind(loop), self._host, self._port, ssl=self._tls
+        )
         self._all.append(proto)
         return proto
 

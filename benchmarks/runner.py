@@ -38,6 +38,35 @@ class MatrixPlan:
     warmup_cap: float
     warmup_hard: float = 2.5
     slow_cap: float = 3.0
+    # The HTTPS cells (the server's TLS listener; ca_file: the run's CA, None: no TLS)
+    tls_routes: list[str] = field(default_factory=list)
+    tls_concurrency: list[int] = field(default_factory=list)
+    ca_file: str | None = None
+
+    def cells(self) -> list[tuple[str, str, str, int]]:
+        """(loop, scheme, route, concurrency): the plain cells, then the HTTPS ones."""
+        plain = [("http", r, c) for r in self.routes for c in self.concurrency]
+        tls = [("https", r, c) for r in self.tls_routes for c in self.tls_concurrency]
+        if self.ca_file is None:
+            tls = []
+        return [(lp, *cell) for lp in self.loops for cell in plain + tls]
+
+
+@dataclass
+class LatencyPlan:
+    """The latency view: each client held at a fixed request rate, p99 and p99.9."""
+
+    clients: list[str]
+    loops: list[str]
+    concurrency: int
+    rate: float  # requests per second, over all the coroutines
+    seconds: float  # measured, after the warm-up
+    warmup: float
+    repeat: int
+    route: str = "small"
+
+    def budget(self) -> float:
+        return STARTUP_ALLOWANCE + self.warmup + 2 * self.seconds + 2.0 + 3 * GRACE
 
 
 STALE_SCENARIOS = {
@@ -296,14 +325,13 @@ def run_matrix(
     plan: MatrixPlan, pinning: Pinning, server: ServerProcess, sink: list[dict[str, Any]]
 ) -> None:
     """Append one record per client and cell to ``sink`` (so Ctrl-C keeps what is done)."""
-    cells = [(lp, r, c) for lp in plan.loops for r in plan.routes for c in plan.concurrency]
+    cells = plan.cells()
     progress = Progress(len(cells) * plan.repeat * len(plan.clients))
     budget = STARTUP_ALLOWANCE + plan.warmup_hard + plan.slow_cap + 3 * GRACE
-    for loop, route, conc in cells:
-        records = {
-            name: {"loop": loop, "route": route, "concurrency": conc, "client": name, "rounds": []}
-            for name in plan.clients
-        }
+    for loop, scheme, route, conc in cells:
+        where = {"loop": loop, "scheme": scheme, "route": route, "concurrency": conc}
+        records = {name: {**where, "client": name, "rounds": []} for name in plan.clients}
+        tls = scheme == "https"
         sink.extend(records.values())
         for round_no in range(plan.repeat):
             shift = round_no % len(plan.clients)
@@ -314,7 +342,8 @@ def run_matrix(
                     "mode": "closed",
                     "client": name,
                     "loop": loop,
-                    "base_url": server.base_url,
+                    "base_url": server.tls_url if tls else server.base_url,
+                    "ca_file": plan.ca_file if tls else None,
                     "route": route,
                     "concurrency": conc,
                     "warmup": max(200, 2 * conc),
@@ -328,7 +357,8 @@ def run_matrix(
                 }
                 result = run_worker(spec, budget)
                 records[name]["rounds"].append(result)
-                label = f"{loop:<7} {route:<7} c={conc:<3} round {round_no + 1}/{plan.repeat}"
+                shown = f"https {route}" if tls else route
+                label = f"{loop:<7} {shown:<11} c={conc:<4} round {round_no + 1}/{plan.repeat}"
                 progress.line(f"{label} {name:<11} {_describe(result)}")
 
 
@@ -360,3 +390,51 @@ def run_stale(
                 )
                 label = f"{plan.name:<13} {loop:<7} {route:<7} c={plan.concurrency:<3}"
                 progress.line(f"{label} {name:<11} {_describe(result)}")
+
+
+def run_latency(
+    plan: LatencyPlan, pinning: Pinning, server: ServerProcess, sink: list[dict[str, Any]]
+) -> None:
+    """One record per loop and client; its rounds interleaved across clients as in the matrix."""
+    progress = Progress(len(plan.loops) * plan.repeat * len(plan.clients))
+    for loop in plan.loops:
+        where = {"loop": loop, "route": plan.route, "concurrency": plan.concurrency}
+        records = {name: {**where, "client": name, "rounds": []} for name in plan.clients}
+        sink.extend(records.values())
+        for round_no in range(plan.repeat):
+            shift = round_no % len(plan.clients)
+            for name in plan.clients[shift:] + plan.clients[:shift]:
+                if not server.alive():
+                    raise RuntimeError("the benchmark server died; see its messages above")
+                spec = {
+                    "mode": "rate",
+                    "client": name,
+                    "loop": loop,
+                    "base_url": server.base_url,
+                    "route": plan.route,
+                    "concurrency": plan.concurrency,
+                    "rate": plan.rate,
+                    "seconds": plan.seconds,
+                    "warmup": plan.warmup,
+                    "cpu": pinning.client_cpu,
+                }
+                result = run_worker(spec, plan.budget())
+                records[name]["rounds"].append(result)
+                label = f"latency {loop:<7} {plan.rate:,.0f}/s c={plan.concurrency:<3}"
+                progress.line(
+                    f"{label} round {round_no + 1}/{plan.repeat} {name:<11} "
+                    f"{_describe_rate(result)}"
+                )
+
+
+def _describe_rate(result: dict[str, Any]) -> str:
+    if result["status"] not in ("ok", "hung"):
+        return f"{result['status'].upper()}: {result['detail']}"
+    run = result["run"]
+    text = f"{run['rps']:>8,.0f} req/s"
+    for name in ("p50", "p99", "p999"):
+        value = run[f"{name}_ms"]
+        text += f"  {name} {'-' if value is None else format(value, '.2f')} ms"
+    if run["errors"]:
+        text += f"  {run['errors']:,} ERRORS"
+    return text
