@@ -11,13 +11,14 @@ import datetime
 import os
 import platform
 import signal
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from . import chart, clients, gateway, pipeline, report
+from . import chart, clients, gateway, gopeer, pipeline, report
 from .routes import ROUTES
 from .runner import (
     STALE_SCENARIOS,
@@ -108,6 +109,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--latency-concurrency", type=int, default=64)
     p.add_argument("--latency-seconds", type=float, help="the latency view's measured window")
     p.add_argument("--no-latency", action="store_true", help="skip the latency view")
+    p.add_argument(
+        "--server",
+        choices=("embedded", "go"),
+        default="embedded",
+        help="the matrix's server: embedded (uvloop+httptools) or go (Go's fasthttp; the "
+        "stale scenario keeps the embedded one, which can close connections on cue)",
+    )
+    p.add_argument(
+        "--no-go", action="store_true", help="leave out Go's fasthttp client even if it builds"
+    )
     p.add_argument("--requests", type=int, help="requests per client, cell and round")
     p.add_argument("--repeat", type=int, help="rounds per cell (the median is reported)")
     p.add_argument("--cap", type=float, help="seconds a round may take before it is cut")
@@ -237,6 +248,10 @@ def header(meta: dict[str, Any], missing: list[str], notes: list[str]) -> str:
         f"clients: {peers}; aiofasthttp parser: {meta['aiofasthttp_parser']}",
         f"pinning: {meta['pinning']}",
     ]
+    if v.get("go"):
+        lines.append(f"Go's fasthttp ({gopeer.NAME}): {v['go']}, Debian's fasthttp sources")
+    if meta.get("server") == "go":
+        lines.append("server: Go's fasthttp (--server go) for the matrix and the latency view")
     load = meta.get("loadavg_at_start")
     if load and load[0] >= 0.5:
         lines.append(
@@ -349,9 +364,47 @@ def main(argv: list[str] | None = None) -> int:
     pinning = Pinning.detect(args.pin)
     matrix, stale = plans(args, wanted)
     latency = latency_plan(args, wanted)
+    go_binary = go_peer(args, matrix, notes)
+    if args.server == "go" and go_binary is None:
+        sys.stderr.write("--server go: " + notes[-1] + "\n")
+        return 2
     with tempfile.TemporaryDirectory(prefix="aiofasthttp-bench-") as workdir:
         tls_dir = tls_material(matrix, Path(workdir), notes)
-        return run_all(args, pinning, wanted, missing, notes, matrix, stale, latency, tls_dir)
+        servers = ServerChoice(args.server, go_binary, pinning.server_cpu, tls_dir)
+        return run_all(args, pinning, wanted, missing, notes, matrix, stale, latency, servers)
+
+
+def go_peer(args: argparse.Namespace, matrix: MatrixPlan, notes: list[str]) -> Path | None:
+    """Build the Go peer if it can be; add its client to the matrix unless --no-go."""
+    if args.no_go and args.server != "go":
+        return None
+    why = gopeer.missing()
+    if why is not None:
+        notes.append(f"Go's fasthttp skipped: {why}")
+        return None
+    try:
+        binary = gopeer.build()
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+        notes.append(f"Go's fasthttp skipped: {exc}")
+        return None
+    if not args.no_go and matrix.clients:
+        matrix.clients = [*matrix.clients, gopeer.NAME]
+        matrix.go_client = gopeer.client_argv(binary)
+    return binary
+
+
+class ServerChoice:
+    """Starts the matrix's server: the embedded one, or Go's fasthttp (``--server go``)."""
+
+    def __init__(self, kind: str, binary: Path | None, cpu: int | None, tls: Path | None) -> None:
+        self.kind, self.binary, self.cpu, self.tls = kind, binary, cpu, tls
+        self.loop = "uvloop" if _dist_version("uvloop") else "asyncio"
+
+    def start(self, tls: bool = True) -> Any:
+        tls_dir = self.tls if tls else None
+        if self.kind == "go" and self.binary is not None:
+            return gopeer.GoServerProcess(self.binary, cpu=self.cpu, tls_dir=tls_dir)
+        return ServerProcess(cpu=self.cpu, loop=self.loop, tls_dir=tls_dir)
 
 
 def run_all(
@@ -363,9 +416,11 @@ def run_all(
     matrix: MatrixPlan,
     stale: list[StaleScenario],
     latency: LatencyPlan | None,
-    tls_dir: Path | None,
+    servers: ServerChoice,
 ) -> int:
     meta = machine_meta(args, pinning)
+    meta["server"] = servers.kind
+    meta["versions"]["go"] = gopeer.go_version() if servers.binary is not None else None
     meta["not_installed"] = missing
     print(header(meta, missing, notes), flush=True)
     records: list[dict[str, Any]] = []
@@ -376,10 +431,10 @@ def run_all(
     status = 0
     try:
         if wanted and not args.no_matrix:
-            with ServerProcess(cpu=pinning.server_cpu, loop=server_loop, tls_dir=tls_dir) as server:
+            with servers.start() as server:
                 run_matrix(matrix, pinning, server, records)
         if latency is not None:
-            with ServerProcess(cpu=pinning.server_cpu, loop=server_loop) as server:
+            with servers.start(tls=False) as server:
                 run_latency(latency, pinning, server, latency_records)
         for part in stale if wanted else []:
             options = part.server_options()

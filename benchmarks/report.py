@@ -48,6 +48,7 @@ class Row:
     vs_aiohttp: float | None = None
     vs_ceiling: float | None = None
     scheme: str = "http"  # "https": the same route over TLS
+    vs_go: float | None = None  # to Go's fasthttp client in the same cell
 
 
 def _median(values: list[float]) -> float | None:
@@ -97,7 +98,7 @@ def add_ratios(rows: list[Row]) -> None:
         cell = (row.loop, row.scheme, row.route, row.concurrency)
         by_cell.setdefault(cell, {})[row.client] = row
     for cell in by_cell.values():
-        base, top = cell.get("aiohttp"), cell.get("ceiling")
+        base, top, go = cell.get("aiohttp"), cell.get("ceiling"), cell.get("fasthttp-go")
         for row in cell.values():
             if row.rps is None:
                 continue
@@ -105,6 +106,8 @@ def add_ratios(rows: list[Row]) -> None:
                 row.vs_aiohttp = row.rps / base.rps
             if top is not None and top.rps:
                 row.vs_ceiling = row.rps / top.rps
+            if go is not None and go.rps:
+                row.vs_go = row.rps / go.rps
 
 
 def build_rows(records: list[dict[str, Any]], cap: float) -> list[Row]:
@@ -254,7 +257,7 @@ def text_table(rows: list[Row]) -> str:
     out = []
     header = (
         f"  {'client':<12}{'req/s median (min to max)':>30}{'p50 ms':>9}{'p99 ms':>9}"
-        f"{'x aiohttp':>11}{'x ceiling':>11}  notes"
+        f"{'x aiohttp':>11}{'x ceiling':>11}{'x Go':>8}  notes"
     )
     cell = None
     for row in rows:
@@ -267,7 +270,7 @@ def text_table(rows: list[Row]) -> str:
         out.append(
             f"  {row.client:<12}{_rate(row):>30}{_num(row.p50_ms, '.2f'):>9}"
             f"{_num(row.p99_ms, '.2f'):>9}{_ratio(row.vs_aiohttp):>11}"
-            f"{_ratio(row.vs_ceiling):>11}  {_note(row)}"
+            f"{_ratio(row.vs_ceiling):>11}{_ratio(row.vs_go):>8}  {_note(row)}"
         )
     return "\n".join(out)
 
@@ -351,15 +354,16 @@ def error_details(rows: list[Row]) -> str:
 def markdown_table(rows: list[Row]) -> str:
     out = [
         "| loop | scheme | route | c | client | req/s median (min to max) | p50 ms | p99 ms "
-        "| x aiohttp | x ceiling | notes |",
-        "|---|---|---|---:|---|---:|---:|---:|---:|---:|---|",
+        "| x aiohttp | x ceiling | x Go | notes |",
+        "|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for row in rows:
         out.append(
             f"| {row.loop} | {row.scheme} | {row.route} | {row.concurrency} | {row.client} "
             f"| {_rate(row)} "
             f"| {_num(row.p50_ms, '.2f')} | {_num(row.p99_ms, '.2f')} "
-            f"| {_ratio(row.vs_aiohttp)} | {_ratio(row.vs_ceiling)} | {_note(row)} |"
+            f"| {_ratio(row.vs_aiohttp)} | {_ratio(row.vs_ceiling)} | {_ratio(row.vs_go)} "
+            f"| {_note(row)} |"
         )
     return "\n".join(out)
 

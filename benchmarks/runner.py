@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from . import gopeer
 from .closedloop import GRACE
 from .server import ROOT, ServerProcess
 
@@ -42,6 +43,7 @@ class MatrixPlan:
     tls_routes: list[str] = field(default_factory=list)
     tls_concurrency: list[int] = field(default_factory=list)
     ca_file: str | None = None
+    go_client: list[str] | None = None  # the Go peer's argv, when it is in ``clients``
 
     def cells(self) -> list[tuple[str, str, str, int]]:
         """(loop, scheme, route, concurrency): the plain cells, then the HTTPS ones."""
@@ -269,10 +271,13 @@ class Progress:
         sys.stderr.flush()
 
 
-def run_worker(spec: dict[str, Any], budget: float) -> dict[str, Any]:
-    """Run one worker; its result, or a status saying how it failed."""
+def run_worker(
+    spec: dict[str, Any], budget: float, argv: list[str] | None = None
+) -> dict[str, Any]:
+    """Run one worker (the Python one, or ``argv``: the Go peer's); its result, or a
+    status saying how it failed."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.worker"],
+        argv or [sys.executable, "-m", "benchmarks.worker"],
         cwd=ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -321,8 +326,20 @@ def _describe(result: dict[str, Any]) -> str:
     return text
 
 
+class Server(Protocol):
+    """The server a matrix runs against: the embedded one, or Go's (``--server go``)."""
+
+    @property
+    def base_url(self) -> str: ...
+
+    @property
+    def tls_url(self) -> str | None: ...
+
+    def alive(self) -> bool: ...
+
+
 def run_matrix(
-    plan: MatrixPlan, pinning: Pinning, server: ServerProcess, sink: list[dict[str, Any]]
+    plan: MatrixPlan, pinning: Pinning, server: Server, sink: list[dict[str, Any]]
 ) -> None:
     """Append one record per client and cell to ``sink`` (so Ctrl-C keeps what is done)."""
     cells = plan.cells()
@@ -355,7 +372,11 @@ def run_matrix(
                     "slow_cap": plan.slow_cap,
                     "cpu": pinning.client_cpu,
                 }
-                result = run_worker(spec, budget)
+                argv = None
+                if name == gopeer.NAME:
+                    argv = plan.go_client
+                    spec |= gopeer.route_fields(route)
+                result = run_worker(spec, budget, argv)
                 records[name]["rounds"].append(result)
                 shown = f"https {route}" if tls else route
                 label = f"{loop:<7} {shown:<11} c={conc:<4} round {round_no + 1}/{plan.repeat}"
@@ -393,7 +414,7 @@ def run_stale(
 
 
 def run_latency(
-    plan: LatencyPlan, pinning: Pinning, server: ServerProcess, sink: list[dict[str, Any]]
+    plan: LatencyPlan, pinning: Pinning, server: Server, sink: list[dict[str, Any]]
 ) -> None:
     """One record per loop and client; its rounds interleaved across clients as in the matrix."""
     progress = Progress(len(plan.loops) * plan.repeat * len(plan.clients))
