@@ -365,6 +365,9 @@ def main(argv: list[str] | None = None) -> int:
     matrix, stale = plans(args, wanted)
     latency = latency_plan(args, wanted)
     go_binary = go_peer(args, matrix, notes)
+    if latency is not None and matrix.go_client is not None:
+        latency.clients = [*latency.clients, gopeer.NAME]
+        latency.go_client = matrix.go_client
     if args.server == "go" and go_binary is None:
         sys.stderr.write("--server go: " + notes[-1] + "\n")
         return 2

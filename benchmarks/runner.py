@@ -66,6 +66,7 @@ class LatencyPlan:
     warmup: float
     repeat: int
     route: str = "small"
+    go_client: list[str] | None = None  # the Go peer's argv, when it is in ``clients``
 
     def budget(self) -> float:
         return STARTUP_ALLOWANCE + self.warmup + 2 * self.seconds + 2.0 + 3 * GRACE
@@ -439,7 +440,11 @@ def run_latency(
                     "warmup": plan.warmup,
                     "cpu": pinning.client_cpu,
                 }
-                result = run_worker(spec, plan.budget())
+                argv = None
+                if name == gopeer.NAME:
+                    argv = plan.go_client
+                    spec |= gopeer.route_fields(plan.route)
+                result = run_worker(spec, plan.budget(), argv)
                 records[name]["rounds"].append(result)
                 label = f"latency {loop:<7} {plan.rate:,.0f}/s c={plan.concurrency:<3}"
                 progress.line(

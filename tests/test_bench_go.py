@@ -17,7 +17,7 @@ if str(ROOT) not in sys.path:  # plain `pytest` puts only tests/ on the path
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import gopeer, report  # noqa: E402
-from benchmarks.runner import MatrixPlan, Pinning, run_matrix  # noqa: E402
+from benchmarks.runner import LatencyPlan, MatrixPlan, Pinning, run_latency, run_matrix  # noqa: E402
 from benchmarks.server import ServerProcess  # noqa: E402
 from benchmarks.tls import CA_FILE, make_certificates  # noqa: E402
 
@@ -88,3 +88,20 @@ def test_python_clients_against_the_go_server(binary: Path, tmp_path: Path) -> N
         assert server.tls_url is not None
         run_matrix(plan, Pinning.detect("none"), server, records)
     _check(records, 3, clients)
+
+
+@pytest.mark.timeout(60)
+def test_the_go_client_in_the_latency_view(binary: Path) -> None:
+    plan = LatencyPlan([gopeer.NAME], ["uvloop"], 4, rate=400.0, seconds=0.5, warmup=0.1, repeat=1)
+    plan.go_client = gopeer.client_argv(binary)
+    records: list[dict[str, Any]] = []
+    with ServerProcess() as server:
+        run_latency(plan, Pinning.detect("none"), server, records)
+    ((result,),) = [record["rounds"] for record in records]
+    run = result["run"]
+    assert result["status"] == "ok" and run["errors"] == 0
+    assert run["due"] == 200 and run["ok"] == 200
+    assert run["p50_ms"] <= run["p99_ms"] <= run["p999_ms"] <= run["max_ms"]
+    assert 300 < run["rps"] < 500
+    (row,) = report.build_latency_rows(records)
+    assert row.client == gopeer.NAME and row.p999_ms is not None

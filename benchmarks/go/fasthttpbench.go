@@ -159,21 +159,24 @@ func listen(server *fasthttp.Server, tlsDir string) (int, error) {
 // -- the client ----------------------------------------------------------------------
 
 type spec struct {
-	BaseURL    string  `json:"base_url"`
-	Path       string  `json:"path"`
-	Method     string  `json:"method"`
-	BodyLen    int     `json:"body_len"`
-	Expect     int     `json:"expect"`
-	Conc       int     `json:"concurrency"`
-	Warmup     int     `json:"warmup"`
-	WarmupCap  float64 `json:"warmup_cap"`
-	WarmupHard float64 `json:"warmup_hard"`
-	Requests   int     `json:"requests"`
-	Cap        float64 `json:"cap"`
-	MinSamples int     `json:"min_samples"`
-	SlowCap    float64 `json:"slow_cap"`
-	CAFile     *string `json:"ca_file"`
-	CPU        *int    `json:"cpu"`
+	BaseURL    string      `json:"base_url"`
+	Path       string      `json:"path"`
+	Method     string      `json:"method"`
+	BodyLen    int         `json:"body_len"`
+	Expect     int         `json:"expect"`
+	Conc       int         `json:"concurrency"`
+	Warmup     json.Number `json:"warmup"` // responses (closed), seconds (rate)
+	WarmupCap  float64     `json:"warmup_cap"`
+	WarmupHard float64     `json:"warmup_hard"`
+	Requests   int         `json:"requests"`
+	Cap        float64     `json:"cap"`
+	MinSamples int         `json:"min_samples"`
+	SlowCap    float64     `json:"slow_cap"`
+	CAFile     *string     `json:"ca_file"`
+	CPU        *int        `json:"cpu"`
+	Mode       string      `json:"mode"`
+	Rate       float64     `json:"rate"`
+	Seconds    float64     `json:"seconds"`
 }
 
 type sample struct{ end, latency float64 }
@@ -199,15 +202,7 @@ func percentile(sorted []float64, q float64) interface{} {
 	return sorted[i] * 1e3
 }
 
-func client() {
-	var s spec
-	if err := json.NewDecoder(os.Stdin).Decode(&s); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	if s.CPU != nil {
-		pin(*s.CPU)
-	}
+func newClient(s *spec) *fasthttp.Client {
 	c := &fasthttp.Client{MaxConnsPerHost: s.Conc, ReadTimeout: 30 * time.Second}
 	if s.CAFile != nil {
 		pem, err := os.ReadFile(*s.CAFile)
@@ -219,6 +214,90 @@ func client() {
 		roots.AppendCertsFromPEM(pem)
 		c.TLSConfig = &tls.Config{RootCAs: roots}
 	}
+	return c
+}
+
+// fixedRate is closedloop.fixed_rate: request k is due at start + k/rate and sent by
+// goroutine k mod c (at once if late); its latency runs from when it was due.
+func fixedRate(c *fasthttp.Client, s *spec) {
+	warmup, _ := s.Warmup.Float64()
+	due := int(math.Round(s.Rate * (warmup + s.Seconds)))
+	recordFrom := int(math.Round(s.Rate * warmup))
+	start := time.Now().Add(10 * time.Millisecond)
+	url := s.BaseURL + s.Path
+	var mu sync.Mutex
+	var lat []float64
+	errors, late := 0, 0
+	kinds := map[string]int{}
+	var wg sync.WaitGroup
+	for i := 0; i < s.Conc; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			req.SetRequestURI(url)
+			req.Header.SetMethod(s.Method)
+			for k := i; k < due; k += s.Conc {
+				at := start.Add(time.Duration(float64(k) / s.Rate * 1e9))
+				wait := time.Until(at)
+				if wait > 0 {
+					time.Sleep(wait)
+				}
+				err := c.Do(req, resp)
+				took := time.Since(at).Seconds()
+				mu.Lock()
+				if k >= recordFrom && wait < -time.Millisecond {
+					late++
+				}
+				if err != nil {
+					errors++
+					kinds["fasthttp: "+err.Error()]++
+				} else if resp.StatusCode() != 200 || len(resp.Body()) != s.Expect {
+					errors++
+					kinds[fmt.Sprintf("wrong response: status %d", resp.StatusCode())]++
+				} else if k >= recordFrom {
+					lat = append(lat, took)
+				}
+				mu.Unlock()
+			}
+		}(i)
+	}
+	wg.Wait()
+	elapsed := time.Since(start).Seconds() - warmup
+	sort.Float64s(lat)
+	var worst interface{}
+	if len(lat) > 0 {
+		worst = lat[len(lat)-1] * 1e3
+	}
+	out := map[string]interface{}{
+		"run": map[string]interface{}{
+			"ok": len(lat), "errors": errors, "due": due - recordFrom, "rate": s.Rate,
+			"rps": float64(len(lat)) / elapsed, "sent_late": late, "elapsed": elapsed,
+			"capped": false, "p50_ms": percentile(lat, 0.5), "p99_ms": percentile(lat, 0.99),
+			"p999_ms": percentile(lat, 0.999), "max_ms": worst, "cut": 0, "stuck": 0, "hung": 0,
+		},
+		"error_kinds": kinds,
+		"extra":       map[string]interface{}{"fasthttp": "Go " + runtime.Version()},
+	}
+	line, _ := json.Marshal(out)
+	os.Stdout.Write(append(line, '\n'))
+	os.Exit(0)
+}
+
+func client() {
+	var s spec
+	if err := json.NewDecoder(os.Stdin).Decode(&s); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	if s.CPU != nil {
+		pin(*s.CPU)
+	}
+	c := newClient(&s)
+	if s.Mode == "rate" {
+		fixedRate(c, &s)
+	}
+	warmupCount, _ := s.Warmup.Int64()
 	url := s.BaseURL + s.Path
 	body := make([]byte, s.BodyLen)
 	for i := range body {
@@ -273,7 +352,7 @@ func client() {
 	for {
 		t, n := clock(), atomic.LoadInt64(&good)
 		everyone := atomic.LoadInt64(&warmSlots) >= int64(s.Conc)
-		if (everyone && (n >= int64(s.Warmup) || t >= s.WarmupCap)) || t >= s.WarmupHard {
+		if (everyone && (n >= warmupCount || t >= s.WarmupCap)) || t >= s.WarmupHard {
 			break
 		}
 		time.Sleep(poll)
