@@ -463,7 +463,8 @@ def build_latency_rows(records: list[dict[str, Any]]) -> list[LatencyRow]:
                 setattr(row, name, _median([r[name] for r in runs if r[name] is not None]))
             row.max_ms = max((r["max_ms"] for r in runs if r["max_ms"] is not None), default=None)
             late = sum(r["sent_late"] for r in runs)
-            row.late_pct = 100 * late / max(1, sum(r["due"] for r in runs))
+            if any(r["ok"] for r in runs):  # else none of the measured requests was sent
+                row.late_pct = 100 * late / max(1, sum(r["due"] for r in runs))
             row.errors = sum(r["errors"] for r in runs)
             if any(r["capped"] for r in runs):
                 row.notes.append("could not keep up: cut at the time cap")
