@@ -57,11 +57,12 @@ class DialedProtocol(asyncio.Protocol):
 # asyncio's own loops this spares a fresh 256 KiB allocation per read, whose page
 # faults cost more than the parsing (bodies of 64 KiB: 1.6x the rate). uvloop lends
 # too: over TLS its SSL layer otherwise decrypts each read into a fresh 256 KiB bytes
-# object (callgrind, HTTPS /small at concurrency 64: 121,600 instructions per request
-# plainly, 115,600 lent; in a fresh process each such read also page-faults until
-# glibc's mmap threshold adapts), and over plain TCP the extra protocol call is paid
-# for by the bytes object uvloop no longer makes (62,100 against 61,700; 64 KiB
-# bodies 196,500 either way). benchmarks/instructions.py measures these.
+# object (callgrind, HTTPS /small at concurrency 64: 121,600 and 127,600 instructions
+# per request plainly in two counts, 115,600 and 111,900 lent; in a fresh process each
+# such read also page-faults until glibc's mmap threshold adapts), and over plain TCP
+# the extra protocol call is paid for by the bytes object uvloop no longer makes (/small
+# and 64 KiB bodies alike within the counts' spread of about 700 per request).
+# benchmarks/instructions.py measures these.
 READ_BUFFER_SIZE = 1 << 18
 _KEEP_SPARE = 4
 _spare: list[memoryview] = []
