@@ -11,21 +11,25 @@ import datetime
 import os
 import platform
 import signal
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from . import chart, clients, gateway, pipeline, report
+from . import chart, clients, gateway, gopeer, pipeline, report
 from .routes import ROUTES
 from .runner import (
     STALE_SCENARIOS,
     FirstContactPlan,
     IdleEdgePlan,
+    LatencyPlan,
     MatrixPlan,
     Pinning,
     StalePlan,
     StaleScenario,
+    run_latency,
     run_matrix,
     run_stale,
 )
@@ -38,8 +42,11 @@ ALL_LOOPS = ["asyncio", "uvloop"]
 
 FULL = {
     "loops": ALL_LOOPS,
-    "concurrency": [1, 16, 64, 256],
+    "concurrency": [1, 16, 64, 256, 1024],
     "routes": list(ROUTES),
+    "tls_routes": ["small", "64k"],
+    "tls_concurrency": [1, 16, 64],
+    "latency_seconds": 3.0,
     "requests": 20_000,
     "repeat": 3,
     "cap": 0.75,
@@ -54,6 +61,9 @@ QUICK = {
     "loops": ["uvloop"],
     "concurrency": [1, 64],
     "routes": ["small"],
+    "tls_routes": ["small"],  # one HTTPS cell
+    "tls_concurrency": [64],
+    "latency_seconds": 1.5,
     "requests": 5_000,
     "repeat": 3,
     "cap": 1.0,
@@ -90,6 +100,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--loops", type=_csv(str, ALL_LOOPS))
     p.add_argument("--concurrency", type=_csv(int))
     p.add_argument("--routes", type=_csv(str, list(ROUTES)))
+    p.add_argument("--tls-routes", type=_csv(str, list(ROUTES)), help="routes of the HTTPS cells")
+    p.add_argument("--tls-concurrency", type=_csv(int), help="concurrency of the HTTPS cells")
+    p.add_argument("--no-tls", action="store_true", help="skip the HTTPS cells")
+    p.add_argument(
+        "--latency-rate", type=float, default=5000.0, help="the latency view's fixed req/s"
+    )
+    p.add_argument("--latency-concurrency", type=int, default=64)
+    p.add_argument("--latency-seconds", type=float, help="the latency view's measured window")
+    p.add_argument("--no-latency", action="store_true", help="skip the latency view")
+    p.add_argument(
+        "--server",
+        choices=("embedded", "go"),
+        default="embedded",
+        help="the matrix's server: embedded (uvloop+httptools) or go (Go's fasthttp; the "
+        "stale scenario keeps the embedded one, which can close connections on cue)",
+    )
+    p.add_argument(
+        "--no-go", action="store_true", help="leave out Go's fasthttp client even if it builds"
+    )
     p.add_argument("--requests", type=int, help="requests per client, cell and round")
     p.add_argument("--repeat", type=int, help="rounds per cell (the median is reported)")
     p.add_argument("--cap", type=float, help="seconds a round may take before it is cut")
@@ -143,7 +172,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--json", type=Path, default=ROOT / "bench-results" / "results.json")
     args = p.parse_args(argv)
     preset = QUICK if args.quick else FULL
-    for name in ("loops", "concurrency", "routes", "requests", "repeat", "cap"):
+    names = ("loops", "concurrency", "routes", "tls_routes", "tls_concurrency", "requests")
+    for name in (*names, "repeat", "cap", "latency_seconds"):
         if getattr(args, name) is None:
             setattr(args, name, preset[name])
     args.stale_bursts, args.stale_burst = preset["stale_bursts"], preset["stale_burst"]
@@ -156,6 +186,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.stale_scenarios = [s for s in args.stale_scenarios if s not in args.skip_stale]
     if args.requests < 1 or args.repeat < 1 or args.cap <= 0 or min(args.concurrency) < 1:
         p.error("--requests, --repeat, --cap and --concurrency must be positive")
+    if min(args.tls_concurrency) < 1 or args.latency_rate <= 0 or args.latency_seconds <= 0:
+        p.error("--tls-concurrency, --latency-rate and --latency-seconds must be positive")
+    if args.no_tls:
+        args.tls_routes, args.tls_concurrency = [], []
     return args
 
 
@@ -214,6 +248,10 @@ def header(meta: dict[str, Any], missing: list[str], notes: list[str]) -> str:
         f"clients: {peers}; aiofasthttp parser: {meta['aiofasthttp_parser']}",
         f"pinning: {meta['pinning']}",
     ]
+    if v.get("go"):
+        lines.append(f"Go's fasthttp ({gopeer.NAME}): {v['go']}, Debian's fasthttp sources")
+    if meta.get("server") == "go":
+        lines.append("server: Go's fasthttp (--server go) for the matrix and the latency view")
     load = meta.get("loadavg_at_start")
     if load and load[0] >= 0.5:
         lines.append(
@@ -236,6 +274,8 @@ def plans(args: argparse.Namespace, wanted: list[str]) -> tuple[MatrixPlan, list
         cap=args.cap,
         warmup_cap=args.warmup_cap,
         slow_cap=max(args.slow_cap, args.cap),
+        tls_routes=args.tls_routes,
+        tls_concurrency=args.tls_concurrency,
     )
     if args.no_stale:
         return matrix, []
@@ -272,6 +312,34 @@ def stale_plans(args: argparse.Namespace, wanted: list[str]) -> list[StaleScenar
     return [parts[name] for name in STALE_SCENARIOS if name in args.stale_scenarios]
 
 
+def latency_plan(args: argparse.Namespace, wanted: list[str]) -> LatencyPlan | None:
+    if args.no_latency or not wanted:
+        return None
+    return LatencyPlan(
+        clients=wanted,
+        loops=args.loops,
+        concurrency=args.latency_concurrency,
+        rate=args.latency_rate,
+        seconds=args.latency_seconds,
+        warmup=0.5,
+        repeat=args.repeat,
+    )
+
+
+def tls_material(matrix: MatrixPlan, workdir: Path, notes: list[str]) -> Path | None:
+    """The run's CA and server certificate, when there are HTTPS cells and trustme."""
+    if not (matrix.tls_routes and matrix.tls_concurrency):
+        return None
+    if _dist_version("trustme") is None:
+        notes.append("trustme is not installed: the HTTPS cells are skipped (pip install trustme)")
+        return None
+    from .tls import CA_FILE, make_certificates
+
+    directory = make_certificates(workdir / "tls")
+    matrix.ca_file = str(directory / CA_FILE)
+    return directory
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -294,19 +362,83 @@ def main(argv: list[str] | None = None) -> int:
     missing = [name for name in args.clients if not clients.installed(name)]
     wanted = [name for name in args.clients if name not in missing]
     pinning = Pinning.detect(args.pin)
+    matrix, stale = plans(args, wanted)
+    latency = latency_plan(args, wanted)
+    go_binary = go_peer(args, matrix, notes)
+    if latency is not None and matrix.go_client is not None:
+        latency.clients = [*latency.clients, gopeer.NAME]
+        latency.go_client = matrix.go_client
+    if args.server == "go" and go_binary is None:
+        sys.stderr.write("--server go: " + notes[-1] + "\n")
+        return 2
+    with tempfile.TemporaryDirectory(prefix="aiofasthttp-bench-") as workdir:
+        tls_dir = tls_material(matrix, Path(workdir), notes)
+        servers = ServerChoice(args.server, go_binary, pinning.server_cpu, tls_dir)
+        return run_all(args, pinning, wanted, missing, notes, matrix, stale, latency, servers)
+
+
+def go_peer(args: argparse.Namespace, matrix: MatrixPlan, notes: list[str]) -> Path | None:
+    """Build the Go peer if it can be; add its client to the matrix unless --no-go."""
+    if args.no_go and args.server != "go":
+        return None
+    why = gopeer.missing()
+    if why is not None:
+        notes.append(f"Go's fasthttp skipped: {why}")
+        return None
+    try:
+        binary = gopeer.build()
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+        notes.append(f"Go's fasthttp skipped: {exc}")
+        return None
+    if not args.no_go and matrix.clients:
+        matrix.clients = [*matrix.clients, gopeer.NAME]
+        matrix.go_client = gopeer.client_argv(binary)
+    return binary
+
+
+class ServerChoice:
+    """Starts the matrix's server: the embedded one, or Go's fasthttp (``--server go``)."""
+
+    def __init__(self, kind: str, binary: Path | None, cpu: int | None, tls: Path | None) -> None:
+        self.kind, self.binary, self.cpu, self.tls = kind, binary, cpu, tls
+        self.loop = "uvloop" if _dist_version("uvloop") else "asyncio"
+
+    def start(self, tls: bool = True) -> Any:
+        tls_dir = self.tls if tls else None
+        if self.kind == "go" and self.binary is not None:
+            return gopeer.GoServerProcess(self.binary, cpu=self.cpu, tls_dir=tls_dir)
+        return ServerProcess(cpu=self.cpu, loop=self.loop, tls_dir=tls_dir)
+
+
+def run_all(
+    args: argparse.Namespace,
+    pinning: Pinning,
+    wanted: list[str],
+    missing: list[str],
+    notes: list[str],
+    matrix: MatrixPlan,
+    stale: list[StaleScenario],
+    latency: LatencyPlan | None,
+    servers: ServerChoice,
+) -> int:
     meta = machine_meta(args, pinning)
+    meta["server"] = servers.kind
+    meta["versions"]["go"] = gopeer.go_version() if servers.binary is not None else None
     meta["not_installed"] = missing
     print(header(meta, missing, notes), flush=True)
-    matrix, stale = plans(args, wanted)
     records: list[dict[str, Any]] = []
+    latency_records: list[dict[str, Any]] = []
     stale_records: list[dict[str, Any]] = []
     started = time.monotonic()
     server_loop = "uvloop" if _dist_version("uvloop") else "asyncio"
     status = 0
     try:
         if wanted and not args.no_matrix:
-            with ServerProcess(cpu=pinning.server_cpu, loop=server_loop) as server:
+            with servers.start() as server:
                 run_matrix(matrix, pinning, server, records)
+        if latency is not None:
+            with servers.start(tls=False) as server:
+                run_latency(latency, pinning, server, latency_records)
         for part in stale if wanted else []:
             options = part.server_options()
             with ServerProcess(cpu=pinning.server_cpu, loop=server_loop, **options) as server:
@@ -327,7 +459,8 @@ def main(argv: list[str] | None = None) -> int:
         meta["interrupted"] = True
         status = 130
     meta["duration_s"] = round(time.monotonic() - started, 1)
-    finish(args, meta, matrix, stale, records, stale_records)
+    raw = {"matrix": records, "stale": stale_records, "latency": latency_records}
+    finish(args, meta, matrix, stale, raw)
     return status
 
 
@@ -336,11 +469,11 @@ def finish(
     meta: dict[str, Any],
     matrix: MatrixPlan,
     stale: list[StaleScenario],
-    records: list[dict[str, Any]],
-    stale_records: list[dict[str, Any]],
+    raw: dict[str, list[dict[str, Any]]],
 ) -> None:
-    rows = report.build_rows(records, matrix.cap)
-    stale_rows = report.build_stale_rows(stale_records)
+    rows = report.build_rows(raw["matrix"], matrix.cap)
+    stale_rows = report.build_stale_rows(raw["stale"])
+    latency_rows = report.build_latency_rows(raw["latency"])
     summaries = report.build_stale_summary(stale_rows)
     if rows:
         print(
@@ -349,6 +482,8 @@ def finish(
             "for a slow client)"
         )
         print(report.text_table(rows))
+    if latency_rows:
+        print(report.latency_text_table(latency_rows))
     captions = stale_captions(stale)
     if stale_rows:
         print(report.stale_text_table(stale_rows, captions))
@@ -356,10 +491,9 @@ def finish(
     print(report.error_details(rows))
     meta["stale_captions"] = captions
     path: Path = args.json
-    raw = {"matrix": records, "stale": stale_records}
-    report.write_json(path, meta, rows, stale_rows, raw)
+    report.write_json(path, meta, rows, stale_rows, raw, latency_rows)
     md = path.with_suffix(".md")
-    md.write_text(markdown(meta, rows, stale_rows, captions))
+    md.write_text(markdown(meta, rows, stale_rows, captions, latency_rows))
     print(f"\nJSON: {path}\nMarkdown: {md}")
     if chart.available() and rows:
         png = path.with_suffix(".png")
@@ -381,11 +515,19 @@ def stale_captions(parts: list[StaleScenario]) -> dict[str, str]:
 
 
 def markdown(
-    meta: dict[str, Any], rows: list[Any], stale_rows: list[Any], captions: dict[str, str]
+    meta: dict[str, Any],
+    rows: list[Any],
+    stale_rows: list[Any],
+    captions: dict[str, str],
+    latency_rows: list[Any] | None = None,
 ) -> str:
     parts = ["```", header(meta, meta.get("not_installed", []), []), "```", ""]
     if rows:
         parts.append(report.markdown_table(rows))
+    if latency_rows:
+        first = latency_rows[0]
+        parts += ["", f"Latency at {first.rate:,.0f} req/s, concurrency {first.concurrency}:"]
+        parts += ["", report.latency_markdown_table(latency_rows)]
     if stale_rows:
         parts += ["", "Stale connections:", ""]
         parts += [f"- {caption}" for caption in captions.values()]

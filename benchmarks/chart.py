@@ -24,7 +24,10 @@ def draw(path: Path, rows: list[Row], stale: list[StaleRow], title: str) -> None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = sorted({(r.loop, r.route) for r in rows}, key=lambda p: (p[0], _route_order(p[1])))
+    panels = sorted(
+        {(r.loop, r.scheme, r.route) for r in rows},
+        key=lambda p: (p[0], p[1], _route_order(p[2])),
+    )
     extra = 1 if stale else 0
     count = len(panels) + extra
     cols = min(4, max(2, count))
@@ -32,9 +35,11 @@ def draw(path: Path, rows: list[Row], stale: list[StaleRow], title: str) -> None
     fig, axes = plt.subplots(nrows, cols, figsize=(4.8 * cols, 3.8 * nrows + 0.8), squeeze=False)
     clients = list(dict.fromkeys(r.client for r in rows))
     colors = {c: plt.get_cmap("tab10")(i) for i, c in enumerate(clients)}
-    for ax, (loop, route) in zip(axes.flat, panels, strict=False):
-        _panel(ax, [r for r in rows if r.loop == loop and r.route == route], clients, colors)
-        ax.set_title(f"{loop}: {ROUTE_LABELS[route]}", fontsize=9)
+    for ax, (loop, scheme, route) in zip(axes.flat, panels, strict=False):
+        mine = [r for r in rows if (r.loop, r.scheme, r.route) == (loop, scheme, route)]
+        _panel(ax, mine, clients, colors)
+        tls = " over HTTPS" if scheme == "https" else ""
+        ax.set_title(f"{loop}: {ROUTE_LABELS[route]}{tls}", fontsize=9)
     if stale:
         _stale_panel(axes.flat[len(panels)], stale, colors)
     for ax in list(axes.flat)[count:]:

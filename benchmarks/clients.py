@@ -5,13 +5,16 @@ cell's concurrency, gives one zero-argument coroutine function per route that
 returns ``(status, body length)`` of a fully read response, and is closed at
 the end. Each uses the client's ordinary, documented API with its defaults,
 apart from the pool size (and a timeout long enough never to fire first).
-Libraries are imported only in the worker that measures them.
+Libraries are imported only in the worker that measures them. For the HTTPS
+cells each is handed a verifying ``ssl.SSLContext`` that trusts the run's CA,
+through its own documented option for a custom context.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -65,12 +68,12 @@ class Adapter:
 
 
 class CeilingAdapter(Adapter):
-    def __init__(self, base_url: str, conns: int) -> None:
+    def __init__(self, base_url: str, conns: int, tls: ssl.SSLContext | None = None) -> None:
         from .ceiling import CeilingClient
 
         parts = urlsplit(base_url)
         self._netloc = parts.netloc
-        self._client = CeilingClient(parts.hostname or "127.0.0.1", parts.port or 80)
+        self._client = CeilingClient(parts.hostname or "127.0.0.1", parts.port or 80, tls)
 
     def call_for(self, route: Route) -> Call:
         from .ceiling import encode_request
@@ -88,11 +91,11 @@ class CeilingAdapter(Adapter):
 
 
 class AiofasthttpAdapter(Adapter):
-    def __init__(self, base_url: str, conns: int) -> None:
+    def __init__(self, base_url: str, conns: int, tls: ssl.SSLContext | None = None) -> None:
         import aiofasthttp
 
         self._base = base_url
-        self._client = aiofasthttp.Client(max_conns_per_host=conns)
+        self._client = aiofasthttp.Client(max_conns_per_host=conns, ssl=tls)
 
     def call_for(self, route: Route) -> Call:
         client, url, body = self._client, self._base + route.path, route.body
@@ -120,10 +123,10 @@ class AiofasthttpAdapter(Adapter):
 
 
 class AiohttpAdapter(Adapter):
-    def __init__(self, base_url: str, conns: int) -> None:
+    def __init__(self, base_url: str, conns: int, tls: ssl.SSLContext | None = None) -> None:
         import aiohttp
 
-        connector = aiohttp.TCPConnector(limit=conns, limit_per_host=conns)
+        connector = aiohttp.TCPConnector(limit=conns, limit_per_host=conns, ssl=tls or True)
         timeout = aiohttp.ClientTimeout(total=TIMEOUT)
         self._base = base_url
         self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
@@ -142,15 +145,16 @@ class AiohttpAdapter(Adapter):
 
 
 class HttpxAdapter(Adapter):
-    def __init__(self, base_url: str, conns: int) -> None:
+    def __init__(self, base_url: str, conns: int, tls: ssl.SSLContext | None = None) -> None:
         import httpx
 
         limits = httpx.Limits(max_connections=conns, max_keepalive_connections=conns)
         self._base = base_url
-        self._client = httpx.AsyncClient(limits=limits, timeout=TIMEOUT, **self.options(limits))
+        options = self.options(limits, tls)
+        self._client = httpx.AsyncClient(limits=limits, timeout=TIMEOUT, **options)
 
-    def options(self, limits: Any) -> dict[str, Any]:
-        return {}
+    def options(self, limits: Any, tls: ssl.SSLContext | None) -> dict[str, Any]:
+        return {} if tls is None else {"verify": tls}
 
     def call_for(self, route: Route) -> Call:
         client, url, body = self._client, self._base + route.path, route.body
@@ -168,17 +172,17 @@ class HttpxAdapter(Adapter):
 class HttpxOnAiofasthttpAdapter(HttpxAdapter):
     """The same httpx client, its transport aiofasthttp's (the limits mapped onto it)."""
 
-    def options(self, limits: Any) -> dict[str, Any]:
+    def options(self, limits: Any, tls: ssl.SSLContext | None) -> dict[str, Any]:
         from aiofasthttp.integrations.httpx import AsyncTransport
 
-        return {"transport": AsyncTransport(limits=limits)}
+        return {"transport": AsyncTransport(limits=limits, ssl=tls)}
 
     def extra(self) -> dict[str, object]:
         return {"stats": self._client._transport.client.stats()}
 
 
 class AiosonicAdapter(Adapter):
-    def __init__(self, base_url: str, conns: int) -> None:
+    def __init__(self, base_url: str, conns: int, tls: ssl.SSLContext | None = None) -> None:
         import aiosonic
         from aiosonic.pools import PoolConfig
         from aiosonic.timeout import Timeouts
@@ -187,19 +191,20 @@ class AiosonicAdapter(Adapter):
         timeouts = Timeouts(request_timeout=TIMEOUT)
         self._base = base_url
         self._client = aiosonic.HTTPClient(aiosonic.TCPConnector(pools, timeouts=timeouts))
+        self._tls = tls  # aiosonic takes its context per request
 
     def call_for(self, route: Route) -> Call:
-        client, url, body = self._client, self._base + route.path, route.body
+        client, url, body, tls = self._client, self._base + route.path, route.body, self._tls
         if body is None:
 
             async def get() -> tuple[int, int]:
-                resp = await client.get(url)
+                resp = await client.get(url, ssl=tls)
                 return resp.status_code, len(await resp.content())
 
             return get
 
         async def post() -> tuple[int, int]:
-            resp = await client.post(url, data=body)
+            resp = await client.post(url, data=body, ssl=tls)
             return resp.status_code, len(await resp.content())
 
         return post
@@ -218,6 +223,12 @@ ADAPTERS: dict[str, type[Adapter]] = {
 }
 
 
-def open_adapter(name: str, base_url: str, conns: int) -> Adapter:
-    """Build the adapter; call it inside the event loop that will run the requests."""
-    return ADAPTERS[name](base_url, conns)
+def open_adapter(name: str, base_url: str, conns: int, ca_file: str | None = None) -> Adapter:
+    """Build the adapter; call it inside the event loop that will run the requests.
+    ``ca_file``: the run's CA, for an https ``base_url``."""
+    tls = None
+    if ca_file is not None:
+        from .tls import client_context
+
+        tls = client_context(ca_file)
+    return ADAPTERS[name](base_url, conns, tls)

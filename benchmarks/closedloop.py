@@ -77,6 +77,7 @@ class Loop:
         self.latencies: list[float] = []
         self.errors: list[tuple[float, str]] = []
         self.in_flight: list[float | None] = [None] * conc
+        self.warm_slots = 0  # coroutines that have had a good response
         self.tasks: list[asyncio.Future[None]] = []
 
     def start(self) -> None:
@@ -85,6 +86,7 @@ class Loop:
     async def _worker(self, slot: int) -> None:
         call, expect, clock = self.call, self.expect, time.perf_counter
         ends, latencies, errors, in_flight = self.ends, self.latencies, self.errors, self.in_flight
+        cold = True
         while not self.stopping:
             if self.remaining is not None:
                 if self.remaining <= 0:
@@ -102,6 +104,9 @@ class Loop:
             if status == 200 and length == expect:
                 ends.append(end)
                 latencies.append(end - start)
+                if cold:
+                    cold = False
+                    self.warm_slots += 1
             else:
                 errors.append((end, f"wrong response: status {status}, {length} body bytes"))
 
@@ -173,10 +178,11 @@ async def steady(call: Call, expect: int, conc: int, plan: SteadyPlan) -> dict[s
     loop.start()
 
     def warm() -> bool:
-        t, n = clock() - began, len(loop.ends)
+        # Every coroutine answered at least once: its connection is open (with TLS, its
+        # handshake done), so no dial falls inside the measured window.
+        t, everyone = clock() - began, loop.warm_slots >= conc
         return (
-            n >= plan.warmup
-            or (t >= plan.warmup_cap and n >= conc)
+            (everyone and (len(loop.ends) >= plan.warmup or t >= plan.warmup_cap))
             or t >= plan.warmup_hard
             or loop.done()
         )
@@ -305,3 +311,86 @@ def merge_bursts(bursts: list[dict[str, Any]]) -> dict[str, Any]:
         },
         "error_kinds": _kinds([e for b in bursts for e in b["errors"]]),
     }
+
+
+class RateLoop(Loop):
+    """A fixed request rate over ``conc`` coroutines: request k is due at
+    ``start + k / rate``, coroutine k mod ``conc`` sends it (at once, if it is late).
+
+    A latency runs from when the request was due, not from when it was sent: a
+    client that falls behind is charged for the wait its users would see (no
+    coordinated omission). Responses due before ``record_from`` are the warm-up.
+    """
+
+    def __init__(self, call: Call, expect: int, conc: int, rate: float, due: int) -> None:
+        super().__init__(call, expect, conc, None)
+        self.rate = rate
+        self.due = due  # requests in all, warm-up included
+        self.t0 = 0.0
+        self.record_from = 0
+        self.sent_late = 0  # sent more than a millisecond after it was due
+        self.due_at: list[float] = []  # per good response, in the order of ``ends``
+
+    async def _worker(self, slot: int) -> None:
+        clock, in_flight = time.perf_counter, self.in_flight
+        for k in range(slot, self.due, self.conc):
+            due = self.t0 + k / self.rate
+            wait = due - clock()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            elif wait < -1e-3:
+                self.sent_late += k >= self.record_from
+            if self.stopping:
+                return
+            in_flight[slot] = clock()
+            try:
+                status, length = await self.call()
+            except Exception as exc:
+                self.errors.append((clock(), describe(exc)))
+                continue
+            finally:
+                in_flight[slot] = None
+            end = clock()
+            if k < self.record_from:
+                continue
+            if status == 200 and length == self.expect:
+                self.ends.append(end)
+                self.latencies.append(end - due)
+            else:
+                self.errors.append((end, f"wrong response: status {status}, {length} body bytes"))
+
+
+async def fixed_rate(
+    call: Call, expect: int, conc: int, rate: float, seconds: float, warmup: float
+) -> dict[str, Any]:
+    """Send ``rate`` requests/s for ``warmup + seconds``; latency percentiles of the
+    requests due after the warm-up, measured from when each was due."""
+    loop = RateLoop(call, expect, conc, rate, round(rate * (warmup + seconds)))
+    loop.record_from = round(rate * warmup)
+    loop.t0 = time.perf_counter() + 0.01
+    loop.start()
+    cap = warmup + seconds + max(2.0, seconds)  # a client far behind is cut, not waited for
+    _, pending = await asyncio.wait(loop.tasks, timeout=cap)
+    end = time.perf_counter()
+    outcome = await loop.stop()
+    lat = sorted(loop.latencies)
+    recorded = loop.due - loop.record_from
+    began = loop.t0 + warmup
+    q = {name: percentile(lat, p) for name, p in LATENCY_POINTS.items()}
+    run = {
+        "ok": len(lat),
+        "errors": len(loop.errors),
+        "due": recorded,
+        "rate": rate,
+        "rps": len(lat) / max(end - began, 1e-9) if lat else 0.0,  # achieved
+        "sent_late": loop.sent_late,
+        "elapsed": round(end - began, 6),
+        "capped": bool(pending),
+        **{f"{name}_ms": None if v is None else v * 1e3 for name, v in q.items()},
+        "max_ms": lat[-1] * 1e3 if lat else None,
+        **outcome,
+    }
+    return {"run": run, "error_kinds": _kinds(loop.errors)}
+
+
+LATENCY_POINTS = {"p50": 0.50, "p99": 0.99, "p999": 0.999}

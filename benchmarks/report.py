@@ -47,6 +47,8 @@ class Row:
     error_kinds: dict[str, int] = field(default_factory=dict)
     vs_aiohttp: float | None = None
     vs_ceiling: float | None = None
+    scheme: str = "http"  # "https": the same route over TLS
+    vs_go: float | None = None  # to Go's fasthttp client in the same cell
 
 
 def _median(values: list[float]) -> float | None:
@@ -55,6 +57,7 @@ def _median(values: list[float]) -> float | None:
 
 def summarize(record: dict[str, Any], cap: float) -> Row:
     row = Row(record["loop"], record["route"], record["concurrency"], record["client"])
+    row.scheme = record.get("scheme", "http")
     runs = []
     for result in record["rounds"]:
         if result["status"] in ("timeout", "crashed"):
@@ -90,11 +93,12 @@ def summarize(record: dict[str, Any], cap: float) -> Row:
 
 
 def add_ratios(rows: list[Row]) -> None:
-    by_cell: dict[tuple[str, str, int], dict[str, Row]] = {}
+    by_cell: dict[tuple[str, str, str, int], dict[str, Row]] = {}
     for row in rows:
-        by_cell.setdefault((row.loop, row.route, row.concurrency), {})[row.client] = row
+        cell = (row.loop, row.scheme, row.route, row.concurrency)
+        by_cell.setdefault(cell, {})[row.client] = row
     for cell in by_cell.values():
-        base, top = cell.get("aiohttp"), cell.get("ceiling")
+        base, top, go = cell.get("aiohttp"), cell.get("ceiling"), cell.get("fasthttp-go")
         for row in cell.values():
             if row.rps is None:
                 continue
@@ -102,6 +106,8 @@ def add_ratios(rows: list[Row]) -> None:
                 row.vs_aiohttp = row.rps / base.rps
             if top is not None and top.rps:
                 row.vs_ceiling = row.rps / top.rps
+            if go is not None and go.rps:
+                row.vs_go = row.rps / go.rps
 
 
 def build_rows(records: list[dict[str, Any]], cap: float) -> list[Row]:
@@ -242,24 +248,29 @@ def _note(row: Row) -> str:
     return ", ".join(notes)
 
 
+def _label(row: Row) -> str:
+    label = ROUTE_LABELS[row.route]
+    return f"HTTPS {label}" if row.scheme == "https" else label
+
+
 def text_table(rows: list[Row]) -> str:
     out = []
     header = (
         f"  {'client':<12}{'req/s median (min to max)':>30}{'p50 ms':>9}{'p99 ms':>9}"
-        f"{'x aiohttp':>11}{'x ceiling':>11}  notes"
+        f"{'x aiohttp':>11}{'x ceiling':>11}{'x Go':>8}  notes"
     )
     cell = None
     for row in rows:
-        key = (row.loop, row.route, row.concurrency)
+        key = (row.loop, row.scheme, row.route, row.concurrency)
         if key != cell:
             cell = key
             out.append("")
-            out.append(f"{row.loop} | {ROUTE_LABELS[row.route]} | concurrency {row.concurrency}")
+            out.append(f"{row.loop} | {_label(row)} | concurrency {row.concurrency}")
             out.append(header)
         out.append(
             f"  {row.client:<12}{_rate(row):>30}{_num(row.p50_ms, '.2f'):>9}"
             f"{_num(row.p99_ms, '.2f'):>9}{_ratio(row.vs_aiohttp):>11}"
-            f"{_ratio(row.vs_ceiling):>11}  {_note(row)}"
+            f"{_ratio(row.vs_ceiling):>11}{_ratio(row.vs_go):>8}  {_note(row)}"
         )
     return "\n".join(out)
 
@@ -331,7 +342,8 @@ def error_details(rows: list[Row]) -> str:
     for row in rows:
         for kind, count in row.error_kinds.items():
             lines.append(
-                f"  {row.loop} {row.route} c={row.concurrency} {row.client}: {count} x {kind}"
+                f"  {row.loop} {row.scheme} {row.route} c={row.concurrency} {row.client}: "
+                f"{count} x {kind}"
             )
     return "\nErrors seen:\n" + "\n".join(lines) if lines else ""
 
@@ -341,15 +353,17 @@ def error_details(rows: list[Row]) -> str:
 
 def markdown_table(rows: list[Row]) -> str:
     out = [
-        "| loop | route | c | client | req/s median (min to max) | p50 ms | p99 ms "
-        "| x aiohttp | x ceiling | notes |",
-        "|---|---|---:|---|---:|---:|---:|---:|---:|---|",
+        "| loop | scheme | route | c | client | req/s median (min to max) | p50 ms | p99 ms "
+        "| x aiohttp | x ceiling | x Go | notes |",
+        "|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for row in rows:
         out.append(
-            f"| {row.loop} | {row.route} | {row.concurrency} | {row.client} | {_rate(row)} "
+            f"| {row.loop} | {row.scheme} | {row.route} | {row.concurrency} | {row.client} "
+            f"| {_rate(row)} "
             f"| {_num(row.p50_ms, '.2f')} | {_num(row.p99_ms, '.2f')} "
-            f"| {_ratio(row.vs_aiohttp)} | {_ratio(row.vs_ceiling)} | {_note(row)} |"
+            f"| {_ratio(row.vs_aiohttp)} | {_ratio(row.vs_ceiling)} | {_ratio(row.vs_go)} "
+            f"| {_note(row)} |"
         )
     return "\n".join(out)
 
@@ -386,7 +400,12 @@ def stale_summary_markdown(summaries: list[StaleSummary]) -> str:
 
 
 def write_json(
-    path: Path, meta: dict[str, Any], rows: list[Row], stale: list[StaleRow], raw: dict[str, Any]
+    path: Path,
+    meta: dict[str, Any],
+    rows: list[Row],
+    stale: list[StaleRow],
+    raw: dict[str, Any],
+    latency: list[LatencyRow] | None = None,
 ) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = {
@@ -398,6 +417,97 @@ def write_json(
         "results": [asdict(row) for row in rows],
         "stale": [asdict(row) for row in stale],
         "stale_summary": [asdict(summary) for summary in build_stale_summary(stale)],
+        "latency": [asdict(row) for row in latency or []],
         "raw": raw,
     }
     path.write_text(json.dumps(doc, indent=1) + "\n")
+
+
+# -- the latency view --------------------------------------------------------------------------
+
+
+@dataclass
+class LatencyRow:
+    """One client on one loop at the fixed rate: medians over the rounds."""
+
+    loop: str
+    client: str
+    concurrency: int
+    rate: float = 0.0
+    rps: float | None = None  # achieved
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    p999_ms: float | None = None
+    max_ms: float | None = None  # the worst over every round
+    late_pct: float | None = None  # requests sent more than 1 ms after they were due
+    errors: int = 0
+    rounds: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def build_latency_rows(records: list[dict[str, Any]]) -> list[LatencyRow]:
+    rows = []
+    for record in records:
+        row = LatencyRow(record["loop"], record["client"], record["concurrency"])
+        runs = []
+        for result in record["rounds"]:
+            if result["status"] in ("timeout", "crashed"):
+                row.notes.append(f"{result['status']}: {result['detail'][:120]}")
+            else:
+                runs.append(result["run"])
+        row.rounds = len(runs)
+        if runs:
+            row.rate = runs[0]["rate"]
+            row.rps = _median([r["rps"] for r in runs])
+            for name in ("p50_ms", "p99_ms", "p999_ms"):
+                setattr(row, name, _median([r[name] for r in runs if r[name] is not None]))
+            row.max_ms = max((r["max_ms"] for r in runs if r["max_ms"] is not None), default=None)
+            late = sum(r["sent_late"] for r in runs)
+            if any(r["ok"] for r in runs):  # else none of the measured requests was sent
+                row.late_pct = 100 * late / max(1, sum(r["due"] for r in runs))
+            row.errors = sum(r["errors"] for r in runs)
+            if any(r["capped"] for r in runs):
+                row.notes.append("could not keep up: cut at the time cap")
+        if row.errors:
+            row.notes.append(f"{row.errors:,} errors")
+        rows.append(row)
+    return rows
+
+
+def _ms(value: float | None) -> str:
+    return _num(value, ".2f")
+
+
+def latency_text_table(rows: list[LatencyRow]) -> str:
+    if not rows:
+        return ""
+    first = rows[0]
+    out = [
+        "",
+        f"latency at a fixed rate: {first.rate:,.0f} req/s over {first.concurrency} coroutines, "
+        "GET /small; latency from when each request was due (medians over the rounds)",
+        f"  {'loop':<9}{'client':<19}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'p99.9 ms':>10}"
+        f"{'max ms':>9}{'late %':>8}  notes",
+    ]
+    for r in rows:
+        out.append(
+            f"  {r.loop:<9}{r.client:<19}{_num(r.rps):>9}{_ms(r.p50_ms):>9}{_ms(r.p99_ms):>9}"
+            f"{_ms(r.p999_ms):>10}{_ms(r.max_ms):>9}{_num(r.late_pct, '.1f'):>8}  "
+            + ", ".join(r.notes)
+        )
+    return "\n".join(out)
+
+
+def latency_markdown_table(rows: list[LatencyRow]) -> str:
+    out = [
+        "| loop | client | rate | c | req/s | p50 ms | p99 ms | p99.9 ms | max ms | late % "
+        "| notes |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        out.append(
+            f"| {r.loop} | {r.client} | {r.rate:,.0f} | {r.concurrency} | {_num(r.rps)} "
+            f"| {_ms(r.p50_ms)} | {_ms(r.p99_ms)} | {_ms(r.p999_ms)} | {_ms(r.max_ms)} "
+            f"| {_num(r.late_pct, '.1f')} | {', '.join(r.notes)} |"
+        )
+    return "\n".join(out)

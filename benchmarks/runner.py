@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from . import gopeer
 from .closedloop import GRACE
 from .server import ROOT, ServerProcess
 
@@ -38,6 +39,37 @@ class MatrixPlan:
     warmup_cap: float
     warmup_hard: float = 2.5
     slow_cap: float = 3.0
+    # The HTTPS cells (the server's TLS listener; ca_file: the run's CA, None: no TLS)
+    tls_routes: list[str] = field(default_factory=list)
+    tls_concurrency: list[int] = field(default_factory=list)
+    ca_file: str | None = None
+    go_client: list[str] | None = None  # the Go peer's argv, when it is in ``clients``
+
+    def cells(self) -> list[tuple[str, str, str, int]]:
+        """(loop, scheme, route, concurrency): the plain cells, then the HTTPS ones."""
+        plain = [("http", r, c) for r in self.routes for c in self.concurrency]
+        tls = [("https", r, c) for r in self.tls_routes for c in self.tls_concurrency]
+        if self.ca_file is None:
+            tls = []
+        return [(lp, *cell) for lp in self.loops for cell in plain + tls]
+
+
+@dataclass
+class LatencyPlan:
+    """The latency view: each client held at a fixed request rate, p99 and p99.9."""
+
+    clients: list[str]
+    loops: list[str]
+    concurrency: int
+    rate: float  # requests per second, over all the coroutines
+    seconds: float  # measured, after the warm-up
+    warmup: float
+    repeat: int
+    route: str = "small"
+    go_client: list[str] | None = None  # the Go peer's argv, when it is in ``clients``
+
+    def budget(self) -> float:
+        return STARTUP_ALLOWANCE + self.warmup + 2 * self.seconds + 2.0 + 3 * GRACE
 
 
 STALE_SCENARIOS = {
@@ -240,10 +272,13 @@ class Progress:
         sys.stderr.flush()
 
 
-def run_worker(spec: dict[str, Any], budget: float) -> dict[str, Any]:
-    """Run one worker; its result, or a status saying how it failed."""
+def run_worker(
+    spec: dict[str, Any], budget: float, argv: list[str] | None = None
+) -> dict[str, Any]:
+    """Run one worker (the Python one, or ``argv``: the Go peer's); its result, or a
+    status saying how it failed."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.worker"],
+        argv or [sys.executable, "-m", "benchmarks.worker"],
         cwd=ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -292,18 +327,29 @@ def _describe(result: dict[str, Any]) -> str:
     return text
 
 
+class Server(Protocol):
+    """The server a matrix runs against: the embedded one, or Go's (``--server go``)."""
+
+    @property
+    def base_url(self) -> str: ...
+
+    @property
+    def tls_url(self) -> str | None: ...
+
+    def alive(self) -> bool: ...
+
+
 def run_matrix(
-    plan: MatrixPlan, pinning: Pinning, server: ServerProcess, sink: list[dict[str, Any]]
+    plan: MatrixPlan, pinning: Pinning, server: Server, sink: list[dict[str, Any]]
 ) -> None:
     """Append one record per client and cell to ``sink`` (so Ctrl-C keeps what is done)."""
-    cells = [(lp, r, c) for lp in plan.loops for r in plan.routes for c in plan.concurrency]
+    cells = plan.cells()
     progress = Progress(len(cells) * plan.repeat * len(plan.clients))
     budget = STARTUP_ALLOWANCE + plan.warmup_hard + plan.slow_cap + 3 * GRACE
-    for loop, route, conc in cells:
-        records = {
-            name: {"loop": loop, "route": route, "concurrency": conc, "client": name, "rounds": []}
-            for name in plan.clients
-        }
+    for loop, scheme, route, conc in cells:
+        where = {"loop": loop, "scheme": scheme, "route": route, "concurrency": conc}
+        records = {name: {**where, "client": name, "rounds": []} for name in plan.clients}
+        tls = scheme == "https"
         sink.extend(records.values())
         for round_no in range(plan.repeat):
             shift = round_no % len(plan.clients)
@@ -314,7 +360,8 @@ def run_matrix(
                     "mode": "closed",
                     "client": name,
                     "loop": loop,
-                    "base_url": server.base_url,
+                    "base_url": server.tls_url if tls else server.base_url,
+                    "ca_file": plan.ca_file if tls else None,
                     "route": route,
                     "concurrency": conc,
                     "warmup": max(200, 2 * conc),
@@ -326,9 +373,14 @@ def run_matrix(
                     "slow_cap": plan.slow_cap,
                     "cpu": pinning.client_cpu,
                 }
-                result = run_worker(spec, budget)
+                argv = None
+                if name == gopeer.NAME:
+                    argv = plan.go_client
+                    spec |= gopeer.route_fields(route)
+                result = run_worker(spec, budget, argv)
                 records[name]["rounds"].append(result)
-                label = f"{loop:<7} {route:<7} c={conc:<3} round {round_no + 1}/{plan.repeat}"
+                shown = f"https {route}" if tls else route
+                label = f"{loop:<7} {shown:<11} c={conc:<4} round {round_no + 1}/{plan.repeat}"
                 progress.line(f"{label} {name:<11} {_describe(result)}")
 
 
@@ -360,3 +412,55 @@ def run_stale(
                 )
                 label = f"{plan.name:<13} {loop:<7} {route:<7} c={plan.concurrency:<3}"
                 progress.line(f"{label} {name:<11} {_describe(result)}")
+
+
+def run_latency(
+    plan: LatencyPlan, pinning: Pinning, server: Server, sink: list[dict[str, Any]]
+) -> None:
+    """One record per loop and client; its rounds interleaved across clients as in the matrix."""
+    progress = Progress(len(plan.loops) * plan.repeat * len(plan.clients))
+    for loop in plan.loops:
+        where = {"loop": loop, "route": plan.route, "concurrency": plan.concurrency}
+        records = {name: {**where, "client": name, "rounds": []} for name in plan.clients}
+        sink.extend(records.values())
+        for round_no in range(plan.repeat):
+            shift = round_no % len(plan.clients)
+            for name in plan.clients[shift:] + plan.clients[:shift]:
+                if not server.alive():
+                    raise RuntimeError("the benchmark server died; see its messages above")
+                spec = {
+                    "mode": "rate",
+                    "client": name,
+                    "loop": loop,
+                    "base_url": server.base_url,
+                    "route": plan.route,
+                    "concurrency": plan.concurrency,
+                    "rate": plan.rate,
+                    "seconds": plan.seconds,
+                    "warmup": plan.warmup,
+                    "cpu": pinning.client_cpu,
+                }
+                argv = None
+                if name == gopeer.NAME:
+                    argv = plan.go_client
+                    spec |= gopeer.route_fields(plan.route)
+                result = run_worker(spec, plan.budget(), argv)
+                records[name]["rounds"].append(result)
+                label = f"latency {loop:<7} {plan.rate:,.0f}/s c={plan.concurrency:<3}"
+                progress.line(
+                    f"{label} round {round_no + 1}/{plan.repeat} {name:<11} "
+                    f"{_describe_rate(result)}"
+                )
+
+
+def _describe_rate(result: dict[str, Any]) -> str:
+    if result["status"] not in ("ok", "hung"):
+        return f"{result['status'].upper()}: {result['detail']}"
+    run = result["run"]
+    text = f"{run['rps']:>8,.0f} req/s"
+    for name in ("p50", "p99", "p999"):
+        value = run[f"{name}_ms"]
+        text += f"  {name} {'-' if value is None else format(value, '.2f')} ms"
+    if run["errors"]:
+        text += f"  {run['errors']:,} ERRORS"
+    return text

@@ -3,7 +3,9 @@
 Run in its own process (``python -m benchmarks.server``): uvloop and httptools,
 keep-alive, responses pre-encoded and written in request order, so pipelined
 requests are answered correctly. It binds 127.0.0.1 on a free port and prints
-``PORT <n>`` on its first stdout line.
+``PORT <n>`` on its first stdout line. With ``--tls-dir DIR`` (a directory holding
+``server.pem``, the certificate chain, and ``server.key``; see :mod:`benchmarks.tls`)
+it also serves the same routes over TLS on a second port: ``PORT <n> <tls port>``.
 
 The stale scenario starts it with ``--idle-close`` (close a connection idle that
 long) and ``--max-requests`` (close a connection after that many responses);
@@ -29,6 +31,7 @@ from typing import Any
 from testkit import ServerProcess as ChildServer
 
 from .routes import BIG_BODY, CHUNK, CHUNK_COUNT, POST_BODY, SMALL_BODY
+from .tls import server_context
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,7 +89,7 @@ class HttpServerProtocol(asyncio.Protocol):
         self._transport = transport
         self._arm_idle()
 
-    def data_received(self, data: bytes) -> None:
+    def data_received(self, data: bytes | memoryview) -> None:
         if self._idle_handle is not None:
             self._idle_handle.cancel()
             self._idle_handle = None
@@ -149,6 +152,24 @@ class HttpServerProtocol(asyncio.Protocol):
             self._idle_handle = self._loop.call_later(idle, self._close)
 
 
+class BufferedHttpServerProtocol(HttpServerProtocol, asyncio.BufferedProtocol):
+    """The TLS listener's protocol: the SSL layer decrypts into one shared buffer.
+
+    Given a plain protocol, both loops' SSL layers read each record into a fresh
+    256 KiB bytes object: a large allocation per read whose cost (page faults while
+    glibc's mmap threshold has not adapted) would be the server's, not the client's.
+    """
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return _READ_BUFFER
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(_READ_BUFFER[:nbytes])  # httptools copies what it keeps
+
+
+_READ_BUFFER = memoryview(bytearray(1 << 18))
+
+
 # -- the server process -----------------------------------------------------------------
 
 
@@ -163,8 +184,20 @@ async def _serve(args: argparse.Namespace) -> None:
     server = await loop.create_server(
         lambda: HttpServerProtocol(config, loop), args.host, args.port, backlog=2048
     )
-    port = server.sockets[0].getsockname()[1]
-    print(f"PORT {port}", flush=True)
+    ports = [server.sockets[0].getsockname()[1]]
+    servers = [server]
+    if args.tls_dir:
+        context = server_context(Path(args.tls_dir))
+        tls = await loop.create_server(
+            lambda: BufferedHttpServerProtocol(config, loop),
+            args.host,
+            0,
+            backlog=2048,
+            ssl=context,
+        )
+        servers.append(tls)
+        ports.append(tls.sockets[0].getsockname()[1])
+    print("PORT " + " ".join(map(str, ports)), flush=True)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -173,7 +206,8 @@ async def _serve(args: argparse.Namespace) -> None:
     while not stop.is_set() and time.monotonic() < deadline and os.getppid() == parent:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), 1.0)
-    server.close()
+    for each in servers:
+        each.close()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -183,6 +217,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--idle-close", type=float, default=None, help="seconds")
     parser.add_argument("--max-requests", type=int, default=None)
     parser.add_argument("--cpu", type=int, default=None, help="pin to this CPU")
+    parser.add_argument("--tls-dir", default=None, help="also serve TLS with DIR's server.pem")
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
     parser.add_argument("--lifetime", type=float, default=3 * 3600.0, help="exit after (s)")
     args = parser.parse_args(argv)
@@ -212,8 +247,11 @@ class ServerProcess(ChildServer):
         max_requests: int | None = None,
         cpu: int | None = None,
         loop: str = "uvloop",
+        tls_dir: Path | None = None,
     ) -> None:
         argv = [sys.executable, "-m", "benchmarks.server", "--loop", loop]
+        if tls_dir is not None:
+            argv += ["--tls-dir", str(tls_dir)]
         if idle_close:
             argv += ["--idle-close", str(idle_close)]
         if max_requests:
@@ -221,6 +259,11 @@ class ServerProcess(ChildServer):
         if cpu is not None:
             argv += ["--cpu", str(cpu)]
         super().__init__(argv, ready="PORT")
+
+    @property
+    def tls_url(self) -> str | None:
+        """The TLS listener's base URL, when the server was started with a certificate."""
+        return f"https://127.0.0.1:{self.ports[1]}" if len(self.ports) > 1 else None
 
 
 if __name__ == "__main__":

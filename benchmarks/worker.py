@@ -19,7 +19,16 @@ from typing import Any
 from testkit import new_loop
 
 from .clients import Adapter, open_adapter
-from .closedloop import GRACE, SteadyPlan, burst, describe, merge_bursts, paced, steady
+from .closedloop import (
+    GRACE,
+    SteadyPlan,
+    burst,
+    describe,
+    fixed_rate,
+    merge_bursts,
+    paced,
+    steady,
+)
 from .routes import ROUTES
 
 
@@ -67,11 +76,22 @@ async def idle_edge(spec: dict[str, Any], adapter: Adapter) -> dict[str, Any]:
     return await paced(call, route.expect_length, conc, spec["requests"], every, pause, spec["cap"])
 
 
-MODES = {"closed": measure, "stale": stale, "idle-edge": idle_edge}
+async def rate(spec: dict[str, Any], adapter: Adapter) -> dict[str, Any]:
+    """The latency view: a fixed request rate, latencies from when each request was due."""
+    route = ROUTES[spec["route"]]
+    call = adapter.call_for(route)
+    gc.collect()
+    conc, seconds, warmup = spec["concurrency"], spec["seconds"], spec["warmup"]
+    return await fixed_rate(call, route.expect_length, conc, spec["rate"], seconds, warmup)
+
+
+MODES = {"closed": measure, "stale": stale, "idle-edge": idle_edge, "rate": rate}
 
 
 async def main_async(spec: dict[str, Any]) -> dict[str, Any]:
-    adapter = open_adapter(spec["client"], spec["base_url"], spec["concurrency"])
+    adapter = open_adapter(
+        spec["client"], spec["base_url"], spec["concurrency"], spec.get("ca_file")
+    )
     try:
         result = await MODES[spec["mode"]](spec, adapter)
         result["extra"] = adapter.extra()

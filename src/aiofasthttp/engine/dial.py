@@ -55,9 +55,14 @@ class DialedProtocol(asyncio.Protocol):
 # buffer lent for a read that brought nothing (EOF, or TLS with no whole record yet)
 # stays with its connection for the next read, and goes back when it is lost. On
 # asyncio's own loops this spares a fresh 256 KiB allocation per read, whose page
-# faults cost more than the parsing (bodies of 64 KiB: 1.6x the rate). uvloop reads
-# into a buffer of its own and hands over bytes of the size read: there the extra
-# protocol call per read would cost about 6%, so its connections read plainly.
+# faults cost more than the parsing (bodies of 64 KiB: 1.6x the rate). uvloop lends
+# too: over TLS its SSL layer otherwise decrypts each read into a fresh 256 KiB bytes
+# object (callgrind, HTTPS /small at concurrency 64: 121,600 and 127,600 instructions
+# per request plainly in two counts, 115,600 and 111,900 lent; in a fresh process each
+# such read also page-faults until glibc's mmap threshold adapts), and over plain TCP
+# the extra protocol call is paid for by the bytes object uvloop no longer makes (/small
+# and 64 KiB bodies alike within the counts' spread of about 700 per request).
+# benchmarks/instructions.py measures these.
 READ_BUFFER_SIZE = 1 << 18
 _KEEP_SPARE = 4
 _spare: list[memoryview] = []
@@ -108,8 +113,10 @@ class ReadsIntoLentBuffers(asyncio.BufferedProtocol):
 
 
 def lends_buffers(loop: asyncio.AbstractEventLoop) -> bool:
-    """Whether connections on ``loop`` should read into lent buffers: not on uvloop."""
-    return type(loop).__module__.partition(".")[0] != "uvloop"
+    """Whether connections on ``loop`` should read into lent buffers: on every loop
+    measured (asyncio's and uvloop; see above). A loop without BufferedProtocol
+    support would read plainly through asyncio's fallback, so the answer is safe."""
+    return True
 
 
 ConnT = TypeVar("ConnT", bound=DialedProtocol)

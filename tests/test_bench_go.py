@@ -1,0 +1,107 @@
+"""Go's fasthttp as the suite's optional peer, run tiny: its client as one more row
+of the matrix (plain and HTTPS, every response checked by the Go worker, figures in
+the Python workers' shape) and its server under the Python clients (``--server
+go``). Needs ``go`` and Debian's golang-github-valyala-fasthttp-dev (``scripts/bench
+--with-go`` installs both); the binary is built once into benchmarks/go/build/."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # plain `pytest` puts only tests/ on the path
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import gopeer, report  # noqa: E402
+from benchmarks.runner import LatencyPlan, MatrixPlan, Pinning, run_latency, run_matrix  # noqa: E402
+from benchmarks.server import ServerProcess  # noqa: E402
+from benchmarks.tls import CA_FILE, make_certificates  # noqa: E402
+
+pytestmark = pytest.mark.skipif(gopeer.missing() is not None, reason=str(gopeer.missing()))
+
+
+@pytest.fixture(scope="module")
+def binary() -> Path:
+    return gopeer.build()
+
+
+def _plan(clients: list[str], binary: Path, ca: Path | None) -> MatrixPlan:
+    return MatrixPlan(
+        clients=clients,
+        loops=["uvloop"],
+        concurrency=[4],
+        routes=["small", "post"],
+        requests=300,
+        repeat=1,
+        cap=0.3,
+        warmup_cap=0.05,
+        tls_routes=["64k"],
+        tls_concurrency=[2],
+        ca_file=None if ca is None else str(ca),
+        go_client=gopeer.client_argv(binary),
+    )
+
+
+def _check(records: list[dict[str, Any]], cells: int, clients: list[str]) -> None:
+    assert len(records) == cells * len(clients)
+    for record in records:
+        (result,) = record["rounds"]
+        assert result["status"] == "ok", result
+        run = result["run"]
+        assert run["ok"] > 0 and run["errors"] == 0 and not result["error_kinds"]
+        assert run["p50_ms"] is not None and run["p50_ms"] <= run["p99_ms"]
+        assert run["hung"] == 0
+
+
+@pytest.mark.timeout(120)
+def test_the_go_client_is_a_row_of_the_matrix(binary: Path, tmp_path: Path) -> None:
+    tls = make_certificates(tmp_path / "tls")
+    clients = ["ceiling", gopeer.NAME]
+    plan = _plan(clients, binary, tls / CA_FILE)
+    records: list[dict[str, Any]] = []
+    with ServerProcess(tls_dir=tls) as server:
+        run_matrix(plan, Pinning.detect("none"), server, records)
+    _check(records, 3, clients)  # small, post, and 64k over HTTPS
+    rows = report.build_rows(records, plan.cap)
+    go_rows = [row for row in rows if row.client == gopeer.NAME]
+    assert [(r.scheme, r.route) for r in go_rows] == [
+        ("http", "small"),
+        ("http", "post"),
+        ("https", "64k"),
+    ]
+    assert all(r.vs_go == pytest.approx(1.0) for r in go_rows)
+    assert all(r.vs_go is not None for r in rows)
+    assert "x Go" in report.text_table(rows)
+
+
+@pytest.mark.timeout(120)
+def test_python_clients_against_the_go_server(binary: Path, tmp_path: Path) -> None:
+    tls = make_certificates(tmp_path / "tls")
+    clients = ["ceiling", "aiofasthttp"]
+    plan = _plan(clients, binary, tls / CA_FILE)
+    records: list[dict[str, Any]] = []
+    with gopeer.GoServerProcess(binary, tls_dir=tls) as server:
+        assert server.tls_url is not None
+        run_matrix(plan, Pinning.detect("none"), server, records)
+    _check(records, 3, clients)
+
+
+@pytest.mark.timeout(60)
+def test_the_go_client_in_the_latency_view(binary: Path) -> None:
+    plan = LatencyPlan([gopeer.NAME], ["uvloop"], 4, rate=400.0, seconds=0.5, warmup=0.1, repeat=1)
+    plan.go_client = gopeer.client_argv(binary)
+    records: list[dict[str, Any]] = []
+    with ServerProcess() as server:
+        run_latency(plan, Pinning.detect("none"), server, records)
+    ((result,),) = [record["rounds"] for record in records]
+    run = result["run"]
+    assert result["status"] == "ok" and run["errors"] == 0
+    assert run["due"] == 200 and run["ok"] == 200
+    assert run["p50_ms"] <= run["p99_ms"] <= run["p999_ms"] <= run["max_ms"]
+    assert 300 < run["rps"] < 500
+    (row,) = report.build_latency_rows(records)
+    assert row.client == gopeer.NAME and row.p999_ms is not None
