@@ -955,7 +955,8 @@ class Client:
         return self._proxy_ssl
 
     def _make_connection(self, origin: Origin, loop: asyncio.AbstractEventLoop) -> Connection:
-        kind = BufferedConnection if lends_buffers(loop) else Connection
+        lent = lends_buffers(loop, tls=origin.scheme == "https")
+        kind = BufferedConnection if lent else Connection
         return kind(
             origin,
             loop,

@@ -56,12 +56,13 @@ class DialedProtocol(asyncio.Protocol):
 # stays with its connection for the next read, and goes back when it is lost. On
 # asyncio's own loops this spares a fresh 256 KiB allocation per read, whose page
 # faults cost more than the parsing (bodies of 64 KiB: 1.6x the rate). uvloop lends
-# too: over TLS its SSL layer otherwise decrypts each read into a fresh 256 KiB bytes
+# over TLS: its SSL layer otherwise decrypts each read into a fresh 256 KiB bytes
 # object (callgrind, HTTPS /small at concurrency 64: 121,600 and 127,600 instructions
 # per request plainly in two counts, 115,600 and 111,900 lent; in a fresh process each
-# such read also page-faults until glibc's mmap threshold adapts), and over plain TCP
-# the extra protocol call is paid for by the bytes object uvloop no longer makes (/small
-# and 64 KiB bodies alike within the counts' spread of about 700 per request).
+# such read also page-faults until glibc's mmap threshold adapts). Over plain TCP
+# uvloop reads into a buffer of its own and hands over bytes of the size read, and
+# lending measured within the counts' spread (about 700 per request): there its
+# connections read plainly, as the first performance pass left them.
 # benchmarks/instructions.py measures these.
 READ_BUFFER_SIZE = 1 << 18
 _KEEP_SPARE = 4
@@ -112,11 +113,10 @@ class ReadsIntoLentBuffers(asyncio.BufferedProtocol):
         super().connection_lost(exc)
 
 
-def lends_buffers(loop: asyncio.AbstractEventLoop) -> bool:
-    """Whether connections on ``loop`` should read into lent buffers: on every loop
-    measured (asyncio's and uvloop; see above). A loop without BufferedProtocol
-    support would read plainly through asyncio's fallback, so the answer is safe."""
-    return True
+def lends_buffers(loop: asyncio.AbstractEventLoop, tls: bool = False) -> bool:
+    """Whether connections on ``loop`` should read into lent buffers: on asyncio's own
+    loops always, on uvloop over TLS only (see above)."""
+    return tls or type(loop).__module__.partition(".")[0] != "uvloop"
 
 
 ConnT = TypeVar("ConnT", bound=DialedProtocol)
