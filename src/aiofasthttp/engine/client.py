@@ -12,9 +12,8 @@ import asyncio
 import ssl as ssllib
 from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping
 from contextlib import asynccontextmanager
-from http.cookiejar import CookieJar
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict
+from typing import TYPE_CHECKING, Any
 
 from .. import reasons
 from .._version import __version__
@@ -42,6 +41,17 @@ from ..h1.request import (
 from ..h1.response import Response
 from ..h1.url import Origin, Proxy, Route, Target, join_url, resolve_url
 from ..policy.retry import RetryPolicy, coerce_policy
+from .calls import (
+    NO_EXTRAS,
+    TIMEOUT_NAMES,
+    AuthArg,
+    Call,
+    CookieJarArg,
+    Extras,
+    Hop,
+    RequestTimeouts,
+    with_cookie,
+)
 from .cap import DEFAULT_MAX_CONNS, ConnectionCap
 from .connection import BufferedConnection, Connection
 from .coordinator import Outcome, RetryCoordinator
@@ -55,6 +65,8 @@ from .trace import make_tracer
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
+
+    from .verbs import Verb
 
 _UNSET: Any = object()
 FRAMING_FIELDS = frozenset(
@@ -70,54 +82,6 @@ FRAMING_FIELDS = frozenset(
         "idempotency-key",
     }
 )
-TIMEOUT_NAMES = ("connect_timeout", "read_timeout", "write_timeout", "pool_timeout", "head_timeout")
-
-
-class RequestTimeouts(TypedDict, total=False):
-    """A request's own timeouts, in seconds (None: no limit); each replaces the client's."""
-
-    connect_timeout: float | None
-    read_timeout: float | None
-    write_timeout: float | None
-    pool_timeout: float | None
-    head_timeout: float | None  # from the request written to its response head
-
-
-AuthArg = Auth | tuple[str, str]
-CookieJarArg = bool | CookieJar | Cookies | None
-
-
-class _Extras(NamedTuple):
-    """A request's everyday options: multipart files, its own cookies, its auth."""
-
-    files: FilesArg | None = None
-    cookies: Mapping[str, str] | None = None
-    auth: AuthArg | None = None
-
-
-_NO_EXTRAS = _Extras()
-
-
-class _Call(NamedTuple):
-    """A request's arguments as given: what hooks see is made from them."""
-
-    method: str
-    url: str
-    params: QueryParams | None
-    headers: HeadersLike | None
-    content: Content | None
-    json: Any
-    data: Any
-    connection_close: bool
-
-    def outgoing(self, base_url: str | None) -> OutgoingRequest:
-        url = add_params(join_url(base_url, self.url), self.params)
-        return OutgoingRequest(self.method, url, self.headers)
-
-    def built(self, outgoing: OutgoingRequest) -> _Call:
-        """The arguments to build the request with, as the hooks left it."""
-        pairs = outgoing.headers.pairs()
-        return self._replace(method=outgoing.method, url=outgoing.url, params=None, headers=pairs)
 
 
 class Client:
@@ -300,9 +264,9 @@ class Client:
             or follow_redirects
             or self._jar_cookies
         ):
-            extras = _Extras(files, cookies, auth)
+            extras = Extras(files, cookies, auth)
             if self._needs_full(extras, follow_redirects):
-                call = _Call(method, url, params, headers, content, json, data, connection_close)
+                call = Call(method, url, params, headers, content, json, data, connection_close)
                 return self._full(call, extras, timeout, follow_redirects, settings)
         try:
             request, pool = self._build(
@@ -314,7 +278,7 @@ class Client:
             timeout = self._timeout
         return self._coordinator.fetch(request, pool, timeout, settings)
 
-    def _needs_full(self, extras: _Extras, follow_redirects: bool | None) -> bool:
+    def _needs_full(self, extras: Extras, follow_redirects: bool | None) -> bool:
         return (
             self._hooks is not None or self._follows(follow_redirects) or self._uses_extras(extras)
         )
@@ -323,18 +287,18 @@ class Client:
         """Whether requests may skip every everyday feature (see request())."""
         self._plain = self._auth is None and self._hooks is None and not self._follow_redirects
 
-    def _uses_extras(self, extras: _Extras) -> bool:
+    def _uses_extras(self, extras: Extras) -> bool:
         """Whether a request needs the full path: its own files, cookies or auth, the
         client's auth, or cookies in the jar to send."""
         jar = self._jar
         return (
-            extras != _NO_EXTRAS or self._auth is not None or (jar is not None and not jar.is_empty)
+            extras != NO_EXTRAS or self._auth is not None or (jar is not None and not jar.is_empty)
         )
 
     async def _full(
         self,
-        call: _Call,
-        extras: _Extras,
+        call: Call,
+        extras: Extras,
         timeout: float | None,
         follow_redirects: bool | None,
         settings: AttemptSettings | None,
@@ -367,8 +331,8 @@ class Client:
 
     async def _exchange(
         self,
-        call: _Call,
-        extras: _Extras,
+        call: Call,
+        extras: Extras,
         deadline: float | None,
         settings: AttemptSettings | None,
         follows: bool,
@@ -394,7 +358,7 @@ class Client:
         history: list[Response] = []
         while True:
             own = credentials_may_follow(first, url)
-            hop = _Hop(method, url, headers, body, call.connection_close)
+            hop = Hop(method, url, headers, body, call.connection_close)
             resp, conn, ex = await self._authed(
                 hop,
                 auth if own else None,
@@ -431,7 +395,7 @@ class Client:
 
     async def _authed(
         self,
-        hop: _Hop,
+        hop: Hop,
         auth: Auth | None,
         cookies: Mapping[str, str] | None,
         deadline: float | None,
@@ -457,7 +421,7 @@ class Client:
 
     async def _send_hop(
         self,
-        hop: _Hop,
+        hop: Hop,
         cookies: Mapping[str, str] | None,
         deadline: float | None,
         settings: AttemptSettings | None,
@@ -469,7 +433,7 @@ class Client:
         headers = hop.headers
         value = cookie_header(jar, hop.url, cookies)
         if value is not None:
-            headers = _with_cookie(headers, value)
+            headers = with_cookie(headers, value)
         request = self._encode(hop.method, hop.url, headers, hop.body, hop.connection_close)
         return await self._coordinator.fetch(
             request, None, None, settings, deadline=deadline, streaming=streaming
@@ -502,8 +466,8 @@ class Client:
         """
         settings = self._settings_for(timeouts) if timeouts else None
         deadline = self._deadline(timeout)
-        call = _Call(method, url, params, headers, content, json, data, connection_close)
-        extras = _Extras(files, cookies, auth)
+        call = Call(method, url, params, headers, content, json, data, connection_close)
+        extras = Extras(files, cookies, auth)
         follows = self._follows(follow_redirects)
         hooks = self._hooks
         outgoing = None if hooks is None else call.outgoing(self.base_url)
@@ -600,137 +564,16 @@ class Client:
 
     # The verb helpers hand back request()'s coroutine rather than awaiting it
     # in one of their own: one frame less to resume at every step of a request.
-    # The type checker sees request()'s keywords, typed, so a misspelt one fails
-    # under mypy; at run time they are passed on as they came (naming all thirteen
-    # in the call would cost every request their matching).
+    # The type checker sees them as Verbs, request()'s keywords typed (engine/verbs.py);
+    # at run time they pass their keywords on as they came.
     if TYPE_CHECKING:
-
-        def get(
-            self,
-            url: str,
-            *,
-            params: QueryParams | None = None,
-            headers: HeadersLike | None = None,
-            content: Content | None = None,
-            json: Any = None,
-            data: Any = None,
-            files: FilesArg | None = None,
-            cookies: Mapping[str, str] | None = None,
-            auth: AuthArg | None = None,
-            timeout: float | None = _UNSET,
-            connection_close: bool = False,
-            follow_redirects: bool | None = None,
-            **timeouts: Unpack[RequestTimeouts],
-        ) -> Coroutine[Any, Any, Response]: ...
-
-        def head(
-            self,
-            url: str,
-            *,
-            params: QueryParams | None = None,
-            headers: HeadersLike | None = None,
-            content: Content | None = None,
-            json: Any = None,
-            data: Any = None,
-            files: FilesArg | None = None,
-            cookies: Mapping[str, str] | None = None,
-            auth: AuthArg | None = None,
-            timeout: float | None = _UNSET,
-            connection_close: bool = False,
-            follow_redirects: bool | None = None,
-            **timeouts: Unpack[RequestTimeouts],
-        ) -> Coroutine[Any, Any, Response]: ...
-
-        def options(
-            self,
-            url: str,
-            *,
-            params: QueryParams | None = None,
-            headers: HeadersLike | None = None,
-            content: Content | None = None,
-            json: Any = None,
-            data: Any = None,
-            files: FilesArg | None = None,
-            cookies: Mapping[str, str] | None = None,
-            auth: AuthArg | None = None,
-            timeout: float | None = _UNSET,
-            connection_close: bool = False,
-            follow_redirects: bool | None = None,
-            **timeouts: Unpack[RequestTimeouts],
-        ) -> Coroutine[Any, Any, Response]: ...
-
-        def post(
-            self,
-            url: str,
-            *,
-            params: QueryParams | None = None,
-            headers: HeadersLike | None = None,
-            content: Content | None = None,
-            json: Any = None,
-            data: Any = None,
-            files: FilesArg | None = None,
-            cookies: Mapping[str, str] | None = None,
-            auth: AuthArg | None = None,
-            timeout: float | None = _UNSET,
-            connection_close: bool = False,
-            follow_redirects: bool | None = None,
-            **timeouts: Unpack[RequestTimeouts],
-        ) -> Coroutine[Any, Any, Response]: ...
-
-        def put(
-            self,
-            url: str,
-            *,
-            params: QueryParams | None = None,
-            headers: HeadersLike | None = None,
-            content: Content | None = None,
-            json: Any = None,
-            data: Any = None,
-            files: FilesArg | None = None,
-            cookies: Mapping[str, str] | None = None,
-            auth: AuthArg | None = None,
-            timeout: float | None = _UNSET,
-            connection_close: bool = False,
-            follow_redirects: bool | None = None,
-            **timeouts: Unpack[RequestTimeouts],
-        ) -> Coroutine[Any, Any, Response]: ...
-
-        def patch(
-            self,
-            url: str,
-            *,
-            params: QueryParams | None = None,
-            headers: HeadersLike | None = None,
-            content: Content | None = None,
-            json: Any = None,
-            data: Any = None,
-            files: FilesArg | None = None,
-            cookies: Mapping[str, str] | None = None,
-            auth: AuthArg | None = None,
-            timeout: float | None = _UNSET,
-            connection_close: bool = False,
-            follow_redirects: bool | None = None,
-            **timeouts: Unpack[RequestTimeouts],
-        ) -> Coroutine[Any, Any, Response]: ...
-
-        def delete(
-            self,
-            url: str,
-            *,
-            params: QueryParams | None = None,
-            headers: HeadersLike | None = None,
-            content: Content | None = None,
-            json: Any = None,
-            data: Any = None,
-            files: FilesArg | None = None,
-            cookies: Mapping[str, str] | None = None,
-            auth: AuthArg | None = None,
-            timeout: float | None = _UNSET,
-            connection_close: bool = False,
-            follow_redirects: bool | None = None,
-            **timeouts: Unpack[RequestTimeouts],
-        ) -> Coroutine[Any, Any, Response]: ...
-
+        get: Verb
+        head: Verb
+        options: Verb
+        post: Verb
+        put: Verb
+        patch: Verb
+        delete: Verb
     else:
 
         def get(self, url: str, **kwargs: Any) -> Coroutine[Any, Any, Response]:
@@ -833,7 +676,7 @@ class Client:
         )
 
     def _build_hooked(
-        self, call: _Call, outgoing: OutgoingRequest
+        self, call: Call, outgoing: OutgoingRequest
     ) -> tuple[Request, Pool[Connection] | None]:
         """The request as the hooks left it.
 
@@ -1029,25 +872,6 @@ class Client:
     def __repr__(self) -> str:
         pools = ", ".join(repr(p) for p in self._pools.values())
         return f"<Client closed={self._closed} pools=[{pools}]>"
-
-
-class _Hop(NamedTuple):
-    """One request of a chain of redirects, before its cookies and auth."""
-
-    method: str
-    url: str
-    headers: list[tuple[str, str]]
-    body: Body
-    connection_close: bool
-
-
-def _with_cookie(headers: list[tuple[str, str]], value: str) -> list[tuple[str, str]]:
-    """``headers`` with the jar's cookies: after a Cookie field the user set by hand
-    (one field, as RFC 6265 5.4 asks), or as a new one."""
-    for i, (name, given) in enumerate(headers):
-        if name.lower() == "cookie":
-            return [*headers[:i], (name, f"{given}; {value}"), *headers[i + 1 :]]
-    return [*headers, ("Cookie", value)]
 
 
 async def _discard(resp: Response) -> None:
