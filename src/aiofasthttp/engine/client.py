@@ -17,13 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from .. import reasons
 from .._version import __version__
-from ..errors import ClientClosedError, TooManyRedirects
-from ..h1.auth import Auth, AuthRequest, coerce_auth, credentials_may_follow, run_auth_flow
-from ..h1.cookies import Cookies, coerce_cookies, cookie_header
+from ..errors import ClientClosedError
+from ..h1.auth import Auth, coerce_auth
+from ..h1.cookies import Cookies, coerce_cookies
 from ..h1.decoding import ACCEPT_ENCODING
 from ..h1.headers import HeadersLike
 from ..h1.multipart import FilesArg
-from ..h1.redirects import REDIRECT_STATUSES, next_hop
 from ..h1.request import (
     EMPTY_BODY,
     Body,
@@ -48,15 +47,14 @@ from .calls import (
     Call,
     CookieJarArg,
     Extras,
-    Hop,
     RequestTimeouts,
-    with_cookie,
 )
 from .cap import DEFAULT_MAX_CONNS, ConnectionCap
 from .connection import BufferedConnection, Connection
 from .coordinator import Outcome, RetryCoordinator
 from .dial import Dialer, InMemoryNetwork, lends_buffers
 from .exchange import AttemptSettings
+from .fullpath import FullPath
 from .hooks import EventHooks, Observer, OutgoingRequest, make_hooks
 from .pool import DEFAULT_MAX_IDLE, Pool, PoolLimits
 from .proxies import EnvironmentProxies, is_socks, parse_proxy_url
@@ -142,7 +140,6 @@ class Client:
         self._proxy = parse_proxy_url(proxy) if proxy else None
         self._proxy_ssl = proxy_ssl
         self._env_proxies = EnvironmentProxies() if trust_env else None
-        self._max_redirects = max_redirects
         self._limits = PoolLimits(
             max_conns=max_conns_per_host,
             max_idle_duration=max_idle_conn_duration,
@@ -211,6 +208,7 @@ class Client:
             self._now,
             self._tracer,
         )
+        self._full_path = FullPath(self._coordinator, self._encode, max_redirects)
         self._use_jar(self._jar)
         self._replan()
 
@@ -329,7 +327,7 @@ class Client:
         hooks.answered(outgoing, resp)
         return resp
 
-    async def _exchange(
+    def _exchange(
         self,
         call: Call,
         extras: Extras,
@@ -337,106 +335,20 @@ class Client:
         settings: AttemptSettings | None,
         follows: bool,
         streaming: bool,
-    ) -> Outcome:
-        """A request with its auth flow, cookies and redirects: the full path.
-
-        The body is encoded once: an auth round or a 307/308 hop sends that same
-        body again (a replayable one makes a fresh stream; a one-shot one refuses).
-        Each hop works its Cookie field out afresh from the jar; the request's own
-        cookies and auth go only to the origin they were given for.
-        """
+    ) -> Coroutine[Any, Any, Outcome]:
+        """The full path's exchange (engine/fullpath.py), with the client's state now."""
         if self._closed:
             raise ClientClosedError("the client is closed; create a new Client")
-        method = check_method(call.method)
-        url = add_params(join_url(self.base_url, call.url), call.params)
-        headers = header_items(call.headers)
-        body = encode_body(call.content, call.json, call.data, extras.files)
-        auth = coerce_auth(extras.auth) if extras.auth is not None else self._auth
-        if extras.auth is None and any(n.lower() == "authorization" for n, _ in headers):
-            auth = None  # an Authorization field set for this request wins over the client's
-        first = url
-        history: list[Response] = []
-        while True:
-            own = credentials_may_follow(first, url)
-            hop = Hop(method, url, headers, body, call.connection_close)
-            resp, conn, ex = await self._authed(
-                hop,
-                auth if own else None,
-                extras.cookies if own else None,
-                deadline,
-                settings,
-                streaming,
-            )
-            if not follows or resp.status not in REDIRECT_STATUSES:
-                break
-            if conn is not None and ex is not None:
-                conn.abandon(ex, reasons.REDIRECT_BODY_UNREAD)
-            if len(history) >= self._max_redirects:
-                raise TooManyRedirects(
-                    f"{call.method} {first}: more than max_redirects={self._max_redirects} "
-                    "redirects"
-                )
-            history.append(resp)
-            has_body = body.data is not None or body.make_stream is not None
-            nxt = next_hop(
-                resp.status,
-                resp.headers.get("location"),
-                method,
-                url,
-                headers,
-                body.replayable,
-                has_body,
-            )
-            method, url, headers = nxt.method, nxt.url, nxt.headers
-            if not nxt.keep_body:
-                body = EMPTY_BODY
-        resp.history = history
-        return resp, conn, ex
-
-    async def _authed(
-        self,
-        hop: Hop,
-        auth: Auth | None,
-        cookies: Mapping[str, str] | None,
-        deadline: float | None,
-        settings: AttemptSettings | None,
-        streaming: bool,
-    ) -> Outcome:
-        """One hop: sent as it is, or through ``auth``'s flow (each round built afresh)."""
-
-        async def send(request: AuthRequest) -> Response:
-            sent = hop._replace(method=request.method, url=request.url, headers=request.headers)
-            return await self._send_hop(sent, cookies, deadline, settings, streaming)
-
-        if auth is None:
-            resp = await send(AuthRequest(hop.method, hop.url, hop.headers))
-        else:
-            resp = await run_auth_flow(
-                auth, AuthRequest(hop.method, hop.url, list(hop.headers)), send, _discard
-            )
-        if streaming:
-            conn, ex = resp._held
-            return resp, conn, ex
-        return resp, None, None
-
-    async def _send_hop(
-        self,
-        hop: Hop,
-        cookies: Mapping[str, str] | None,
-        deadline: float | None,
-        settings: AttemptSettings | None,
-        streaming: bool,
-    ) -> Response:
-        """One request on the wire, with the jar's cookies (the coordinator keeps the
-        response's)."""
-        jar = self._jar
-        headers = hop.headers
-        value = cookie_header(jar, hop.url, cookies)
-        if value is not None:
-            headers = with_cookie(headers, value)
-        request = self._encode(hop.method, hop.url, headers, hop.body, hop.connection_close)
-        return await self._coordinator.fetch(
-            request, None, None, settings, deadline=deadline, streaming=streaming
+        return self._full_path.exchange(
+            call,
+            extras,
+            self.base_url,
+            self._auth,
+            self._jar,
+            deadline,
+            settings,
+            follows,
+            streaming,
         )
 
     @asynccontextmanager
@@ -872,13 +784,6 @@ class Client:
     def __repr__(self) -> str:
         pools = ", ".join(repr(p) for p in self._pools.values())
         return f"<Client closed={self._closed} pools=[{pools}]>"
-
-
-async def _discard(resp: Response) -> None:
-    """A response an auth flow answered with another request: read, so that its
-    connection goes back to the pool (a 401's body is small)."""
-    if resp._content is None:
-        await resp.aread()
 
 
 async def _raise(exc: Exception) -> Response:
