@@ -38,7 +38,7 @@ from ..h1.request import (
     header_items,
 )
 from ..h1.response import Response
-from ..h1.url import Origin, Proxy, Route, Target, join_url, resolve_url
+from ..h1.url import join_url, resolve_url
 from ..policy.retry import RetryPolicy, coerce_policy
 from .calls import (
     NO_EXTRAS,
@@ -49,16 +49,16 @@ from .calls import (
     Extras,
     RequestTimeouts,
 )
-from .cap import DEFAULT_MAX_CONNS, ConnectionCap
-from .connection import BufferedConnection, Connection
+from .cap import DEFAULT_MAX_CONNS
+from .connection import Connection
 from .coordinator import Outcome, RetryCoordinator
-from .dial import Dialer, InMemoryNetwork, lends_buffers
+from .dial import InMemoryNetwork
 from .exchange import AttemptSettings
 from .fullpath import FullPath
 from .hooks import EventHooks, Observer, OutgoingRequest, make_hooks
 from .pool import DEFAULT_MAX_IDLE, Pool, PoolLimits
-from .proxies import EnvironmentProxies, is_socks, parse_proxy_url
-from .resolve import DEFAULT_TTL, DNSCache, Resolver
+from .resolve import DEFAULT_TTL, Resolver
+from .routes import Routes
 from .trace import make_tracer
 
 if TYPE_CHECKING:
@@ -137,9 +137,6 @@ class Client:
         self.base_url = base_url
         self._follow_redirects = follow_redirects
         self._continue_above = expect_continue_threshold
-        self._proxy = parse_proxy_url(proxy) if proxy else None
-        self._proxy_ssl = proxy_ssl
-        self._env_proxies = EnvironmentProxies() if trust_env else None
         self._limits = PoolLimits(
             max_conns=max_conns_per_host,
             max_idle_duration=max_idle_conn_duration,
@@ -148,30 +145,37 @@ class Client:
             max_wait=max_conn_wait_timeout,
             lifo=conn_pool_strategy == "lifo",
         )
-        self._write_timeout = write_timeout
         self._timeout = timeout
-        self._max_head_size = max_response_head_size
-        self._tcp_keepalive = tcp_keepalive
         # Decided once: DEBUG logging must be on before the client is made to be traced.
         self._tracer = make_tracer(trace)
-        self._names = DNSCache(dns_cache_ttl, resolver, self._tracer)
-        self._dialer = Dialer(
-            connect_timeout=connect_timeout,
-            tls_context=self._tls_context,
-            make_connection=self._make_connection,
-            uds=uds,
-            names=self._names,
-            happy_eyeballs_delay=happy_eyeballs_delay,
-            proxy_tls_context=self._proxy_tls_context,
-            proxies=self._proxies,
-            tracer=self._tracer,
-            network=transport,  # aiofasthttp.testing.MockTransport: no socket, no DNS
-        )
         if max_conns is None:
             max_conns = max(DEFAULT_MAX_CONNS, max_conns_per_host)
-        self._cap = ConnectionCap(max_conns, self._pools_now)
-        self._ssl_option = ssl
-        self._ssl_context: ssllib.SSLContext | None = None
+        # Kept requests with their pools: a plain GET is one dict lookup, no pool lookup.
+        self._kept_heads: KeptHeads[Pool[Connection] | None] = KeptHeads()
+        self._routes = Routes(
+            limits=self._limits,
+            max_conns=max_conns,
+            connect_timeout=connect_timeout,
+            write_timeout=write_timeout,
+            max_head_size=max_response_head_size,
+            tcp_keepalive=tcp_keepalive,
+            ssl=ssl,
+            uds=uds,
+            proxy=proxy,
+            proxy_ssl=proxy_ssl,
+            trust_env=trust_env,
+            dns_cache_ttl=dns_cache_ttl,
+            resolver=resolver,
+            happy_eyeballs_delay=happy_eyeballs_delay,
+            transport=transport,
+            tracer=self._tracer,
+            get_loop=self._get_loop,
+            new_pool=self._kept_heads.clear,
+        )
+        # The same dict and cap as the routes': _build's pool lookup, stats, repr.
+        self._pools = self._routes.pools
+        self._cap = self._routes.cap
+        self._route = self._routes.route
         check_header("User-Agent", user_agent)
         default = [("User-Agent", user_agent), ("Accept", "*/*")]
         if decompress:
@@ -185,15 +189,12 @@ class Client:
         self._trace = trace
         self._event_hooks = make_hooks(event_hooks)
         self._hooks: EventHooks | None = self._event_hooks
-        self._pools: dict[Route, Pool[Connection]] = {}
-        # Kept requests with their pools: a plain GET is one dict lookup, no pool lookup.
-        self._kept_heads: KeptHeads[Pool[Connection] | None] = KeptHeads()
         self._jar = coerce_cookies(cookies)
         self._auth = coerce_auth(auth)
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._coordinator = RetryCoordinator(
-            self._pool_for,
+            self._routes.pool_for,
             coerce_policy(retry),
             AttemptSettings(
                 read_timeout,
@@ -471,8 +472,7 @@ class Client:
     def _set_tracer(self, tracer: Any) -> None:
         self._tracer = tracer
         self._coordinator.tracer = tracer
-        for pool in self._pools.values():
-            pool.tracer = tracer
+        self._routes.set_tracer(tracer)
 
     # The verb helpers hand back request()'s coroutine rather than awaiting it
     # in one of their own: one frame less to resume at every step of a request.
@@ -658,103 +658,11 @@ class Client:
             loop = self._loop = asyncio.get_running_loop()
         return loop
 
-    # -- pools and dialling -----------------------------------------------------------
-
-    def _pool_for(self, request: Request) -> Pool[Connection]:
-        route = request.route
-        pool = self._pools.get(route)
-        if pool is None:
-            if self._closed:
-                raise ClientClosedError("the client is closed; create a new Client")
-            pool = Pool(
-                route.origin,
-                self._limits,
-                self._dialer.dial,
-                self._get_loop(),
-                self._tracer,
-                via=route.via,
-                cap=self._cap,
-            )
-            self._pools[route] = pool
-            # Requests kept before this pool existed carry none: keep them afresh.
-            self._kept_heads.clear()
-        return pool
-
-    def _route(self, target: Target) -> tuple[Route, Proxy | None]:
-        """Where a request's connection goes, and the proxy its head must name, if any."""
-        proxy = self._proxy_for(target.origin)
-        if proxy is None:
-            return Route(target.origin), None
-        if target.origin.scheme == "http" and not is_socks(proxy):
-            return Route(proxy.origin), proxy  # absolute-form request to the proxy
-        return Route(target.origin, proxy), None  # a CONNECT or SOCKS tunnel
-
-    def _proxy_for(self, origin: Origin) -> Proxy | None:
-        if self._proxy is not None:
-            return self._proxy
-        if self._env_proxies is None:
-            return None
-        return self._env_proxies.for_origin(origin)
-
-    def _proxies(self) -> list[Proxy]:
-        """Every proxy this client may use (the dialer tells a proxy's origin by it)."""
-        found = [] if self._env_proxies is None else self._env_proxies.proxies
-        return found if self._proxy is None else [self._proxy, *found]
-
-    def _pools_now(self) -> list[Pool[Connection]]:
-        return list(self._pools.values())
-
-    def _proxy_tls_context(self) -> ssllib.SSLContext:
-        if self._proxy_ssl is None:
-            self._proxy_ssl = ssllib.create_default_context()
-        return self._proxy_ssl
-
-    def _make_connection(self, origin: Origin, loop: asyncio.AbstractEventLoop) -> Connection:
-        kind = BufferedConnection if lends_buffers(loop) else Connection
-        return kind(
-            origin,
-            loop,
-            max_head_size=self._max_head_size,
-            write_timeout=self._write_timeout,
-            tcp_keepalive=self._tcp_keepalive,
-        )
-
-    def _tls_context(self) -> ssllib.SSLContext:
-        if self._ssl_context is None:
-            option = self._ssl_option
-            if isinstance(option, ssllib.SSLContext):
-                context = option
-            elif option is False:
-                context = ssllib.create_default_context()
-                context.check_hostname = False
-                context.verify_mode = ssllib.CERT_NONE
-            else:
-                context = ssllib.create_default_context()
-            self._ssl_context = context
-        return self._ssl_context
-
     # -- lifetime and introspection ---------------------------------------------------------
 
     def stats(self) -> dict[str, dict[str, Any]]:
         """Per origin: connections open, idle, active; created, reused, closed, expired, retries."""
-        out = {}
-        for route, pool in self._pools.items():
-            s = pool.stats
-            out[str(route)] = {
-                **pool.counts,
-                "created": s.created,
-                "reused": s.reused,
-                "closed_by_server_idle": s.closed_by_server_idle,
-                "expired": s.expired,
-                "retries": s.retries,
-                "learned_idle_timeout": s.learned_idle_timeout,
-                "learned_max_requests": s.learned_max_requests,
-                "suspected_max_requests": s.suspected_max_requests,
-                "close_reasons": dict(s.close_reasons),
-                "passed_over": dict(s.passed_over),
-                "dns_lookups": self._names.lookups.get(route.origin.host, 0),
-            }
-        return out
+        return self._routes.stats()
 
     @property
     def is_closed(self) -> bool:
@@ -763,10 +671,7 @@ class Client:
     async def aclose(self) -> None:
         """Close every connection and fail every waiting request."""
         self._closed = True
-        self._cap.close()
-        self._names.close()
-        for pool in self._pools.values():
-            pool.close()
+        self._routes.close()
         # Let the transports run their connection_lost callbacks before returning.
         await asyncio.sleep(0)
 
