@@ -55,7 +55,7 @@ from .coordinator import Outcome, RetryCoordinator
 from .dial import InMemoryNetwork
 from .exchange import AttemptSettings
 from .fullpath import FullPath
-from .hooks import EventHooks, Observer, OutgoingRequest, make_hooks
+from .hooks import FRAMING_FIELDS, EventHooks, Observer, OutgoingRequest, make_hooks
 from .pool import DEFAULT_MAX_IDLE, Pool, PoolLimits
 from .resolve import DEFAULT_TTL, Resolver
 from .routes import Routes
@@ -67,19 +67,6 @@ if TYPE_CHECKING:
     from .verbs import Verb
 
 _UNSET: Any = object()
-FRAMING_FIELDS = frozenset(
-    {
-        "host",
-        "authorization",
-        "content-type",
-        "content-length",
-        "transfer-encoding",
-        "connection",
-        "expect",
-        "proxy-authorization",
-        "idempotency-key",
-    }
-)
 
 
 class Client:
@@ -596,17 +583,8 @@ class Client:
         head already has, the request is built as without hooks (its head kept and
         reused, see KeptHeads) and the fields are appended to that head.
         """
-        pairs = outgoing.headers.pairs()
-        given = outgoing.given
-        added = pairs[len(given) :]
-        taken = self._header_names
-        if (
-            outgoing.method == outgoing.given_method
-            and outgoing.url == outgoing.given_url
-            and pairs[: len(given)] == given
-            and not any(n.lower() in taken for n, _ in added)
-            and not (given and {n.lower() for n, _ in added} & {n.lower() for n, _ in given})
-        ):
+        added = outgoing.appended(self._header_names)
+        if added is not None:
             request, pool = self._build(*call)
             return (request.with_fields(added), pool) if added else (request, pool)
         return self._build(*call.built(outgoing))
