@@ -12,19 +12,17 @@ import asyncio
 import ssl as ssllib
 from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping
 from contextlib import asynccontextmanager
-from http.cookiejar import CookieJar
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict
+from typing import TYPE_CHECKING, Any
 
 from .. import reasons
 from .._version import __version__
-from ..errors import ClientClosedError, TooManyRedirects
-from ..h1.auth import Auth, AuthRequest, coerce_auth, credentials_may_follow, run_auth_flow
-from ..h1.cookies import Cookies, coerce_cookies, cookie_header
+from ..errors import ClientClosedError
+from ..h1.auth import Auth, coerce_auth
+from ..h1.cookies import Cookies, coerce_cookies
 from ..h1.decoding import ACCEPT_ENCODING
 from ..h1.headers import HeadersLike
 from ..h1.multipart import FilesArg
-from ..h1.redirects import REDIRECT_STATUSES, next_hop
 from ..h1.request import (
     EMPTY_BODY,
     Body,
@@ -40,84 +38,35 @@ from ..h1.request import (
     header_items,
 )
 from ..h1.response import Response
-from ..h1.url import Origin, Proxy, Route, Target, join_url, resolve_url
+from ..h1.url import join_url, resolve_url
 from ..policy.retry import RetryPolicy, coerce_policy
-from .cap import DEFAULT_MAX_CONNS, ConnectionCap
-from .connection import BufferedConnection, Connection
+from .calls import (
+    NO_EXTRAS,
+    TIMEOUT_NAMES,
+    AuthArg,
+    Call,
+    CookieJarArg,
+    Extras,
+    RequestTimeouts,
+)
+from .cap import DEFAULT_MAX_CONNS
+from .connection import Connection
 from .coordinator import Outcome, RetryCoordinator
-from .dial import Dialer, InMemoryNetwork, lends_buffers
+from .dial import InMemoryNetwork
 from .exchange import AttemptSettings
-from .hooks import EventHooks, Observer, OutgoingRequest, make_hooks
+from .fullpath import FullPath
+from .hooks import FRAMING_FIELDS, EventHooks, Observer, OutgoingRequest, make_hooks
 from .pool import DEFAULT_MAX_IDLE, Pool, PoolLimits
-from .proxies import EnvironmentProxies, is_socks, parse_proxy_url
-from .resolve import DEFAULT_TTL, DNSCache, Resolver
+from .resolve import DEFAULT_TTL, Resolver
+from .routes import Routes
 from .trace import make_tracer
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+    from .verbs import Verb
+
 _UNSET: Any = object()
-FRAMING_FIELDS = frozenset(
-    {
-        "host",
-        "authorization",
-        "content-type",
-        "content-length",
-        "transfer-encoding",
-        "connection",
-        "expect",
-        "proxy-authorization",
-        "idempotency-key",
-    }
-)
-TIMEOUT_NAMES = ("connect_timeout", "read_timeout", "write_timeout", "pool_timeout", "head_timeout")
-
-
-class RequestTimeouts(TypedDict, total=False):
-    """A request's own timeouts, in seconds (None: no limit); each replaces the client's."""
-
-    connect_timeout: float | None
-    read_timeout: float | None
-    write_timeout: float | None
-    pool_timeout: float | None
-    head_timeout: float | None  # from the request written to its response head
-
-
-AuthArg = Auth | tuple[str, str]
-CookieJarArg = bool | CookieJar | Cookies | None
-
-
-class _Extras(NamedTuple):
-    """A request's everyday options: multipart files, its own cookies, its auth."""
-
-    files: FilesArg | None = None
-    cookies: Mapping[str, str] | None = None
-    auth: AuthArg | None = None
-
-
-_NO_EXTRAS = _Extras()
-
-
-class _Call(NamedTuple):
-    """A request's arguments as given: what hooks see is made from them."""
-
-    method: str
-    url: str
-    params: QueryParams | None
-    headers: HeadersLike | None
-    content: Content | None
-    json: Any
-    data: Any
-    connection_close: bool
-
-    def outgoing(self, base_url: str | None) -> OutgoingRequest:
-        url = add_params(join_url(base_url, self.url), self.params)
-        return OutgoingRequest(self.method, url, self.headers)
-
-    def built(self, outgoing: OutgoingRequest) -> _Call:
-        """The arguments to build the request with, as the hooks left it."""
-        pairs = outgoing.headers.pairs()
-        return self._replace(method=outgoing.method, url=outgoing.url, params=None, headers=pairs)
 
 
 class Client:
@@ -175,10 +124,6 @@ class Client:
         self.base_url = base_url
         self._follow_redirects = follow_redirects
         self._continue_above = expect_continue_threshold
-        self._proxy = parse_proxy_url(proxy) if proxy else None
-        self._proxy_ssl = proxy_ssl
-        self._env_proxies = EnvironmentProxies() if trust_env else None
-        self._max_redirects = max_redirects
         self._limits = PoolLimits(
             max_conns=max_conns_per_host,
             max_idle_duration=max_idle_conn_duration,
@@ -187,30 +132,37 @@ class Client:
             max_wait=max_conn_wait_timeout,
             lifo=conn_pool_strategy == "lifo",
         )
-        self._write_timeout = write_timeout
         self._timeout = timeout
-        self._max_head_size = max_response_head_size
-        self._tcp_keepalive = tcp_keepalive
         # Decided once: DEBUG logging must be on before the client is made to be traced.
         self._tracer = make_tracer(trace)
-        self._names = DNSCache(dns_cache_ttl, resolver, self._tracer)
-        self._dialer = Dialer(
-            connect_timeout=connect_timeout,
-            tls_context=self._tls_context,
-            make_connection=self._make_connection,
-            uds=uds,
-            names=self._names,
-            happy_eyeballs_delay=happy_eyeballs_delay,
-            proxy_tls_context=self._proxy_tls_context,
-            proxies=self._proxies,
-            tracer=self._tracer,
-            network=transport,  # aiofasthttp.testing.MockTransport: no socket, no DNS
-        )
         if max_conns is None:
             max_conns = max(DEFAULT_MAX_CONNS, max_conns_per_host)
-        self._cap = ConnectionCap(max_conns, self._pools_now)
-        self._ssl_option = ssl
-        self._ssl_context: ssllib.SSLContext | None = None
+        # Kept requests with their pools: a plain GET is one dict lookup, no pool lookup.
+        self._kept_heads: KeptHeads[Pool[Connection] | None] = KeptHeads()
+        self._routes = Routes(
+            limits=self._limits,
+            max_conns=max_conns,
+            connect_timeout=connect_timeout,
+            write_timeout=write_timeout,
+            max_head_size=max_response_head_size,
+            tcp_keepalive=tcp_keepalive,
+            ssl=ssl,
+            uds=uds,
+            proxy=proxy,
+            proxy_ssl=proxy_ssl,
+            trust_env=trust_env,
+            dns_cache_ttl=dns_cache_ttl,
+            resolver=resolver,
+            happy_eyeballs_delay=happy_eyeballs_delay,
+            transport=transport,
+            tracer=self._tracer,
+            get_loop=self._get_loop,
+            new_pool=self._kept_heads.clear,
+        )
+        # The same dict and cap as the routes': _build's pool lookup, stats, repr.
+        self._pools = self._routes.pools
+        self._cap = self._routes.cap
+        self._route = self._routes.route
         check_header("User-Agent", user_agent)
         default = [("User-Agent", user_agent), ("Accept", "*/*")]
         if decompress:
@@ -224,15 +176,12 @@ class Client:
         self._trace = trace
         self._event_hooks = make_hooks(event_hooks)
         self._hooks: EventHooks | None = self._event_hooks
-        self._pools: dict[Route, Pool[Connection]] = {}
-        # Kept requests with their pools: a plain GET is one dict lookup, no pool lookup.
-        self._kept_heads: KeptHeads[Pool[Connection] | None] = KeptHeads()
         self._jar = coerce_cookies(cookies)
         self._auth = coerce_auth(auth)
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._coordinator = RetryCoordinator(
-            self._pool_for,
+            self._routes.pool_for,
             coerce_policy(retry),
             AttemptSettings(
                 read_timeout,
@@ -247,6 +196,7 @@ class Client:
             self._now,
             self._tracer,
         )
+        self._full_path = FullPath(self._coordinator, self._encode, max_redirects)
         self._use_jar(self._jar)
         self._replan()
 
@@ -300,9 +250,9 @@ class Client:
             or follow_redirects
             or self._jar_cookies
         ):
-            extras = _Extras(files, cookies, auth)
+            extras = Extras(files, cookies, auth)
             if self._needs_full(extras, follow_redirects):
-                call = _Call(method, url, params, headers, content, json, data, connection_close)
+                call = Call(method, url, params, headers, content, json, data, connection_close)
                 return self._full(call, extras, timeout, follow_redirects, settings)
         try:
             request, pool = self._build(
@@ -314,7 +264,7 @@ class Client:
             timeout = self._timeout
         return self._coordinator.fetch(request, pool, timeout, settings)
 
-    def _needs_full(self, extras: _Extras, follow_redirects: bool | None) -> bool:
+    def _needs_full(self, extras: Extras, follow_redirects: bool | None) -> bool:
         return (
             self._hooks is not None or self._follows(follow_redirects) or self._uses_extras(extras)
         )
@@ -323,18 +273,18 @@ class Client:
         """Whether requests may skip every everyday feature (see request())."""
         self._plain = self._auth is None and self._hooks is None and not self._follow_redirects
 
-    def _uses_extras(self, extras: _Extras) -> bool:
+    def _uses_extras(self, extras: Extras) -> bool:
         """Whether a request needs the full path: its own files, cookies or auth, the
         client's auth, or cookies in the jar to send."""
         jar = self._jar
         return (
-            extras != _NO_EXTRAS or self._auth is not None or (jar is not None and not jar.is_empty)
+            extras != NO_EXTRAS or self._auth is not None or (jar is not None and not jar.is_empty)
         )
 
     async def _full(
         self,
-        call: _Call,
-        extras: _Extras,
+        call: Call,
+        extras: Extras,
         timeout: float | None,
         follow_redirects: bool | None,
         settings: AttemptSettings | None,
@@ -365,114 +315,28 @@ class Client:
         hooks.answered(outgoing, resp)
         return resp
 
-    async def _exchange(
+    def _exchange(
         self,
-        call: _Call,
-        extras: _Extras,
+        call: Call,
+        extras: Extras,
         deadline: float | None,
         settings: AttemptSettings | None,
         follows: bool,
         streaming: bool,
-    ) -> Outcome:
-        """A request with its auth flow, cookies and redirects: the full path.
-
-        The body is encoded once: an auth round or a 307/308 hop sends that same
-        body again (a replayable one makes a fresh stream; a one-shot one refuses).
-        Each hop works its Cookie field out afresh from the jar; the request's own
-        cookies and auth go only to the origin they were given for.
-        """
+    ) -> Coroutine[Any, Any, Outcome]:
+        """The full path's exchange (engine/fullpath.py), with the client's state now."""
         if self._closed:
             raise ClientClosedError("the client is closed; create a new Client")
-        method = check_method(call.method)
-        url = add_params(join_url(self.base_url, call.url), call.params)
-        headers = header_items(call.headers)
-        body = encode_body(call.content, call.json, call.data, extras.files)
-        auth = coerce_auth(extras.auth) if extras.auth is not None else self._auth
-        if extras.auth is None and any(n.lower() == "authorization" for n, _ in headers):
-            auth = None  # an Authorization field set for this request wins over the client's
-        first = url
-        history: list[Response] = []
-        while True:
-            own = credentials_may_follow(first, url)
-            hop = _Hop(method, url, headers, body, call.connection_close)
-            resp, conn, ex = await self._authed(
-                hop,
-                auth if own else None,
-                extras.cookies if own else None,
-                deadline,
-                settings,
-                streaming,
-            )
-            if not follows or resp.status not in REDIRECT_STATUSES:
-                break
-            if conn is not None and ex is not None:
-                conn.abandon(ex, reasons.REDIRECT_BODY_UNREAD)
-            if len(history) >= self._max_redirects:
-                raise TooManyRedirects(
-                    f"{call.method} {first}: more than max_redirects={self._max_redirects} "
-                    "redirects"
-                )
-            history.append(resp)
-            has_body = body.data is not None or body.make_stream is not None
-            nxt = next_hop(
-                resp.status,
-                resp.headers.get("location"),
-                method,
-                url,
-                headers,
-                body.replayable,
-                has_body,
-            )
-            method, url, headers = nxt.method, nxt.url, nxt.headers
-            if not nxt.keep_body:
-                body = EMPTY_BODY
-        resp.history = history
-        return resp, conn, ex
-
-    async def _authed(
-        self,
-        hop: _Hop,
-        auth: Auth | None,
-        cookies: Mapping[str, str] | None,
-        deadline: float | None,
-        settings: AttemptSettings | None,
-        streaming: bool,
-    ) -> Outcome:
-        """One hop: sent as it is, or through ``auth``'s flow (each round built afresh)."""
-
-        async def send(request: AuthRequest) -> Response:
-            sent = hop._replace(method=request.method, url=request.url, headers=request.headers)
-            return await self._send_hop(sent, cookies, deadline, settings, streaming)
-
-        if auth is None:
-            resp = await send(AuthRequest(hop.method, hop.url, hop.headers))
-        else:
-            resp = await run_auth_flow(
-                auth, AuthRequest(hop.method, hop.url, list(hop.headers)), send, _discard
-            )
-        if streaming:
-            conn, ex = resp._held
-            return resp, conn, ex
-        return resp, None, None
-
-    async def _send_hop(
-        self,
-        hop: _Hop,
-        cookies: Mapping[str, str] | None,
-        deadline: float | None,
-        settings: AttemptSettings | None,
-        streaming: bool,
-    ) -> Response:
-        """One request on the wire, with the jar's cookies (the coordinator keeps the
-        response's)."""
-        jar = self._jar
-        headers = hop.headers
-        value = cookie_header(jar, hop.url, cookies)
-        if value is not None:
-            headers = _with_cookie(headers, value)
-        request = self._encode(hop.method, hop.url, headers, hop.body, hop.connection_close)
-        return await self._coordinator.fetch(
-            request, None, None, settings, deadline=deadline, streaming=streaming
+        return self._full_path.exchange(
+            call,
+            extras,
+            self.base_url,
+            self._auth,
+            self._jar,
+            deadline,
+            settings,
+            follows,
+            streaming,
         )
 
     @asynccontextmanager
@@ -502,8 +366,8 @@ class Client:
         """
         settings = self._settings_for(timeouts) if timeouts else None
         deadline = self._deadline(timeout)
-        call = _Call(method, url, params, headers, content, json, data, connection_close)
-        extras = _Extras(files, cookies, auth)
+        call = Call(method, url, params, headers, content, json, data, connection_close)
+        extras = Extras(files, cookies, auth)
         follows = self._follows(follow_redirects)
         hooks = self._hooks
         outgoing = None if hooks is None else call.outgoing(self.base_url)
@@ -595,142 +459,20 @@ class Client:
     def _set_tracer(self, tracer: Any) -> None:
         self._tracer = tracer
         self._coordinator.tracer = tracer
-        for pool in self._pools.values():
-            pool.tracer = tracer
+        self._routes.set_tracer(tracer)
 
     # The verb helpers hand back request()'s coroutine rather than awaiting it
     # in one of their own: one frame less to resume at every step of a request.
-    # The type checker sees request()'s keywords, typed, so a misspelt one fails
-    # under mypy; at run time they are passed on as they came (naming all thirteen
-    # in the call would cost every request their matching).
+    # The type checker sees them as Verbs, request()'s keywords typed (engine/verbs.py);
+    # at run time they pass their keywords on as they came.
     if TYPE_CHECKING:
-
-        def get(
-            self,
-            url: str,
-            *,
-            params: QueryParams | None = None,
-            headers: HeadersLike | None = None,
-            content: Content | None = None,
-            json: Any = None,
-            data: Any = None,
-            files: FilesArg | None = None,
-            cookies: Mapping[str, str] | None = None,
-            auth: AuthArg | None = None,
-            timeout: float | None = _UNSET,
-            connection_close: bool = False,
-            follow_redirects: bool | None = None,
-            **timeouts: Unpack[RequestTimeouts],
-        ) -> Coroutine[Any, Any, Response]: ...
-
-        def head(
-            self,
-            url: str,
-            *,
-            params: QueryParams | None = None,
-            headers: HeadersLike | None = None,
-            content: Content | None = None,
-            json: Any = None,
-            data: Any = None,
-            files: FilesArg | None = None,
-            cookies: Mapping[str, str] | None = None,
-            auth: AuthArg | None = None,
-            timeout: float | None = _UNSET,
-            connection_close: bool = False,
-            follow_redirects: bool | None = None,
-            **timeouts: Unpack[RequestTimeouts],
-        ) -> Coroutine[Any, Any, Response]: ...
-
-        def options(
-            self,
-            url: str,
-            *,
-            params: QueryParams | None = None,
-            headers: HeadersLike | None = None,
-            content: Content | None = None,
-            json: Any = None,
-            data: Any = None,
-            files: FilesArg | None = None,
-            cookies: Mapping[str, str] | None = None,
-            auth: AuthArg | None = None,
-            timeout: float | None = _UNSET,
-            connection_close: bool = False,
-            follow_redirects: bool | None = None,
-            **timeouts: Unpack[RequestTimeouts],
-        ) -> Coroutine[Any, Any, Response]: ...
-
-        def post(
-            self,
-            url: str,
-            *,
-            params: QueryParams | None = None,
-            headers: HeadersLike | None = None,
-            content: Content | None = None,
-            json: Any = None,
-            data: Any = None,
-            files: FilesArg | None = None,
-            cookies: Mapping[str, str] | None = None,
-            auth: AuthArg | None = None,
-            timeout: float | None = _UNSET,
-            connection_close: bool = False,
-            follow_redirects: bool | None = None,
-            **timeouts: Unpack[RequestTimeouts],
-        ) -> Coroutine[Any, Any, Response]: ...
-
-        def put(
-            self,
-            url: str,
-            *,
-            params: QueryParams | None = None,
-            headers: HeadersLike | None = None,
-            content: Content | None = None,
-            json: Any = None,
-            data: Any = None,
-            files: FilesArg | None = None,
-            cookies: Mapping[str, str] | None = None,
-            auth: AuthArg | None = None,
-            timeout: float | None = _UNSET,
-            connection_close: bool = False,
-            follow_redirects: bool | None = None,
-            **timeouts: Unpack[RequestTimeouts],
-        ) -> Coroutine[Any, Any, Response]: ...
-
-        def patch(
-            self,
-            url: str,
-            *,
-            params: QueryParams | None = None,
-            headers: HeadersLike | None = None,
-            content: Content | None = None,
-            json: Any = None,
-            data: Any = None,
-            files: FilesArg | None = None,
-            cookies: Mapping[str, str] | None = None,
-            auth: AuthArg | None = None,
-            timeout: float | None = _UNSET,
-            connection_close: bool = False,
-            follow_redirects: bool | None = None,
-            **timeouts: Unpack[RequestTimeouts],
-        ) -> Coroutine[Any, Any, Response]: ...
-
-        def delete(
-            self,
-            url: str,
-            *,
-            params: QueryParams | None = None,
-            headers: HeadersLike | None = None,
-            content: Content | None = None,
-            json: Any = None,
-            data: Any = None,
-            files: FilesArg | None = None,
-            cookies: Mapping[str, str] | None = None,
-            auth: AuthArg | None = None,
-            timeout: float | None = _UNSET,
-            connection_close: bool = False,
-            follow_redirects: bool | None = None,
-            **timeouts: Unpack[RequestTimeouts],
-        ) -> Coroutine[Any, Any, Response]: ...
-
+        get: Verb
+        head: Verb
+        options: Verb
+        post: Verb
+        put: Verb
+        patch: Verb
+        delete: Verb
     else:
 
         def get(self, url: str, **kwargs: Any) -> Coroutine[Any, Any, Response]:
@@ -833,7 +575,7 @@ class Client:
         )
 
     def _build_hooked(
-        self, call: _Call, outgoing: OutgoingRequest
+        self, call: Call, outgoing: OutgoingRequest
     ) -> tuple[Request, Pool[Connection] | None]:
         """The request as the hooks left it.
 
@@ -841,17 +583,8 @@ class Client:
         head already has, the request is built as without hooks (its head kept and
         reused, see KeptHeads) and the fields are appended to that head.
         """
-        pairs = outgoing.headers.pairs()
-        given = outgoing.given
-        added = pairs[len(given) :]
-        taken = self._header_names
-        if (
-            outgoing.method == outgoing.given_method
-            and outgoing.url == outgoing.given_url
-            and pairs[: len(given)] == given
-            and not any(n.lower() in taken for n, _ in added)
-            and not (given and {n.lower() for n, _ in added} & {n.lower() for n, _ in given})
-        ):
+        added = outgoing.appended(self._header_names)
+        if added is not None:
             request, pool = self._build(*call)
             return (request.with_fields(added), pool) if added else (request, pool)
         return self._build(*call.built(outgoing))
@@ -903,104 +636,11 @@ class Client:
             loop = self._loop = asyncio.get_running_loop()
         return loop
 
-    # -- pools and dialling -----------------------------------------------------------
-
-    def _pool_for(self, request: Request) -> Pool[Connection]:
-        route = request.route
-        pool = self._pools.get(route)
-        if pool is None:
-            if self._closed:
-                raise ClientClosedError("the client is closed; create a new Client")
-            pool = Pool(
-                route.origin,
-                self._limits,
-                self._dialer.dial,
-                self._get_loop(),
-                self._tracer,
-                via=route.via,
-                cap=self._cap,
-            )
-            self._pools[route] = pool
-            # Requests kept before this pool existed carry none: keep them afresh.
-            self._kept_heads.clear()
-        return pool
-
-    def _route(self, target: Target) -> tuple[Route, Proxy | None]:
-        """Where a request's connection goes, and the proxy its head must name, if any."""
-        proxy = self._proxy_for(target.origin)
-        if proxy is None:
-            return Route(target.origin), None
-        if target.origin.scheme == "http" and not is_socks(proxy):
-            return Route(proxy.origin), proxy  # absolute-form request to the proxy
-        return Route(target.origin, proxy), None  # a CONNECT or SOCKS tunnel
-
-    def _proxy_for(self, origin: Origin) -> Proxy | None:
-        if self._proxy is not None:
-            return self._proxy
-        if self._env_proxies is None:
-            return None
-        return self._env_proxies.for_origin(origin)
-
-    def _proxies(self) -> list[Proxy]:
-        """Every proxy this client may use (the dialer tells a proxy's origin by it)."""
-        found = [] if self._env_proxies is None else self._env_proxies.proxies
-        return found if self._proxy is None else [self._proxy, *found]
-
-    def _pools_now(self) -> list[Pool[Connection]]:
-        return list(self._pools.values())
-
-    def _proxy_tls_context(self) -> ssllib.SSLContext:
-        if self._proxy_ssl is None:
-            self._proxy_ssl = ssllib.create_default_context()
-        return self._proxy_ssl
-
-    def _make_connection(self, origin: Origin, loop: asyncio.AbstractEventLoop) -> Connection:
-        lent = lends_buffers(loop, tls=origin.scheme == "https")
-        kind = BufferedConnection if lent else Connection
-        return kind(
-            origin,
-            loop,
-            max_head_size=self._max_head_size,
-            write_timeout=self._write_timeout,
-            tcp_keepalive=self._tcp_keepalive,
-        )
-
-    def _tls_context(self) -> ssllib.SSLContext:
-        if self._ssl_context is None:
-            option = self._ssl_option
-            if isinstance(option, ssllib.SSLContext):
-                context = option
-            elif option is False:
-                context = ssllib.create_default_context()
-                context.check_hostname = False
-                context.verify_mode = ssllib.CERT_NONE
-            else:
-                context = ssllib.create_default_context()
-            self._ssl_context = context
-        return self._ssl_context
-
     # -- lifetime and introspection ---------------------------------------------------------
 
     def stats(self) -> dict[str, dict[str, Any]]:
         """Per origin: connections open, idle, active; created, reused, closed, expired, retries."""
-        out = {}
-        for route, pool in self._pools.items():
-            s = pool.stats
-            out[str(route)] = {
-                **pool.counts,
-                "created": s.created,
-                "reused": s.reused,
-                "closed_by_server_idle": s.closed_by_server_idle,
-                "expired": s.expired,
-                "retries": s.retries,
-                "learned_idle_timeout": s.learned_idle_timeout,
-                "learned_max_requests": s.learned_max_requests,
-                "suspected_max_requests": s.suspected_max_requests,
-                "close_reasons": dict(s.close_reasons),
-                "passed_over": dict(s.passed_over),
-                "dns_lookups": self._names.lookups.get(route.origin.host, 0),
-            }
-        return out
+        return self._routes.stats()
 
     @property
     def is_closed(self) -> bool:
@@ -1009,10 +649,7 @@ class Client:
     async def aclose(self) -> None:
         """Close every connection and fail every waiting request."""
         self._closed = True
-        self._cap.close()
-        self._names.close()
-        for pool in self._pools.values():
-            pool.close()
+        self._routes.close()
         # Let the transports run their connection_lost callbacks before returning.
         await asyncio.sleep(0)
 
@@ -1030,32 +667,6 @@ class Client:
     def __repr__(self) -> str:
         pools = ", ".join(repr(p) for p in self._pools.values())
         return f"<Client closed={self._closed} pools=[{pools}]>"
-
-
-class _Hop(NamedTuple):
-    """One request of a chain of redirects, before its cookies and auth."""
-
-    method: str
-    url: str
-    headers: list[tuple[str, str]]
-    body: Body
-    connection_close: bool
-
-
-def _with_cookie(headers: list[tuple[str, str]], value: str) -> list[tuple[str, str]]:
-    """``headers`` with the jar's cookies: after a Cookie field the user set by hand
-    (one field, as RFC 6265 5.4 asks), or as a new one."""
-    for i, (name, given) in enumerate(headers):
-        if name.lower() == "cookie":
-            return [*headers[:i], (name, f"{given}; {value}"), *headers[i + 1 :]]
-    return [*headers, ("Cookie", value)]
-
-
-async def _discard(resp: Response) -> None:
-    """A response an auth flow answered with another request: read, so that its
-    connection goes back to the pool (a 401's body is small)."""
-    if resp._content is None:
-        await resp.aread()
 
 
 async def _raise(exc: Exception) -> Response:

@@ -15,7 +15,15 @@ Instrumentation (OpenTelemetry) uses a second, internal kind of listener, an
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Collection,
+    Iterable,
+    Iterator,
+    Mapping,
+    MutableMapping,
+)
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..h1.headers import HeadersLike
@@ -25,6 +33,21 @@ if TYPE_CHECKING:
     from ..h1.response import Response
 
 HOOK_KINDS = ("request", "response")
+# Fields a hook may not just append to an encoded head: they frame the body or the
+# connection, or carry credentials (with the client's default fields, OutgoingRequest.appended).
+FRAMING_FIELDS = frozenset(
+    {
+        "host",
+        "authorization",
+        "content-type",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "expect",
+        "proxy-authorization",
+        "idempotency-key",
+    }
+)
 
 
 class RequestHeaders(MutableMapping[str, str]):
@@ -96,6 +119,22 @@ class OutgoingRequest:
         self.given = header_items(headers)  # as the caller gave them, to see what hooks changed
         self.headers = RequestHeaders(list(self.given))
         self.extensions: dict[str, Any] = {}
+
+    def appended(self, taken: Collection[str]) -> list[tuple[str, str]] | None:
+        """The fields the hooks appended, when that is all they did and none of them
+        names a field in ``taken`` (lower case) or one the caller gave; else None."""
+        pairs = self.headers.pairs()
+        given = self.given
+        added = pairs[len(given) :]
+        if (
+            self.method == self.given_method
+            and self.url == self.given_url
+            and pairs[: len(given)] == given
+            and not any(n.lower() in taken for n, _ in added)
+            and not (given and {n.lower() for n, _ in added} & {n.lower() for n, _ in given})
+        ):
+            return added
+        return None
 
     def __repr__(self) -> str:
         return f"<OutgoingRequest {self.method} {self.url}>"
