@@ -200,7 +200,10 @@ async def _serve(args: argparse.Namespace) -> None:
     finally:
         await gateway.stop()
         if args.ready_fd is not None:
-            print(f"worker {os.getpid()} stopped: {gateway.served} requests", flush=True)
+            # One write per line: the workers share the parent's stdout, and print()
+            # writes the text and the newline apart, so two lines could run together.
+            sys.stdout.write(f"worker {os.getpid()} stopped: {gateway.served} requests\n")
+            sys.stdout.flush()
 
 
 def _reserve_port(host: str, port: int) -> socket.socket:

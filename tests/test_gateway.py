@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 from pathlib import Path
 
@@ -99,7 +100,7 @@ def test_workers_share_the_port_and_bound_the_upstream_connections() -> None:
                     proc.terminate()  # the parent stops its workers, each cleanly
                 out = (await asyncio.wait_for(proc.stdout.read(), 30)).decode()
                 assert await asyncio.wait_for(proc.wait(), 30) == 0
-            served = [int(s.split(": ")[1].split()[0]) for s in out.splitlines() if "stopped" in s]
+            served = [int(n) for n in re.findall(r"worker \d+ stopped: (\d+) requests", out)]
             assert len(served) == 2 and sum(served) == 2000 and min(served) > 0, out
             assert 3 < open_max <= 2 * 3  # both pools in use, each within its limit
             await wait_until(lambda: open_now == 0)  # the workers closed their clients
