@@ -50,6 +50,12 @@ sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Pyth
         && [ ! -x /usr/sbin/nginx ]; then
         missing+=(nginx-light)
     fi
+    # The tests also build the benchmark suite's optional Go fasthttp peer (tiny runs).
+    if [ "$need_nginx" = 1 ]; then
+        command -v go >/dev/null 2>&1 || missing+=(golang-go)
+        [ -d /usr/share/gocode/src/github.com/valyala/fasthttp ] \
+            || missing+=(golang-github-valyala-fasthttp-dev)
+    fi
     echo "${missing[@]}"
 }
 

@@ -7,22 +7,17 @@ from __future__ import annotations
 
 import socket
 import ssl
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # plain `pytest` puts only tests/ on the path
-    sys.path.insert(0, str(ROOT))
-
-from benchmarks import report  # noqa: E402
-from benchmarks.__main__ import latency_plan, markdown, parse_args, plans  # noqa: E402
-from benchmarks.routes import ROUTES  # noqa: E402
-from benchmarks.runner import LatencyPlan, MatrixPlan, Pinning, run_latency, run_matrix  # noqa: E402
-from benchmarks.server import ServerProcess  # noqa: E402
-from benchmarks.tls import CA_FILE, make_certificates  # noqa: E402
+from benchmarks import report
+from benchmarks.__main__ import latency_plan, markdown, parse_args, plans
+from benchmarks.routes import ROUTES
+from benchmarks.runner import LatencyPlan, MatrixPlan, Pinning, run_latency, run_matrix
+from benchmarks.server import ServerProcess
+from benchmarks.tls import CA_FILE, make_certificates
 
 CLIENTS = ["ceiling", "aiofasthttp"]
 

@@ -6,27 +6,21 @@ GET; then the records, rows and summary must hold every request sent, once."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # plain `pytest` puts only tests/ on the path
-    sys.path.insert(0, str(ROOT))
-
-from benchmarks import report  # noqa: E402
-from benchmarks.__main__ import parse_args, stale_captions, stale_plans  # noqa: E402
-from benchmarks.closedloop import busy_time  # noqa: E402
-from benchmarks.runner import (  # noqa: E402
+from benchmarks import report
+from benchmarks.__main__ import parse_args, stale_captions, stale_plans
+from benchmarks.closedloop import busy_time
+from benchmarks.runner import (
     FirstContactPlan,
     IdleEdgePlan,
     Pinning,
     StaleScenario,
     run_stale,
 )
-from benchmarks.server import ServerProcess  # noqa: E402
+from benchmarks.server import ServerProcess
 
 CLIENTS = ["aiofasthttp", "aiohttp"]
 ROUTES = ["post", "small"]
