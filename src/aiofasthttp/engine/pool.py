@@ -190,11 +190,12 @@ class Pool(Generic[ConnT]):
         The socket is polled even right after the last response: a server that
         closes after its Nth response sends the FIN just behind it, and it is
         usually in the kernel before the next request would be written. Connections
-        under suspicion are passed over (left for replayable requests); those idle
-        about as long as the server was seen closing idle ones are retired.
+        under suspicion, or idle longer than any spell the server was seen to survive,
+        are passed over (left for replayable requests); those idle about as long as
+        the server was seen closing idle ones are retired.
         """
         idle = self._idle
-        passed_over: list[ConnT] = []
+        passed_over: list[ConnT] | None = None  # made only when one is passed over
         try:
             while idle:
                 conn = idle.pop() if self.limits.lifo else idle.popleft()
@@ -207,6 +208,8 @@ class Pool(Generic[ConnT]):
                     continue
                 unfit = self._unfit_for_unreplayable(conn, now)
                 if unfit in _PASS_OVER:
+                    if passed_over is None:
+                        passed_over = []
                     passed_over.append(conn)
                     counts = self.stats.passed_over
                     counts[unfit] = counts.get(unfit, 0) + 1
