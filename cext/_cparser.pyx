@@ -28,19 +28,32 @@ a bug. What differs is how the bytes are handled:
   their lines to it until the section ends ("buffered" mode). A chunk-size
   line is carried the same way.
 - Body bytes go to ``on_body`` as the input object itself when a whole feed is
-  body, otherwise as one slice.
+  body, otherwise as one slice. A body of known length up to ``collect_limit``
+  is instead gathered into one ``bytes`` allocated at its full size: fed bytes
+  are copied into it, and ``body_buffer()`` lends its unwritten part so a
+  transport can read straight into it (``body_written(n)``); ``on_body`` gets it
+  once, whole. Until then it is this parser's alone (see ``body_buffer``).
+- Input that is not ``bytes`` (a lent receive buffer) is read in place through
+  the buffer protocol; whatever must outlive the feed (a head's bytes, a body
+  piece) is copied out of it.
 
 Offsets stored in a ``Span`` are relative to the start of the section (the
 status line, or the first trailer line), so they stay valid when a section
 moves from the input into the buffer.
 """
 
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.ref cimport Py_INCREF, Py_XDECREF, PyObject
 from libc.stdint cimport uint64_t
 from libc.string cimport memchr, memcmp, memcpy, strlen
+
+
+cdef extern from "Python.h":
+    object PyMemoryView_FromMemory(char* mem, Py_ssize_t size, int flags)
+    int PyBUF_WRITE
 
 from collections import deque
 
@@ -163,6 +176,13 @@ cdef inline Py_ssize_t _find(const uchar* s, Py_ssize_t n, uchar c) noexcept:
 
 cdef inline bytes _b(const uchar* s, Py_ssize_t n):
     return PyBytes_FromStringAndSize(<const char*>s, n)
+
+
+cdef inline bytes _piece(bytes data, const uchar* p, Py_ssize_t pos, Py_ssize_t end):
+    """``p[pos:end]`` as bytes: ``data`` itself when that is all of it (no copy)."""
+    if pos == 0 and data is not None:
+        return data
+    return _b(p + pos, end - pos)
 
 
 cdef str _show(const uchar* s, Py_ssize_t n):
@@ -513,6 +533,8 @@ cdef class ResponseParser:
     ``on_complete()`` for each response, and ``on_informational(head)`` for
     1xx interim responses if it has that method. ``expect(method)`` queues the
     method of each request sent, so that HEAD and CONNECT are framed right.
+    A Content-Length body of at most ``collect_limit`` bytes comes to
+    ``on_body`` once, whole (see ``body_buffer``).
     """
 
     cdef object _on_head
@@ -524,6 +546,7 @@ cdef class ResponseParser:
     cdef public Py_ssize_t max_chunk_line_size
     cdef public object upgrade_offset
     cdef public Py_ssize_t messages_completed
+    cdef public Py_ssize_t collect_limit
 
     cdef object _methods
     cdef State _state
@@ -565,6 +588,8 @@ cdef class ResponseParser:
     # The body.
     cdef unsigned long long _remaining
     cdef bint _keep_alive_after
+    cdef object _body             # the bytes a body of known length is gathered in, or None
+    cdef Py_ssize_t _body_filled  # how much of _body holds the body so far
     cdef ResponseHead _current
     cdef bytearray _upgrade_data
 
@@ -575,6 +600,7 @@ cdef class ResponseParser:
         Py_ssize_t max_head_size=DEFAULT_MAX_HEAD_SIZE,
         Py_ssize_t max_headers=DEFAULT_MAX_HEADERS,
         Py_ssize_t max_chunk_line_size=DEFAULT_MAX_CHUNK_LINE_SIZE,
+        Py_ssize_t collect_limit=0,
     ):
         self._on_head = sink.on_head
         self._on_body = sink.on_body
@@ -588,6 +614,8 @@ cdef class ResponseParser:
         self._upgrade_data = bytearray()
         self.upgrade_offset = None
         self.messages_completed = 0
+        self.collect_limit = collect_limit
+        self._body = None
         self._reset_head()
 
     def __dealloc__(self):
@@ -619,21 +647,69 @@ cdef class ResponseParser:
         return bytes(self._upgrade_data)
 
     def feed(self, data):
-        """Parse the next bytes of the response stream."""
+        """Parse the next bytes of the response stream (``bytes`` or any buffer)."""
+        cdef Py_buffer view
         if self._state == FAILED:
             raise ProtocolError(
                 "the parser failed earlier and takes no more input",
                 reason="parser_failed",
                 offset=self._offset,
             )
-        if type(data) is not bytes:
-            data = (<object>bytes)(data)
+        if type(data) is bytes:
+            try:
+                self._feed(<bytes>data, <const uchar*>PyBytes_AS_STRING(data),
+                           PyBytes_GET_SIZE(data))
+            except BaseException:
+                self._fail()
+                raise
+            self._offset += PyBytes_GET_SIZE(data)
+            return
+        # A lent buffer is read where it is; nothing keeps a reference to it.
+        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
         try:
-            self._feed(<bytes>data)
+            self._feed(None, <const uchar*>view.buf, view.len)
+            self._offset += view.len
         except BaseException:
-            self._state = FAILED
+            self._fail()
             raise
-        self._offset += PyBytes_GET_SIZE(data)
+        finally:
+            PyBuffer_Release(&view)
+
+    def body_buffer(self):
+        """A writable view of the rest of the body being gathered, or None.
+
+        Write the body's next bytes into it, then call ``body_written(n)`` before
+        anything else is asked of this parser: the view is valid until then only
+        (it does not keep the body alive; the parser does).
+        """
+        if self._body is None:
+            return None
+        return PyMemoryView_FromMemory(
+            PyBytes_AS_STRING(self._body) + self._body_filled,
+            <Py_ssize_t>self._remaining,
+            PyBUF_WRITE,
+        )
+
+    def body_written(self, Py_ssize_t n):
+        """``n`` bytes of the body were written into ``body_buffer()``'s view."""
+        if self._body is None or n < 0 or <unsigned long long>n > self._remaining:
+            raise ValueError(
+                f"body_written({n}): the body being gathered has "
+                f"{self._remaining if self._body is not None else 0} bytes to come"
+            )
+        self._offset += n
+        self._body_filled += n
+        self._remaining -= n
+        if self._remaining == 0:
+            try:
+                self._deliver_body()
+            except BaseException:
+                self._fail()
+                raise
+
+    cdef void _fail(self) noexcept:
+        self._state = FAILED
+        self._body = None
 
     def feed_eof(self):
         """The peer closed the connection: end a close-delimited body, or fail."""
@@ -648,7 +724,7 @@ cdef class ResponseParser:
         if state == HEAD and not head_started and not self._after_interim:
             self._state = CLOSED
             return
-        self._state = FAILED
+        self._fail()
         if state == HEAD:
             where = "in the response head" if head_started else "before the final response"
         elif state == BODY_LENGTH:
@@ -661,10 +737,9 @@ cdef class ResponseParser:
 
     # -- the phases ---------------------------------------------------------
 
-    cdef int _feed(self, bytes data) except -1:
-        cdef const uchar* p = <const uchar*>PyBytes_AS_STRING(data)
+    cdef int _feed(self, bytes data, const uchar* p, Py_ssize_t end) except -1:
+        """Parse ``p[:end]``: the bytes of ``data``, or of a lent buffer (``data`` None)."""
         cdef Py_ssize_t pos = 0
-        cdef Py_ssize_t end = PyBytes_GET_SIZE(data)
         cdef State state
         while pos < end:
             state = self._state
@@ -680,10 +755,10 @@ cdef class ResponseParser:
             elif state == CHUNK_SIZE or state == CHUNK_DATA_END:
                 pos = self._chunk_line(p, pos, end)
             elif state == BODY_UNTIL_CLOSE:
-                self._on_body(data if pos == 0 else _b(p + pos, end - pos))
+                self._on_body(_piece(data, p, pos, end))
                 return 0
             elif state == UPGRADED:
-                self._upgrade_data += data[pos:]
+                self._upgrade_data += _b(p + pos, end - pos)
                 return 0
             else:  # CLOSED
                 raise ProtocolError(
@@ -1148,7 +1223,7 @@ cdef class ResponseParser:
         cdef Py_ssize_t size = pos - start
         if self._state == TRAILERS:
             return self._end_trailers(p + start, pos)
-        if PyBytes_GET_SIZE(data) - size > PIN_SLACK:
+        if data is None or PyBytes_GET_SIZE(data) - size > PIN_SLACK:
             return self._end_head(_b(p + start, size), 0, pos)
         return self._end_head(data, start, pos)
 
@@ -1244,6 +1319,9 @@ cdef class ResponseParser:
                 self._remaining = length
                 self._state = BODY_LENGTH
                 self._keep_alive_after = keep_alive
+                if length <= <unsigned long long>self.collect_limit:
+                    self._body = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>length)
+                    self._body_filled = 0
         else:
             self._deliver_head(head, False)
             self._state = BODY_UNTIL_CLOSE
@@ -1284,9 +1362,18 @@ cdef class ResponseParser:
                                  Py_ssize_t end) except -1:
         cdef unsigned long long available = end - pos
         cdef unsigned long long remaining = self._remaining
+        cdef Py_ssize_t n
+        if self._body is not None:
+            n = <Py_ssize_t>(available if available < remaining else remaining)
+            memcpy(PyBytes_AS_STRING(self._body) + self._body_filled, p + pos, n)
+            self._body_filled += n
+            self._remaining = remaining - n
+            if self._remaining == 0:
+                self._deliver_body()
+            return pos + n
         if available <= remaining:
             self._remaining = remaining - available
-            self._on_body(data if pos == 0 else _b(p + pos, end - pos))
+            self._on_body(_piece(data, p, pos, end))
             if self._remaining == 0:
                 self._end_message(self._keep_alive_after)
             return end
@@ -1295,13 +1382,19 @@ cdef class ResponseParser:
         self._end_message(self._keep_alive_after)
         return pos + <Py_ssize_t>remaining
 
+    cdef int _deliver_body(self) except -1:
+        """The gathered body is whole: hand it over, then end the message."""
+        body, self._body = self._body, None
+        self._on_body(body)
+        return self._end_message(self._keep_alive_after)
+
     cdef Py_ssize_t _chunk_data(self, bytes data, const uchar* p, Py_ssize_t pos,
                                 Py_ssize_t end) except -1:
         cdef unsigned long long available = end - pos
         cdef unsigned long long remaining = self._remaining
         if available <= remaining:
             self._remaining = remaining - available
-            self._on_body(data if pos == 0 else _b(p + pos, end - pos))
+            self._on_body(_piece(data, p, pos, end))
             if self._remaining == 0:
                 self._state = CHUNK_DATA_END
             return end

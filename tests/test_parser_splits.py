@@ -375,8 +375,16 @@ def outcome_key(outcome: Outcome) -> tuple[Any, ...]:
     return (*outcome.key(), upgraded, parser.in_message if outcome.error is None else None)
 
 
-def parse(impl: ModuleType, case: Case, pieces: list[bytes]) -> tuple[Any, ...]:
-    return outcome_key(run(impl, pieces, methods=case.methods, eof=case.eof, **case.limits))
+def parse(
+    impl: ModuleType, case: Case, pieces: list[bytes], collect_limit: int = 0
+) -> tuple[Any, ...]:
+    limits = {**case.limits, "collect_limit": collect_limit}
+    return outcome_key(run(impl, pieces, methods=case.methods, eof=case.eof, **limits))
+
+
+# Every split test runs twice: bodies handed over in pieces, and Content-Length bodies
+# gathered whole (collect_limit); test_gathered_bodies_make_the_same_events ties the two.
+GATHERED = pytest.mark.parametrize("collect", [0, 1 << 20], ids=["pieces", "gathered"])
 
 
 @pytest.fixture(params=CASES, ids=[case.id for case in CASES])
@@ -391,24 +399,41 @@ def test_whole_feed_is_as_expected(parser_impl: ModuleType, case: Case) -> None:
         assert any(kind in ("head", "informational") for kind, _ in outcome.events)
 
 
-def test_every_split_point(parser_impl: ModuleType, case: Case) -> None:
-    whole = parse(parser_impl, case, [case.data])
+@GATHERED
+def test_every_split_point(parser_impl: ModuleType, case: Case, collect: int) -> None:
+    whole = parse(parser_impl, case, [case.data], collect)
     for cut in range(len(case.data) + 1):
-        split = parse(parser_impl, case, [case.data[:cut], case.data[cut:]])
+        split = parse(parser_impl, case, [case.data[:cut], case.data[cut:]], collect)
         assert split == whole, f"split at byte {cut}"
 
 
-def test_byte_by_byte(parser_impl: ModuleType, case: Case) -> None:
-    whole = parse(parser_impl, case, [case.data])
-    assert parse(parser_impl, case, byte_by_byte(case.data)) == whole
+@GATHERED
+def test_byte_by_byte(parser_impl: ModuleType, case: Case, collect: int) -> None:
+    whole = parse(parser_impl, case, [case.data], collect)
+    assert parse(parser_impl, case, byte_by_byte(case.data), collect) == whole
 
 
-def test_random_splits(parser_impl: ModuleType, case: Case) -> None:
-    whole = parse(parser_impl, case, [case.data])
+@GATHERED
+def test_random_splits(parser_impl: ModuleType, case: Case, collect: int) -> None:
+    whole = parse(parser_impl, case, [case.data], collect)
     rng = random.Random(case.id)
     for _ in range(30):
         cuts = [rng.randint(0, len(case.data)) for _ in range(rng.randint(2, 8))]
-        assert parse(parser_impl, case, pieces_at(case.data, cuts)) == whole, f"cuts {cuts}"
+        split = parse(parser_impl, case, pieces_at(case.data, cuts), collect)
+        assert split == whole, f"cuts {cuts}"
+
+
+def test_gathered_bodies_make_the_same_events(parser_impl: ModuleType, case: Case) -> None:
+    """A gathered body is the pieces' bytes, delivered once; only a parse that fails
+    inside a Content-Length body differs: the part that came is never delivered."""
+    pieces = parse(parser_impl, case, [case.data])
+    gathered = parse(parser_impl, case, [case.data], 1 << 20)
+    if case.error is None:
+        assert gathered == pieces
+    else:
+        without_body = [event for event in pieces[0] if event[0] != "body"]
+        assert [event for event in gathered[0] if event[0] != "body"] == without_body
+        assert gathered[1:] == pieces[1:]
 
 
 def _through_one_buffer(pieces: list[bytes]) -> Iterator[memoryview]:
@@ -425,8 +450,9 @@ def _through_one_buffer(pieces: list[bytes]) -> Iterator[memoryview]:
         buf[:] = b"\xff" * len(buf)
 
 
+@GATHERED
 def test_a_fed_buffer_may_be_overwritten_once_feed_returns(
-    parser_impl: ModuleType, case: Case
+    parser_impl: ModuleType, case: Case, collect: int
 ) -> None:
     """Nothing the parser hands out or keeps (heads, their lazily built headers, body
     pieces, trailers, upgraded bytes) points into the bytes it was fed."""
@@ -439,7 +465,8 @@ def test_a_fed_buffer_may_be_overwritten_once_feed_returns(
         trailers = [head.trailers for head in outcome.sink.heads]
         return outcome.key(), heads, kinds, body, trailers, outcome.parser.upgraded_data()
 
-    whole = run(parser_impl, case.data, methods=case.methods, eof=case.eof, **case.limits)
+    limits = {**case.limits, "collect_limit": collect}
+    whole = run(parser_impl, case.data, methods=case.methods, eof=case.eof, **limits)
     rng = random.Random(case.id)
     splits = [[case.data], byte_by_byte(case.data)]
     splits += [pieces_at(case.data, [rng.randint(0, len(case.data))]) for _ in range(10)]
@@ -449,7 +476,7 @@ def test_a_fed_buffer_may_be_overwritten_once_feed_returns(
             _through_one_buffer(pieces),
             methods=case.methods,
             eof=case.eof,
-            **case.limits,
+            **limits,
         )
         assert late(reused) == late(whole), [len(p) for p in pieces]
 

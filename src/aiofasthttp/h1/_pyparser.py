@@ -13,6 +13,11 @@ still waiting for its CRLF is checked as far as it goes. When the blank line
 arrives the framing is decided once (RFC 9112 section 6.3) and the whole head
 goes to ``sink.on_head`` as one object. The *body* phase is one of:
 content-length, chunked (size line, data, CRLF, ..., trailers) or until-close.
+A content-length body of at most ``collect_limit`` bytes (0, the default: none)
+is gathered into one buffer of its full size instead of handed over piece by
+piece: ``body_buffer()`` lends the part still to come, so a transport can read
+straight into it and report ``body_written(n)``, and ``sink.on_body`` gets the
+body once, whole, as bytes.
 1xx interim heads go to ``sink.on_informational`` and the next head follows;
 until the final head has come the parser is still in a message (``in_message``
 is true and ``feed_eof()`` raises IncompleteResponse).
@@ -361,6 +366,8 @@ class ResponseParser:
     ``on_complete()`` for each response, and ``on_informational(head)`` for
     1xx interim responses if it has that method. ``expect(method)`` queues the
     method of each request sent, so that HEAD and CONNECT are framed right.
+    A Content-Length body of at most ``collect_limit`` bytes comes to
+    ``on_body`` once, whole (see ``body_buffer``).
     """
 
     def __init__(
@@ -370,6 +377,7 @@ class ResponseParser:
         max_head_size: int = DEFAULT_MAX_HEAD_SIZE,
         max_headers: int = DEFAULT_MAX_HEADERS,
         max_chunk_line_size: int = DEFAULT_MAX_CHUNK_LINE_SIZE,
+        collect_limit: int = 0,
     ) -> None:
         self._on_head = sink.on_head
         self._on_body = sink.on_body
@@ -390,6 +398,10 @@ class ResponseParser:
         self._head: ResponseHead | None = None
         self._framing = _Framing()
         self._remaining = 0
+        self.collect_limit = collect_limit
+        # A body of known length being gathered: its buffer and how much is in it.
+        self._body: bytearray | None = None
+        self._body_filled = 0
         self._trailers: list[tuple[bytes, bytes]] = []
         self._upgrade_data = bytearray()
         self.upgrade_offset: int | None = None
@@ -432,9 +444,40 @@ class ResponseParser:
         try:
             self._feed(data)
         except BaseException:
-            self._state = _FAILED
+            self._fail()
             raise
         self._offset += len(data)
+
+    def body_buffer(self) -> memoryview | None:
+        """A writable view of the rest of the body being gathered, or None.
+
+        Write the body's next bytes into it, then call ``body_written(n)`` before
+        anything else is asked of this parser: the view is valid until then only.
+        """
+        if self._body is None:
+            return None
+        return memoryview(self._body)[self._body_filled :]
+
+    def body_written(self, n: int) -> None:
+        """``n`` bytes of the body were written into ``body_buffer()``'s view."""
+        if self._body is None or n < 0 or n > self._remaining:
+            to_come = self._remaining if self._body is not None else 0
+            raise ValueError(
+                f"body_written({n}): the body being gathered has {to_come} bytes to come"
+            )
+        self._offset += n
+        self._body_filled += n
+        self._remaining -= n
+        if self._remaining == 0:
+            try:
+                self._deliver_body()
+            except BaseException:
+                self._fail()
+                raise
+
+    def _fail(self) -> None:
+        self._state = _FAILED
+        self._body = None
 
     def feed_eof(self) -> None:
         """The peer closed the connection: end a close-delimited body, or fail."""
@@ -448,7 +491,7 @@ class ResponseParser:
         if state == _HEAD and not self.in_message:
             self._state = _CLOSED
             return
-        self._state = _FAILED
+        self._fail()
         head_started = self._line or self._head is not None
         where = {
             _HEAD: "in the response head" if head_started else "before the final response",
@@ -788,6 +831,9 @@ class ResponseParser:
                 self._remaining = framing.content_length
                 self._state = _BODY_LENGTH
                 self._keep_alive_after = keep_alive
+                if self._remaining <= self.collect_limit:
+                    self._body = bytearray(self._remaining)
+                    self._body_filled = 0
             return pos
         head.keep_alive = False
         self._deliver_head(head)
@@ -809,6 +855,14 @@ class ResponseParser:
     def _feed_length(self, data: bytes, pos: int) -> int:
         available = len(data) - pos
         remaining = self._remaining
+        if self._body is not None:
+            n = min(available, remaining)
+            self._body[self._body_filled : self._body_filled + n] = data[pos : pos + n]
+            self._body_filled += n
+            self._remaining = remaining - n
+            if self._remaining == 0:
+                self._deliver_body()
+            return pos + n
         if available <= remaining:
             self._remaining = remaining - available
             self._on_body(data if pos == 0 else data[pos:])
@@ -820,6 +874,13 @@ class ResponseParser:
         self._on_body(data[pos:end])
         self._end_message(self._keep_alive_after)
         return end
+
+    def _deliver_body(self) -> None:
+        """The gathered body is whole: hand it over, then end the message."""
+        body, self._body = self._body, None
+        assert body is not None
+        self._on_body(bytes(body))
+        self._end_message(self._keep_alive_after)
 
     def _feed_chunk_data(self, data: bytes, pos: int) -> int:
         available = len(data) - pos

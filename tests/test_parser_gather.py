@@ -1,0 +1,147 @@
+"""Content-Length bodies gathered whole: ``collect_limit``, ``body_buffer()``, ``body_written()``.
+
+A connection reading a buffered response sets ``collect_limit``: the parser then keeps
+a body of known length in one buffer of its full size, lends what is still to come so
+the transport reads straight into it, and hands it to ``on_body`` once, as bytes.
+Both implementations, one behaviour.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from aiofasthttp.errors import IncompleteResponse, ProtocolError
+from parser_helpers import Recorder
+
+BODY = bytes(range(256)) * 40  # 10,240 bytes
+HEAD = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(BODY)
+NEXT = b"HTTP/1.1 204 No Content\r\n\r\n"
+
+
+def _parser(impl: ModuleType, collect_limit: int = 1 << 20) -> tuple[Any, Recorder]:
+    sink = Recorder()
+    return impl.ResponseParser(sink, collect_limit=collect_limit), sink
+
+
+def _write(parser: Any, data: bytes) -> None:
+    """Read ``data`` "from the socket" straight into the lent body buffer."""
+    view = parser.body_buffer()
+    assert view is not None and len(view) >= len(data)
+    view[: len(data)] = data
+    parser.body_written(len(data))
+
+
+def test_a_body_read_straight_into_its_buffer_comes_whole_once(parser_impl: ModuleType) -> None:
+    parser, sink = _parser(parser_impl)
+    parser.feed(HEAD + BODY[:100])
+    view = parser.body_buffer()
+    assert len(view) == len(BODY) - 100 and not view.readonly
+    _write(parser, BODY[100:5000])
+    assert len(parser.body_buffer()) == len(BODY) - 5000
+    assert sink.completed == 0 and sink.body_chunks == []
+    _write(parser, BODY[5000:])
+    assert [type(chunk) for chunk in sink.body_chunks] == [bytes]
+    assert sink.body_chunks[0] == BODY and sink.completed == 1
+    assert hash(sink.body_chunks[0]) == hash(bytes(BODY))  # a sound bytes object
+    assert parser.body_buffer() is None
+    parser.feed(NEXT)  # the stream goes on in step
+    assert [head.status for head in sink.final_heads] == [200, 204]
+    assert sink.completed == 2 and not parser.in_message
+
+
+def test_fed_and_written_pieces_mix_in_any_order(parser_impl: ModuleType) -> None:
+    parser, sink = _parser(parser_impl)
+    parser.feed(HEAD)
+    _write(parser, BODY[:10])
+    parser.feed(memoryview(BODY[10:3000]))
+    _write(parser, BODY[3000:3001])
+    parser.feed(BODY[3001:] + NEXT)  # the end and the next response
+    assert sink.body_chunks == [BODY] and sink.completed == 2
+
+
+@pytest.mark.parametrize(
+    ("limit", "gathered"), [(len(BODY), True), (len(BODY) - 1, False), (0, False)]
+)
+def test_only_bodies_within_the_limit_are_gathered(
+    parser_impl: ModuleType, limit: int, gathered: bool
+) -> None:
+    parser, sink = _parser(parser_impl, limit)
+    parser.feed(HEAD + BODY[:1])
+    assert (parser.body_buffer() is not None) is gathered
+    parser.feed(BODY[1:])
+    assert len(sink.body_chunks) == (1 if gathered else 2)
+    assert b"".join(sink.body_chunks) == BODY
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"HTTP/1.0 200 OK\r\n\r\n",  # until close
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    ],
+    ids=["chunked", "until-close", "empty"],
+)
+def test_other_framings_lend_nothing(parser_impl: ModuleType, head: bytes) -> None:
+    parser, _ = _parser(parser_impl)
+    assert parser.body_buffer() is None  # before any head
+    parser.feed(head)
+    assert parser.body_buffer() is None
+
+
+def test_collect_limit_can_change_between_responses(parser_impl: ModuleType) -> None:
+    parser, _ = _parser(parser_impl, 0)
+    parser.feed(HEAD + BODY[:1])
+    parser.collect_limit = 1 << 20  # from the next head on
+    assert parser.body_buffer() is None
+    parser.feed(BODY[1:] + HEAD)
+    assert parser.body_buffer() is not None
+
+
+@pytest.mark.parametrize("n", [-1, len(BODY) + 1])
+def test_writing_more_than_is_lent_is_refused(parser_impl: ModuleType, n: int) -> None:
+    parser, sink = _parser(parser_impl)
+    with pytest.raises(ValueError, match="bytes to come"):
+        parser.body_written(1)  # nothing lent yet
+    parser.feed(HEAD)
+    with pytest.raises(ValueError, match=f"{len(BODY)} bytes to come"):
+        parser.body_written(n)
+    parser.feed(BODY)  # refused, so nothing moved
+    assert sink.body_chunks == [BODY]
+
+
+def test_the_connection_closing_inside_a_gathered_body(parser_impl: ModuleType) -> None:
+    parser, sink = _parser(parser_impl)
+    parser.feed(HEAD)
+    _write(parser, BODY[:1000])
+    with pytest.raises(IncompleteResponse, match=f"{len(BODY) - 1000} bytes"):
+        parser.feed_eof()
+    assert parser.body_buffer() is None  # the buffer is let go
+    assert sink.body_chunks == [] and sink.completed == 0
+
+
+def test_a_sink_error_at_delivery_fails_the_parser(parser_impl: ModuleType) -> None:
+    class Refuses(Recorder):
+        def on_body(self, chunk: object) -> None:
+            raise RuntimeError("too large")
+
+    parser = parser_impl.ResponseParser(Refuses(), collect_limit=1 << 20)
+    parser.feed(HEAD + BODY[:-1])
+    with pytest.raises(RuntimeError, match="too large"):
+        _write(parser, BODY[-1:])
+    with pytest.raises(ProtocolError) as caught:
+        parser.feed(NEXT)
+    assert caught.value.reason == "parser_failed"
+    assert parser.body_buffer() is None
+
+
+def test_error_offsets_count_written_bytes(parser_impl: ModuleType) -> None:
+    parser, _ = _parser(parser_impl)
+    parser.feed(HEAD)
+    _write(parser, BODY)
+    with pytest.raises(ProtocolError) as caught:
+        parser.feed(b"HTTP/1.1 2x0 OK\r\n")
+    assert caught.value.offset == len(HEAD) + len(BODY) + len(b"HTTP/1.1 2")
