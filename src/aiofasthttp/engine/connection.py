@@ -73,6 +73,10 @@ if not hasattr(select, "poll"):  # Windows: no poll(), and the pool's promise re
 QUIET_CHECK_AFTER = 0.005
 READ_HIGH_WATER = 1 << 20
 READ_LOW_WATER = 1 << 18
+# A buffered body of known length up to this size is gathered whole (see on_head);
+# a larger one comes in pieces and is joined, so a server announcing a huge length
+# and sending little does not make the client allocate it all at once.
+GATHER_UP_TO = 1 << 24
 # A small body goes in the same write as the head; a large one is not copied.
 _JOIN_BODY_BELOW = 16384
 
@@ -250,16 +254,8 @@ class Connection(DialedProtocol):
                 ex.last_read = self.loop.time()
             try:
                 self._parser.feed(data)
-            except ProtocolError as exc:
-                if self._ex is ex:
-                    self._protocol_error(ex, exc, data)
-                else:  # the response was complete: what failed to parse came unasked
-                    self._unasked()
-            except HTTPError as exc:  # the body-size limit, raised from on_body
-                self._shut(reasons.RESPONSE_TOO_LARGE)
-                self._fail(ex, exc)
-            except UnaskedBytes as exc:
-                self._unasked(*exc.args)
+            except (HTTPError, UnaskedBytes) as exc:
+                self._parse_failed(ex, exc, data)
             else:
                 # The response ended inside this read and more bytes began another.
                 if self._ex is None and self._parser.in_message:
@@ -269,6 +265,21 @@ class Connection(DialedProtocol):
                 reasons.SERVER_CLOSED_IDLE if _is_408(data) else reasons.UNSOLICITED_RESPONSE
             )
         # CONNECTING cannot receive; CLOSED ignores late bytes.
+
+    def _parse_failed(
+        self, ex: Exchange, exc: HTTPError | UnaskedBytes, data: bytes | memoryview
+    ) -> None:
+        """What the parser (or a sink callback) raised: fail the exchange or close."""
+        if isinstance(exc, ProtocolError):
+            if self._ex is ex:
+                self._protocol_error(ex, exc, data)
+            else:  # the response was complete: what failed to parse came unasked
+                self._unasked()
+        elif isinstance(exc, UnaskedBytes):
+            self._unasked(*exc.args)
+        else:  # the body-size limit, raised from on_body
+            self._shut(reasons.RESPONSE_TOO_LARGE)
+            self._fail(ex, exc)
 
     def _unasked(self, why: str = reasons.UNSOLICITED_RESPONSE) -> None:
         """Close on bytes no request asked for: nothing after them can be trusted."""
@@ -346,8 +357,19 @@ class Connection(DialedProtocol):
         ex.withheld_body = None
         self.keep_alive_timeout = head.keep_alive_timeout
         self.keep_alive_max = head.keep_alive_max
-        if ex.streaming and not ex.waiter.done():
-            ex.waiter.set_result(head)
+        if ex.streaming:
+            self._parser.collect_limit = 0  # its reader takes the body piece by piece
+            if not ex.waiter.done():
+                ex.waiter.set_result(head)
+        else:
+            # A buffered body of known length is gathered into one bytes of its size,
+            # read straight into it where the loop lends buffers: no piece per read, no
+            # join, and no 64 KiB allocations per response for glibc to trim and fault
+            # back in. Past the size limit it comes in pieces, and on_body refuses it.
+            limit = ex.max_body_size
+            self._parser.collect_limit = (
+                GATHER_UP_TO if limit is None or limit > GATHER_UP_TO else limit
+            )
 
     def on_body(self, chunk: bytes) -> None:
         ex = self._ex
@@ -692,7 +714,27 @@ class Connection(DialedProtocol):
 
 
 class BufferedConnection(Connection, ReadsIntoLentBuffers):
-    """A Connection that reads into lent buffers: the one made on asyncio's own loops."""
+    """A Connection that reads into lent buffers (see dial.lends_buffers), and a
+    gathered body straight into the bytes the caller will get: no copy between."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.direct_buffer = self._parser.body_buffer
+        super().connection_made(transport)
+
+    def direct_updated(self, nbytes: int) -> None:
+        """``nbytes`` of a gathered body were read straight into the parser's buffer:
+        data_received without the bytes."""
+        ex = self._ex
+        if ex is None:  # cannot be: the parser gathers only while an exchange runs
+            self._unasked()
+            return
+        ex.response_bytes += nbytes
+        if ex.timed:
+            ex.last_read = self.loop.time()
+        try:
+            self._parser.body_written(nbytes)
+        except (HTTPError, UnaskedBytes) as exc:
+            self._parse_failed(ex, exc, b"")
 
 
 def _is_408(data: bytes | memoryview) -> bool:

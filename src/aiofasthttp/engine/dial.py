@@ -14,7 +14,7 @@ import enum
 import socket
 import ssl as ssllib
 from collections.abc import Callable, Collection
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from ..errors import (
     ConnectError,
@@ -34,14 +34,23 @@ if TYPE_CHECKING:
     from ..h1.url import Origin, Proxy, Route
 
 
-class DialedProtocol(asyncio.Protocol):
-    """What a Dialer makes: a protocol that can be dropped before anyone adopted it."""
+class DialedProtocol(asyncio.BaseProtocol):
+    """What a Dialer makes: a protocol that can be dropped before anyone adopted it.
+
+    A BaseProtocol with a data_received, not an asyncio.Protocol: uvloop reads into
+    lent buffers only for a protocol with get_buffer that is *not* an asyncio.Protocol
+    (asyncio asks for a BufferedProtocol), so ReadsIntoLentBuffers works on both loops.
+    """
 
     via: str | None = None  # the proxy it goes through (named in its errors), if any
 
     def data_received(self, data: bytes | memoryview) -> None:
         """Bytes arrived; a memoryview is valid only until this returns."""
         raise NotImplementedError
+
+    def eof_received(self) -> bool | None:
+        """The peer closed its side (asyncio.Protocol's; False or None: close ours too)."""
+        return None
 
     def discard(self) -> None:
         raise NotImplementedError
@@ -60,25 +69,16 @@ class DialedProtocol(asyncio.Protocol):
 # object (callgrind, HTTPS /small at concurrency 64: 121,600 and 127,600 instructions
 # per request plainly in two counts, 115,600 and 111,900 lent; in a fresh process each
 # such read also page-faults until glibc's mmap threshold adapts). Over plain TCP
-# uvloop reads into a buffer of its own and hands over bytes of the size read, and
-# lending measured within the counts' spread (about 700 per request): there its
-# connections read plainly, as the first performance pass left them.
-# benchmarks/instructions.py measures these.
+# uvloop reads into a buffer of its own and hands over bytes of the size read;
+# lending there costs two protocol calls per read instead of one (callgrind, /small
+# at c=64: 69,800 instructions per request lent, 64,000-65,500 plain) and did not
+# move the suite's 64 KiB cells beyond their spread, so its connections read plainly.
+# (Until 2026-12 DialedProtocol was an asyncio.Protocol, which uvloop never lends
+# to, whatever its get_buffer: earlier "lent" counts on uvloop over plain TCP
+# measured the plain path.) benchmarks/instructions.py measures these.
 READ_BUFFER_SIZE = 1 << 18
 _KEEP_SPARE = 4
 _spare: list[memoryview] = []
-
-
-def _lend() -> memoryview:
-    try:
-        return _spare.pop()
-    except IndexError:  # none spare (or another thread's loop took the last one)
-        return memoryview(bytearray(READ_BUFFER_SIZE))
-
-
-def _give_back(view: memoryview) -> None:
-    if len(_spare) < _KEEP_SPARE:
-        _spare.append(view)
 
 
 class ReadsIntoLentBuffers(asyncio.BufferedProtocol):
@@ -87,29 +87,60 @@ class ReadsIntoLentBuffers(asyncio.BufferedProtocol):
     After, because asyncio.BufferedProtocol has an ``eof_received`` of its own that
     must not shadow the connection's. The connection's ``connection_lost`` must
     call ``super().connection_lost()``, which reaches the one here.
+
+    A protocol that knows where its next bytes belong sets ``direct_buffer``: a
+    callable giving a writable view to read straight into (or None: read into a lent
+    buffer as usual); what is read there goes to ``direct_updated(nbytes)`` instead
+    of ``data_received``. Every read pays one call of it, so it should be cheap (a
+    bound method of an extension type). The stock's pop and push are inline: these
+    two methods run for every read.
     """
 
     _lent: memoryview | None = None
+    direct_buffer: Callable[[], memoryview | None] | None = None
+    _direct: memoryview | None = None  # the view direct_buffer gave for this read
+
+    if TYPE_CHECKING:
+
+        def data_received(self, data: bytes | memoryview) -> None: ...
+
+        def direct_updated(self, nbytes: int) -> None: ...
 
     def get_buffer(self, sizehint: int) -> memoryview:
+        direct = self.direct_buffer
+        if direct is not None:
+            # Always set: a read that got no bytes (EAGAIN, EOF) has no buffer_updated.
+            view = self._direct = direct()
+            if view is not None:
+                return view
         view = self._lent
         if view is None:
-            view = self._lent = _lend()
+            try:
+                view = _spare.pop()
+            except IndexError:  # none spare (or another thread's loop took the last one)
+                view = memoryview(bytearray(READ_BUFFER_SIZE))
+            self._lent = view
         return view
 
     def buffer_updated(self, nbytes: int) -> None:
+        if self._direct is not None:
+            self._direct = None
+            self.direct_updated(nbytes)
+            return
         view = self._lent
         assert view is not None
         self._lent = None
         try:
-            cast(DialedProtocol, self).data_received(view[:nbytes])
+            self.data_received(view[:nbytes])
         finally:
-            _give_back(view)
+            if len(_spare) < _KEEP_SPARE:
+                _spare.append(view)
 
     def connection_lost(self, exc: Exception | None) -> None:
         view, self._lent = self._lent, None
-        if view is not None:
-            _give_back(view)
+        self._direct = None
+        if view is not None and len(_spare) < _KEEP_SPARE:
+            _spare.append(view)
         super().connection_lost(exc)
 
 
