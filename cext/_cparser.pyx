@@ -534,13 +534,16 @@ cdef class ResponseParser:
     1xx interim responses if it has that method. ``expect(method)`` queues the
     method of each request sent, so that HEAD and CONNECT are framed right.
     A Content-Length body of at most ``collect_limit`` bytes comes to
-    ``on_body`` once, whole (see ``body_buffer``).
+    ``on_body`` once, whole (see ``body_buffer``); then, if the sink has
+    ``on_response(head, body)``, a response whose body is all in one feed (or that
+    has none) comes to it alone, instead of on_head, on_body and on_complete.
     """
 
     cdef object _on_head
     cdef object _on_body
     cdef object _on_complete
     cdef object _on_informational
+    cdef object _on_response
     cdef public Py_ssize_t max_head_size
     cdef public Py_ssize_t max_headers
     cdef public Py_ssize_t max_chunk_line_size
@@ -606,6 +609,7 @@ cdef class ResponseParser:
         self._on_body = sink.on_body
         self._on_complete = sink.on_complete
         self._on_informational = getattr(sink, "on_informational", None)
+        self._on_response = getattr(sink, "on_response", None)
         self.max_head_size = max_head_size
         self.max_headers = max_headers
         self.max_chunk_line_size = max_chunk_line_size
@@ -788,7 +792,7 @@ cdef class ResponseParser:
             if r == LINE_SKIPPED:
                 start = pos  # the head starts at its status line
             elif r == LINE_END:
-                return self._end_section_direct(data, p, start, pos)
+                return self._end_section_direct(data, p, start, pos, end)
         self._carry_section(p, start, pos, end)
         return end
 
@@ -834,7 +838,7 @@ cdef class ResponseParser:
                 self._buf_len = self._line_start = 0
                 return pos
             if r == LINE_END:
-                return self._end_section_buffered(pos)
+                return self._end_section_buffered(pos, p + pos, end - pos)
         return pos
 
     cdef int _check_line_end(self, const uchar* s, Py_ssize_t n, Py_ssize_t limit) except -1:
@@ -1219,20 +1223,21 @@ cdef class ResponseParser:
     # -- the end of a section -------------------------------------------------
 
     cdef Py_ssize_t _end_section_direct(self, bytes data, const uchar* p, Py_ssize_t start,
-                                        Py_ssize_t pos) except -1:
+                                        Py_ssize_t pos, Py_ssize_t end) except -1:
         cdef Py_ssize_t size = pos - start
         if self._state == TRAILERS:
             return self._end_trailers(p + start, pos)
         if data is None or PyBytes_GET_SIZE(data) - size > PIN_SLACK:
-            return self._end_head(_b(p + start, size), 0, pos)
-        return self._end_head(data, start, pos)
+            return self._end_head(_b(p + start, size), 0, pos, p + pos, end - pos)
+        return self._end_head(data, start, pos, p + pos, end - pos)
 
-    cdef Py_ssize_t _end_section_buffered(self, Py_ssize_t pos) except -1:
+    cdef Py_ssize_t _end_section_buffered(self, Py_ssize_t pos, const uchar* rest,
+                                          Py_ssize_t available) except -1:
         cdef bytes raw = _b(self._buf, self._buf_len)
         self._buf_len = self._line_start = 0
         if self._state == TRAILERS:
             return self._end_trailers(<const uchar*>PyBytes_AS_STRING(raw), pos)
-        return self._end_head(raw, 0, pos)
+        return self._end_head(raw, 0, pos, rest, available)
 
     cdef ResponseHead _take_head(self, bytes raw, Py_ssize_t base):
         """The head just read as a ResponseHead, its fields still as spans into ``raw``."""
@@ -1271,8 +1276,10 @@ cdef class ResponseParser:
         self._content_encoding = False
         self._set_cookie = False
 
-    cdef Py_ssize_t _end_head(self, bytes raw, Py_ssize_t base, Py_ssize_t pos) except -1:
-        """The blank line arrived: decide the framing (RFC 9112 section 6.3) and deliver."""
+    cdef Py_ssize_t _end_head(self, bytes raw, Py_ssize_t base, Py_ssize_t pos,
+                              const uchar* rest, Py_ssize_t available) except -1:
+        """The blank line arrived: decide the framing (RFC 9112 section 6.3) and deliver.
+        ``rest``: the ``available`` bytes of this feed after the head."""
         cdef ResponseHead head = self._take_head(raw, base)
         head.has_content_encoding = self._content_encoding
         head.has_set_cookie = self._set_cookie
@@ -1304,6 +1311,8 @@ cdef class ResponseParser:
             if cl_seen:
                 keep_alive = False  # TE with CL: a smuggling shape; never reuse.
         if status == 204 or status == 304 or method == b"HEAD":
+            if self._on_response is not None and self.collect_limit:
+                return pos + self._deliver_whole(head, keep_alive, rest, 0)
             self._deliver_head(head, keep_alive)
             self._end_message(keep_alive)
         elif chunked:
@@ -1312,6 +1321,10 @@ cdef class ResponseParser:
             self._state = CHUNK_SIZE
             self._keep_alive_after = keep_alive
         elif cl_seen and not te_seen:
+            if (self._on_response is not None and self.collect_limit
+                    and length <= <unsigned long long>self.collect_limit
+                    and length <= <unsigned long long>available):
+                return pos + self._deliver_whole(head, keep_alive, rest, <Py_ssize_t>length)
             self._deliver_head(head, keep_alive)
             if length == 0:
                 self._end_message(keep_alive)
@@ -1334,6 +1347,17 @@ cdef class ResponseParser:
         self.upgrade_offset = self._offset + pos
         self._complete()
         return pos
+
+    cdef Py_ssize_t _deliver_whole(self, ResponseHead head, bint keep_alive, const uchar* body,
+                                   Py_ssize_t length) except -1:
+        """A buffered response whose body is all in this feed: head and body in one
+        call to ``on_response`` (instead of on_head, on_body and on_complete)."""
+        head.keep_alive = keep_alive
+        self._current = head
+        self._state = HEAD if keep_alive else CLOSED
+        self.messages_completed += 1
+        self._on_response(head, _b(body, length) if length else EMPTY)
+        return length
 
     cdef int _deliver_head(self, ResponseHead head, bint keep_alive) except -1:
         head.keep_alive = keep_alive

@@ -115,6 +115,21 @@ class Recorder:
         return sum(1 for kind, _ in self.raw_events if kind == "complete")
 
 
+class WholeRecorder(Recorder):
+    """A Recorder with ``on_response``: whole responses come in one call, recorded as
+    the same head, body and complete events (so parses compare with ``==``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.whole = 0  # how many responses came through on_response
+
+    def on_response(self, head: Any, body: Any) -> None:
+        self.whole += 1
+        self.on_head(head)
+        self.on_body(body)
+        self.on_complete()
+
+
 @dataclass
 class Outcome:
     """What one parse produced: the events, and the error that ended it, if any."""
@@ -162,15 +177,17 @@ def run(
     *,
     methods: Iterable[bytes] = (),
     eof: bool = False,
+    sink: Recorder | None = None,
     **limits: int,
 ) -> Outcome:
     """Feed ``pieces`` (one bytes object, or several) to a fresh parser of ``impl``.
 
     ``methods`` are queued with ``expect()`` first; ``eof`` calls ``feed_eof()``
     after the last piece. A ProtocolError ends the run and is returned, any
-    other exception propagates.
+    other exception propagates. ``sink``: a Recorder of the caller's (a new one).
     """
-    sink = Recorder()
+    if sink is None:
+        sink = Recorder()
     parser = impl.ResponseParser(sink, **limits)
     for method in methods:
         parser.expect(method)

@@ -180,3 +180,29 @@ def test_a_streamed_body_is_not_gathered(loop_kind: str) -> None:
             assert stats_of(client)["created"] == 1
 
     run(loop_kind, main)
+
+
+@pytest.mark.parametrize("status", [200, 204, 304])
+@pytest.mark.parametrize("loop_kind", LOOPS)
+def test_streamed_and_buffered_empty_responses_alternate(loop_kind: str, status: int) -> None:
+    """A body-less response comes whole in one parser call only to a buffered request:
+    a streamed one still gets its head (its waiter) and an empty body."""
+
+    async def empty(r: asyncio.StreamReader, w: asyncio.StreamWriter, info: ConnInfo) -> None:
+        while await read_request(r) is not None:
+            w.write(b"HTTP/1.1 %d X\r\nContent-Length: 0\r\n\r\n" % status)
+            await w.drain()
+
+    async def main() -> None:
+        async with serve(empty) as server, Client() as client:
+            for _ in range(2):
+                async with client.stream("GET", server.url()) as resp:
+                    assert resp.status == status
+                    assert [chunk async for chunk in resp.iter_bytes()] == []
+                resp = await client.get(server.url())
+                assert (resp.status, resp.content) == (status, b"")
+                resp = await client.head(server.url())
+                assert (resp.status, resp.content) == (status, b"")
+            assert stats_of(client)["created"] == 1
+
+    run(loop_kind, main)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from aiofasthttp.errors import IncompleteResponse, ProtocolError
-from parser_helpers import Recorder
+from parser_helpers import Recorder, WholeRecorder
 
 BODY = bytes(range(256)) * 40  # 10,240 bytes
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(BODY)
@@ -145,3 +145,80 @@ def test_error_offsets_count_written_bytes(parser_impl: ModuleType) -> None:
     with pytest.raises(ProtocolError) as caught:
         parser.feed(b"HTTP/1.1 2x0 OK\r\n")
     assert caught.value.offset == len(HEAD) + len(BODY) + len(b"HTTP/1.1 2")
+
+
+# -- on_response: a whole response in one call ----------------------------------------
+
+
+def _whole(impl: ModuleType, collect_limit: int = 1 << 20) -> tuple[Any, WholeRecorder]:
+    sink = WholeRecorder()
+    return impl.ResponseParser(sink, collect_limit=collect_limit), sink
+
+
+def test_a_response_whole_in_one_feed_comes_in_one_call(parser_impl: ModuleType) -> None:
+    parser, sink = _whole(parser_impl)
+    parser.feed(HEAD + BODY + NEXT)
+    assert sink.whole == 2  # the 200 with its body, then the 204
+    assert sink.body_chunks == [BODY, b""]
+    assert [head.status for head in sink.final_heads] == [200, 204]
+    assert parser.messages_completed == 2 and not parser.in_message
+
+
+def test_a_body_still_to_come_goes_the_long_way(parser_impl: ModuleType) -> None:
+    parser, sink = _whole(parser_impl)
+    parser.feed(HEAD + BODY[:-1])
+    assert sink.whole == 0 and len(sink.heads) == 1  # on_head at once
+    _write(parser, BODY[-1:])
+    assert sink.body_chunks == [BODY] and sink.completed == 1 and sink.whole == 0
+
+
+@pytest.mark.parametrize(
+    ("response", "methods"),
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", []),
+        (b"HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n", []),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", [b"HEAD"]),
+    ],
+    ids=["empty", "304", "HEAD"],
+)
+def test_responses_without_a_body_come_whole(
+    parser_impl: ModuleType, response: bytes, methods: list[bytes]
+) -> None:
+    parser, sink = _whole(parser_impl)
+    for method in methods:
+        parser.expect(method)
+    parser.feed(response)
+    assert sink.whole == 1 and sink.body_chunks == [b""] and sink.completed == 1
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n",
+    ],
+    ids=["chunked", "upgrade"],
+)
+def test_other_framings_never_come_whole(parser_impl: ModuleType, response: bytes) -> None:
+    parser, sink = _whole(parser_impl)
+    parser.feed(response)
+    assert sink.whole == 0 and sink.completed == 1
+
+
+@pytest.mark.parametrize(
+    "response",
+    [HEAD + BODY, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", NEXT],
+    ids=["body", "empty", "204"],
+)
+def test_without_gathering_nothing_comes_whole(parser_impl: ModuleType, response: bytes) -> None:
+    parser, sink = _whole(parser_impl, collect_limit=0)  # a streamed response
+    parser.feed(response)
+    assert sink.whole == 0 and len(sink.heads) == 1 and sink.completed == 1
+    assert b"".join(sink.body_chunks) == response.partition(b"\r\n\r\n")[2]
+
+
+def test_an_interim_head_then_a_whole_final_response(parser_impl: ModuleType) -> None:
+    parser, sink = _whole(parser_impl)
+    parser.feed(b"HTTP/1.1 100 Continue\r\n\r\n" + HEAD + BODY)
+    assert [kind for kind, _ in sink.events] == ["informational", "head", "body", "complete"]
+    assert sink.whole == 1

@@ -15,7 +15,7 @@ fuzzed inputs at fuzzed splits must agree with the same input fed whole.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -23,7 +23,16 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 
-from parser_helpers import Outcome, byte_by_byte, fuzz_runs, pieces_at, run, snapshot
+from parser_helpers import (
+    Outcome,
+    Recorder,
+    WholeRecorder,
+    byte_by_byte,
+    fuzz_runs,
+    pieces_at,
+    run,
+    snapshot,
+)
 
 S200 = b"HTTP/1.1 200 OK\r\n"
 CHUNKED = b"Transfer-Encoding: chunked\r\n"
@@ -376,15 +385,18 @@ def outcome_key(outcome: Outcome) -> tuple[Any, ...]:
 
 
 def parse(
-    impl: ModuleType, case: Case, pieces: list[bytes], collect_limit: int = 0
+    impl: ModuleType, case: Case, pieces: Iterable[bytes], collect: str = "pieces"
 ) -> tuple[Any, ...]:
-    limits = {**case.limits, "collect_limit": collect_limit}
-    return outcome_key(run(impl, pieces, methods=case.methods, eof=case.eof, **limits))
+    """``collect``: "pieces" (bodies piece by piece), "gathered" (Content-Length bodies
+    whole, collect_limit), "whole" (gathered, and a sink with on_response)."""
+    limits = {**case.limits, "collect_limit": 0 if collect == "pieces" else 1 << 20}
+    sink = WholeRecorder() if collect == "whole" else Recorder()
+    outcome = run(impl, pieces, methods=case.methods, eof=case.eof, sink=sink, **limits)
+    return outcome_key(outcome)
 
 
-# Every split test runs twice: bodies handed over in pieces, and Content-Length bodies
-# gathered whole (collect_limit); test_gathered_bodies_make_the_same_events ties the two.
-GATHERED = pytest.mark.parametrize("collect", [0, 1 << 20], ids=["pieces", "gathered"])
+# Every split test runs three ways; test_gathered_bodies_make_the_same_events ties them.
+GATHERED = pytest.mark.parametrize("collect", ["pieces", "gathered", "whole"])
 
 
 @pytest.fixture(params=CASES, ids=[case.id for case in CASES])
@@ -400,7 +412,7 @@ def test_whole_feed_is_as_expected(parser_impl: ModuleType, case: Case) -> None:
 
 
 @GATHERED
-def test_every_split_point(parser_impl: ModuleType, case: Case, collect: int) -> None:
+def test_every_split_point(parser_impl: ModuleType, case: Case, collect: str) -> None:
     whole = parse(parser_impl, case, [case.data], collect)
     for cut in range(len(case.data) + 1):
         split = parse(parser_impl, case, [case.data[:cut], case.data[cut:]], collect)
@@ -408,13 +420,13 @@ def test_every_split_point(parser_impl: ModuleType, case: Case, collect: int) ->
 
 
 @GATHERED
-def test_byte_by_byte(parser_impl: ModuleType, case: Case, collect: int) -> None:
+def test_byte_by_byte(parser_impl: ModuleType, case: Case, collect: str) -> None:
     whole = parse(parser_impl, case, [case.data], collect)
     assert parse(parser_impl, case, byte_by_byte(case.data), collect) == whole
 
 
 @GATHERED
-def test_random_splits(parser_impl: ModuleType, case: Case, collect: int) -> None:
+def test_random_splits(parser_impl: ModuleType, case: Case, collect: str) -> None:
     whole = parse(parser_impl, case, [case.data], collect)
     rng = random.Random(case.id)
     for _ in range(30):
@@ -423,11 +435,14 @@ def test_random_splits(parser_impl: ModuleType, case: Case, collect: int) -> Non
         assert split == whole, f"cuts {cuts}"
 
 
-def test_gathered_bodies_make_the_same_events(parser_impl: ModuleType, case: Case) -> None:
+@pytest.mark.parametrize("collect", ["gathered", "whole"])
+def test_gathered_bodies_make_the_same_events(
+    parser_impl: ModuleType, case: Case, collect: str
+) -> None:
     """A gathered body is the pieces' bytes, delivered once; only a parse that fails
     inside a Content-Length body differs: the part that came is never delivered."""
     pieces = parse(parser_impl, case, [case.data])
-    gathered = parse(parser_impl, case, [case.data], 1 << 20)
+    gathered = parse(parser_impl, case, [case.data], collect)
     if case.error is None:
         assert gathered == pieces
     else:
@@ -452,7 +467,7 @@ def _through_one_buffer(pieces: list[bytes]) -> Iterator[memoryview]:
 
 @GATHERED
 def test_a_fed_buffer_may_be_overwritten_once_feed_returns(
-    parser_impl: ModuleType, case: Case, collect: int
+    parser_impl: ModuleType, case: Case, collect: str
 ) -> None:
     """Nothing the parser hands out or keeps (heads, their lazily built headers, body
     pieces, trailers, upgraded bytes) points into the bytes it was fed."""
@@ -465,8 +480,12 @@ def test_a_fed_buffer_may_be_overwritten_once_feed_returns(
         trailers = [head.trailers for head in outcome.sink.heads]
         return outcome.key(), heads, kinds, body, trailers, outcome.parser.upgraded_data()
 
-    limits = {**case.limits, "collect_limit": collect}
-    whole = run(parser_impl, case.data, methods=case.methods, eof=case.eof, **limits)
+    limits = {**case.limits, "collect_limit": 0 if collect == "pieces" else 1 << 20}
+
+    def sink() -> Recorder:
+        return WholeRecorder() if collect == "whole" else Recorder()
+
+    whole = run(parser_impl, case.data, methods=case.methods, eof=case.eof, sink=sink(), **limits)
     rng = random.Random(case.id)
     splits = [[case.data], byte_by_byte(case.data)]
     splits += [pieces_at(case.data, [rng.randint(0, len(case.data))]) for _ in range(10)]
@@ -476,6 +495,7 @@ def test_a_fed_buffer_may_be_overwritten_once_feed_returns(
             _through_one_buffer(pieces),
             methods=case.methods,
             eof=case.eof,
+            sink=sink(),
             **limits,
         )
         assert late(reused) == late(whole), [len(p) for p in pieces]

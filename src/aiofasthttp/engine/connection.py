@@ -73,7 +73,7 @@ if not hasattr(select, "poll"):  # Windows: no poll(), and the pool's promise re
 QUIET_CHECK_AFTER = 0.005
 READ_HIGH_WATER = 1 << 20
 READ_LOW_WATER = 1 << 18
-# A buffered body of known length up to this size is gathered whole (see on_head);
+# A buffered body of known length up to this size is gathered whole (see send);
 # a larger one comes in pieces and is joined, so a server announcing a huge length
 # and sending little does not make the client allocate it all at once.
 GATHER_UP_TO = 1 << 24
@@ -344,10 +344,7 @@ class Connection(DialedProtocol):
     def on_head(self, head: ResponseHead) -> None:
         ex = self._ex
         if ex is None:
-            # A 408 is how some servers say they close an idle connection.
-            raise UnaskedBytes(
-                reasons.SERVER_CLOSED_IDLE if head.status == 408 else reasons.UNSOLICITED_RESPONSE
-            )
+            raise UnaskedBytes(_unasked_head(head))
         ex.head = head
         # A timed exchange (the default: a read timeout) has read the clock for the
         # read that brought the head; an untimed one reads it here, once.
@@ -357,19 +354,8 @@ class Connection(DialedProtocol):
         ex.withheld_body = None
         self.keep_alive_timeout = head.keep_alive_timeout
         self.keep_alive_max = head.keep_alive_max
-        if ex.streaming:
-            self._parser.collect_limit = 0  # its reader takes the body piece by piece
-            if not ex.waiter.done():
-                ex.waiter.set_result(head)
-        else:
-            # A buffered body of known length is gathered into one bytes of its size,
-            # read straight into it where the loop lends buffers: no piece per read, no
-            # join, and no 64 KiB allocations per response for glibc to trim and fault
-            # back in. Past the size limit it comes in pieces, and on_body refuses it.
-            limit = ex.max_body_size
-            self._parser.collect_limit = (
-                GATHER_UP_TO if limit is None or limit > GATHER_UP_TO else limit
-            )
+        if ex.streaming and not ex.waiter.done():
+            ex.waiter.set_result(head)
 
     def on_body(self, chunk: bytes) -> None:
         ex = self._ex
@@ -391,9 +377,23 @@ class Connection(DialedProtocol):
                     self.transport.pause_reading()
             ex.wake_reader()
 
-    def on_complete(self) -> None:
+    def on_complete(self, head: ResponseHead | None = None, body: bytes = b"") -> None:
+        """The response is complete. Called with its head and body, it is also the
+        parser's ``on_response``: a buffered response whole in one read comes in this
+        one call instead of on_head, on_body and on_complete (two Python calls fewer
+        per request; on_head's bookkeeping is repeated here for that reason)."""
         ex = self._ex
-        if ex is None or ex.head is None:
+        if head is not None:
+            if ex is None:
+                raise UnaskedBytes(_unasked_head(head))
+            ex.head = head
+            ex.head_at = ex.last_read if ex.timed else self.loop.time()
+            ex.withheld_body = None
+            self.keep_alive_timeout = head.keep_alive_timeout
+            self.keep_alive_max = head.keep_alive_max
+            ex.body_size = len(body)  # within the limit: it bounds collect_limit (send)
+            ex.chunks.append(body)
+        elif ex is None or ex.head is None:
             raise UnaskedBytes
         self._ex = None
         self.requests_served += 1
@@ -416,6 +416,8 @@ class Connection(DialedProtocol):
         self.close_reason = why
         self._close_transport()
         self.listener.connection_closed(self, why)
+
+    on_response = on_complete
 
     def on_informational(self, head: ResponseHead) -> None:
         if self._ex is None:
@@ -483,8 +485,21 @@ class Connection(DialedProtocol):
             head_timeout,
         )
         self.last_idle = ex.idle_before
+        parser = self._parser
         if method == "HEAD" or method == "CONNECT":
-            self._parser.expect(method)
+            parser.expect(method)
+        # A buffered body of known length is gathered into one bytes of its size (read
+        # straight into it where the loop lends buffers: no piece per read, no join),
+        # and a response whole in one read comes in one call (on_complete). Past the
+        # size limit a body comes in pieces and on_body refuses it; a streamed one goes
+        # to its reader piece by piece.
+        limit = attempt.max_body_size
+        if streaming:
+            parser.collect_limit = 0
+        elif limit is None or limit > GATHER_UP_TO:
+            parser.collect_limit = GATHER_UP_TO
+        else:
+            parser.collect_limit = limit
         if ex.timed:
             # ex.expiry(), inline: a new exchange has just read its "last byte".
             when = _NEVER if read_timeout is None else now + read_timeout
@@ -735,6 +750,11 @@ class BufferedConnection(Connection, ReadsIntoLentBuffers):
             self._parser.body_written(nbytes)
         except (HTTPError, UnaskedBytes) as exc:
             self._parse_failed(ex, exc, b"")
+
+
+def _unasked_head(head: ResponseHead) -> str:
+    # A 408 is how some servers say they close an idle connection.
+    return reasons.SERVER_CLOSED_IDLE if head.status == 408 else reasons.UNSOLICITED_RESPONSE
 
 
 def _is_408(data: bytes | memoryview) -> bool:
