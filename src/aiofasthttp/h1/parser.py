@@ -8,7 +8,11 @@
     parser.feed_eof()        # ends a close-delimited body; raises IncompleteResponse
 
 The sink gets ``on_head(head)``, ``on_body(chunk)``, ``on_complete()`` and,
-if defined, ``on_informational(head)`` for 1xx interim heads.
+if defined, ``on_informational(head)`` for 1xx interim heads. With
+``collect_limit=N`` a Content-Length body of at most N bytes is gathered whole
+(``body_buffer()`` / ``body_written(n)`` let a transport read straight into it),
+and a sink's ``on_response(head, body)``, if defined, takes a response whole in
+one feed in one call.
 
 Two implementations share this interface and one test suite: the compiled one
 built from ``cext/`` and the pure-Python twin. The compiled one is used unless
