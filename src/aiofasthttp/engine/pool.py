@@ -423,8 +423,15 @@ class Pool(Generic[ConnT]):
             return
         now = conn.idle_since  # the connection went idle just now
         memory = self.memory
-        memory.survived(now, conn.requests_served, conn.last_idle)
-        if self._suspect_after is not None and conn.requests_served > self._suspect_after:
+        served = conn.requests_served
+        # memory.has_news(...), inline: most responses beat no record, and cost no call.
+        if (
+            served > memory.served_record
+            or conn.last_idle > memory.idle_record
+            or now > memory.renew_at
+        ):
+            memory.survived(now, served, conn.last_idle)
+        if self._suspect_after is not None and served > self._suspect_after:
             self._suspect(None)  # disproved: a connection answered beyond it
         if (
             memory.learned
