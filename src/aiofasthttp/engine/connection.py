@@ -440,9 +440,12 @@ class Connection(DialedProtocol):
         deadline: float | None,
         streaming: bool,
         reused: bool,
+        now: float,
     ) -> Exchange:
-        """Start one exchange: write the request; ``exchange.waiter`` gives the head."""
-        now = self.loop.time()
+        """Start one exchange: write the request; ``exchange.waiter`` gives the head.
+
+        ``now``: the loop's time (the caller has just read it, for the pool too).
+        """
         if self.state is not _IDLE:  # the table's IDLE -> ACTIVE, tested inline
             self._event(Event.REQUEST)  # raises
         self.state = _ACTIVE

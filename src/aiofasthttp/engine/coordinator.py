@@ -90,7 +90,14 @@ class RetryCoordinator:
         # Not replayed if its connection dies under it: the pool checks harder.
         unreplayable = not request.idempotent
         while True:
-            conn = pool.acquire_nowait(unreplayable) if tries is None or not tries.fresh else None
+            # The first attempt's clock read above serves the pool and the exchange too:
+            # nothing awaits in between. A later attempt, or one that waited for its
+            # connection, reads the clock again.
+            if tries is not None:
+                now = pool.loop.time()
+            conn = (
+                pool.acquire_nowait(unreplayable, now) if tries is None or not tries.fresh else None
+            )
             reused = True
             if conn is None:
                 try:
@@ -102,7 +109,8 @@ class RetryCoordinator:
                         tries = _Tries()
                     await self._after_error(request, deadline, tries, exc)
                     continue
-            ex = conn.send(request, settings, deadline, streaming, reused)
+                now = pool.loop.time()
+            ex = conn.send(request, settings, deadline, streaming, reused, now)
             try:
                 body = request.body
                 if body.make_stream is not None:

@@ -159,18 +159,20 @@ class Pool(Generic[ConnT]):
 
     # -- handing out ------------------------------------------------------------
 
-    def acquire_nowait(self, unreplayable: bool = False) -> ConnT | None:
+    def acquire_nowait(self, unreplayable: bool = False, now: float | None = None) -> ConnT | None:
         """An idle connection fit for reuse, or None. Never awaits.
 
         ``unreplayable``: the request will not be replayed if the connection dies
         under it (a POST), so the check is stricter (see ``_unfit_for_unreplayable``).
+        ``now``: the loop's time, if the caller has just read it (one read less).
         """
         idle = self._idle
         if unreplayable and idle:
             return self._acquire_for_unreplayable()
+        if now is None:
+            now = self.loop.time()
         while idle:
             conn = idle.pop() if self.limits.lifo else idle.popleft()
-            now = self.loop.time()
             if now >= conn.expires_at:
                 self._retire(conn, reasons.EXPIRED)
                 continue
