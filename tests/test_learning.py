@@ -90,3 +90,17 @@ def test_a_record_not_beaten_still_lapses_after_ttl() -> None:
     m.survived(TTL + 1, 1, 0.0)
     assert m.longest_idle_survived(TTL + 1) == 0.0  # replaced by the newer, shorter one
     assert m.served_record == 12  # 29 s old: kept
+
+
+def test_no_close_is_expected_within_answered_idle_spells_and_below_closed_counts() -> None:
+    m = ServerMemory()
+    assert not m.expects_no_close(0.0, 0, 0.0)  # nothing answered yet
+    m.survived(1.0, 10, 3.0)
+    assert m.expects_no_close(2.0, 9, 2.4)
+    assert m.expects_no_close(2.0, 500, 1.0)  # no close seen after any count: no limit known
+    assert not m.expects_no_close(2.0, 3, 2.5)  # within 20% of the longest answered after
+    m.observe(2.0, 2.5, 4)  # the server closed one after 2.5 s idle (a race, or a restart)
+    assert m.expects_no_close(2.5, 3, 2.0) and not m.expects_no_close(2.5, 3, 2.1)  # 20% short
+    m.observe(3.0, 0.001, 6)  # and one right after its 6th response
+    assert m.expects_no_close(3.5, 5, 1.0) and not m.expects_no_close(3.5, 6, 1.0)
+    assert not m.expects_no_close(1.0 + TTL + 1, 1, 0.0)  # the answers lapse
