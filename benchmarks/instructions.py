@@ -11,6 +11,15 @@ runs twice under ``valgrind --tool=callgrind`` (6,400 and 3,200 requests) and
 prints the difference divided by 3,200, which cancels start-up and import costs.
 ``--run N`` is the workload itself (what valgrind runs).
 
+    python -m benchmarks.instructions --concurrency 1024   # 1,024 connections
+
+``--concurrency N`` runs N workers over N connections (64 by default); the two
+counted runs then make ``max(6400, 20 N)`` requests and half as many, so each
+connection serves at least 10 of the requests the difference counts. Under
+valgrind every connection sits idle longer than the pool's poll() threshold
+between its requests at any concurrency, so the count includes that check;
+its syscall's kernel time is not in it (``--syscalls`` counts the syscalls).
+
     python -m benchmarks.instructions --body 64k           # 64 KiB bodies instead
     python -m benchmarks.instructions --body 64k --faults  # page faults per request
 
@@ -64,11 +73,11 @@ class _BufferedServer(_Server, asyncio.BufferedProtocol):
         self.data_received(bytes(self.buffer[:nbytes]))
 
 
-def _client(variant: str, tls: Any = None) -> Any:
+def _client(variant: str, concurrency: int, tls: Any = None) -> Any:
     from aiofasthttp import Client
 
     if tls is not None:
-        return Client(max_conns_per_host=CONCURRENCY, ssl=tls)
+        return Client(max_conns_per_host=concurrency, ssl=tls)
 
     if variant == "hooks":
 
@@ -79,10 +88,10 @@ def _client(variant: str, tls: Any = None) -> Any:
             pass
 
         return Client(
-            max_conns_per_host=CONCURRENCY,
+            max_conns_per_host=concurrency,
             event_hooks={"request": [on_request], "response": [on_response]},
         )
-    client = Client(max_conns_per_host=CONCURRENCY)
+    client = Client(max_conns_per_host=concurrency)
     if variant == "otel-noop":
         from opentelemetry import metrics, trace
 
@@ -108,7 +117,12 @@ def _client(variant: str, tls: Any = None) -> Any:
 
 
 async def _workload(
-    requests: int, variant: str, body: str = "small", warm: int = 0, tls: bool = False
+    requests: int,
+    variant: str,
+    body: str = "small",
+    warm: int = 0,
+    tls: bool = False,
+    concurrency: int = CONCURRENCY,
 ) -> int:
     """Run ``warm`` then ``requests`` GETs; the minor page faults of the second part."""
     loop = asyncio.get_running_loop()
@@ -126,10 +140,14 @@ async def _workload(
         client_tls = ssl.create_default_context()
         ca.configure_trust(client_tls)
     kind = _BufferedServer if tls else _Server
-    server = await loop.create_server(kind, "127.0.0.1", 0, ssl=server_tls)
+    # A backlog for every connection dialled at once: with asyncio's 100, the ACKs
+    # of the rest are dropped, and one whose SYN-ACK retries run out waits 60 s.
+    server = await loop.create_server(
+        kind, "127.0.0.1", 0, ssl=server_tls, backlog=max(100, concurrency)
+    )
     scheme = "https" if tls else "http"
     url = f"{scheme}://127.0.0.1:{server.sockets[0].getsockname()[1]}/small"
-    client = _client(variant, client_tls)
+    client = _client(variant, concurrency, client_tls)
 
     async def worker(count: int) -> None:
         for _ in range(count):
@@ -137,9 +155,9 @@ async def _workload(
             assert resp.status == 200 and len(resp.content) == length
 
     if warm:
-        await asyncio.gather(*(worker(warm // CONCURRENCY) for _ in range(CONCURRENCY)))
+        await asyncio.gather(*(worker(warm // concurrency) for _ in range(concurrency)))
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    await asyncio.gather(*(worker(requests // CONCURRENCY) for _ in range(CONCURRENCY)))
+    await asyncio.gather(*(worker(requests // concurrency) for _ in range(concurrency)))
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
     await client.aclose()
     server.close()
@@ -147,34 +165,38 @@ async def _workload(
     return faults
 
 
-def _count(requests: int, variant: str, body: str, loop: str, tls: bool) -> int:
+def _count(workload: list[str], requests: int) -> int:
+    """Instructions of one run of ``workload`` with ``requests`` GETs, under callgrind."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "callgrind.out")
-        subprocess.run(
-            [
-                "valgrind",
-                "--tool=callgrind",
-                f"--callgrind-out-file={out}",
-                sys.executable,
-                "-m",
-                "benchmarks.instructions",
-                "--run",
-                str(requests),
-                "--variant",
-                variant,
-                "--body",
-                body,
-                "--loop",
-                loop,
-                *(["--tls"] if tls else []),
-            ],
-            check=True,
-            capture_output=True,
-        )
+        command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *workload]
+        subprocess.run([*command, "--run", str(requests)], check=True, capture_output=True)
         with open(out) as f:
             found = re.search(r"^(?:summary|totals): (\d+)", f.read(), re.M)
         assert found, "no totals in callgrind's output"
         return int(found.group(1))
+
+
+# The syscalls a request may make (perf's tracepoints): the loop's wait, the socket
+# reads and writes of the client and of the in-process server (one read and one write
+# per request are the server's), and the pool's poll() before a reuse.
+SYSCALLS = ("epoll_wait", "epoll_pwait", "poll", "ppoll", "read", "recvfrom", "write", "sendto")
+
+
+def _syscalls(workload: list[str], requests: int) -> dict[str, int]:
+    """Syscalls of one run of ``workload`` by name (all of them as "total"), by perf."""
+    events = ["raw_syscalls:sys_enter", *(f"syscalls:sys_enter_{n}" for n in SYSCALLS)]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "perf.csv")
+        command = ["perf", "stat", "-x", ",", "-o", out, "-e", ",".join(events), *workload]
+        subprocess.run([*command, "--run", str(requests)], check=True, capture_output=True)
+        counts = {}
+        with open(out) as f:
+            for line in f:  # "count,,event,..."; raw_syscalls:sys_enter counts them all
+                fields = line.strip().split(",")
+                if len(fields) > 2 and "sys_enter" in fields[2]:
+                    counts[fields[2].partition("sys_enter_")[2] or "total"] = int(fields[0])
+        return counts
 
 
 def main() -> None:
@@ -185,7 +207,11 @@ def main() -> None:
     parser.add_argument("--run", type=int, help="run the workload only, with this many GETs")
     parser.add_argument("--body", choices=list(BODIES), default="small")
     parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop")
+    parser.add_argument("--concurrency", type=int, default=CONCURRENCY, metavar="N")
     parser.add_argument("--faults", action="store_true", help="page faults, not instructions")
+    parser.add_argument(
+        "--syscalls", action="store_true", help="syscalls per request (perf), not instructions"
+    )
     parser.add_argument("--tls", action="store_true", help="over TLS (a trustme certificate)")
     args = parser.parse_args()
     run = asyncio.run
@@ -193,26 +219,46 @@ def main() -> None:
         import uvloop
 
         run = uvloop.run
+    concurrency = args.concurrency
     if args.run:
-        run(_workload(args.run, args.variant, args.body, tls=args.tls))
+        run(_workload(args.run, args.variant, args.body, tls=args.tls, concurrency=concurrency))
         return
     if args.faults:
-        faults = run(_workload(6400, args.variant, args.body, warm=3200, tls=args.tls))
+        faults = run(
+            _workload(
+                6400, args.variant, args.body, warm=3200, tls=args.tls, concurrency=concurrency
+            )
+        )
         where = f"{args.variant}, {args.body}, {args.loop}" + (", TLS" if args.tls else "")
         print(f"{where}: {faults / 6400:.2f} minor faults per request")
+        return
+    workload = [sys.executable, "-m", "benchmarks.instructions", "--variant", args.variant]
+    workload += ["--body", args.body, "--loop", args.loop, *(["--tls"] if args.tls else [])]
+    workload += ["--concurrency", str(concurrency)]
+    # Each connection serves at least 10 of the counted requests (the difference).
+    big = max(6400, 20 * concurrency) // concurrency * concurrency
+    small = big // 2
+    label = ", ".join(
+        [args.variant, args.body, args.loop, *(["TLS"] if args.tls else [])]
+        + ([f"c={concurrency}"] if concurrency != CONCURRENCY else [])
+    )
+    if (args.body, args.loop, args.tls, concurrency) == ("small", "uvloop", False, CONCURRENCY):
+        label = args.variant
+    if args.syscalls:
+        calls, fewer = _syscalls(workload, big), _syscalls(workload, small)
+        per = ", ".join(
+            f"{name} {(calls[name] - fewer.get(name, 0)) / (big - small):.2f}"
+            for name in ("total", *SYSCALLS)
+            if name in calls
+        )
+        print(f"{label}: syscalls per request: {per}")
         return
     # One run outside valgrind first, so both counted runs import cached bytecode: a
     # first run after an edit compiles the changed modules, millions of instructions
     # the difference would otherwise charge to the requests.
-    workload = [sys.executable, "-m", "benchmarks.instructions", "--variant", args.variant]
-    workload += ["--body", args.body, "--loop", args.loop, *(["--tls"] if args.tls else [])]
-    subprocess.run([*workload, "--run", str(CONCURRENCY)], check=True)
-    where = (args.variant, args.body, args.loop)
-    big, small = _count(6400, *where, args.tls), _count(3200, *where, args.tls)
-    label = ", ".join([*where, *(["TLS"] if args.tls else [])])
-    if (args.body, args.loop, args.tls) == ("small", "uvloop", False):
-        label = args.variant
-    print(f"{label}: {(big - small) / 3200:,.0f} instructions per request")
+    subprocess.run([*workload, "--run", str(concurrency)], check=True)
+    many, few = _count(workload, big), _count(workload, small)
+    print(f"{label}: {(many - few) / (big - small):,.0f} instructions per request")
 
 
 if __name__ == "__main__":

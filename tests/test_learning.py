@@ -63,3 +63,44 @@ def test_a_limit_is_void_while_a_connection_has_outlived_it() -> None:
     m.observe(3.0 + TTL + 20, 2.0, 5)
     m.observe(3.0 + TTL + 30, 2.1, 5)
     assert m.idle_timeout(3.0 + TTL + 30) == 2.0  # the old counter-evidence has expired
+
+
+def test_has_news_says_whether_survived_would_record_anything() -> None:
+    # The pool asks has_news (inline) before every survived(): a False must mean that
+    # survived() would have changed nothing, or evidence against a limit is lost.
+    m = ServerMemory()
+    assert m.has_news(0.0, 1, 0.0)  # nothing recorded yet
+    m.survived(0.0, 3, 0.5)
+    assert not m.has_news(1.0, 3, 0.5)  # neither record beaten
+    assert not m.has_news(1.0, 2, 0.1)
+    assert m.has_news(1.0, 4, 0.1)  # more requests served
+    assert m.has_news(1.0, 1, 0.6)  # a longer idle spell survived
+    assert m.has_news(TTL + 0.5, 1, 0.1)  # the records lapse: any newer one replaces them
+    m.survived(TTL + 0.5, 1, 0.1)
+    assert (m.served_record, m.idle_record) == (1, 0.1)
+    assert m.longest_idle_survived(TTL + 0.5) == 0.1
+
+
+def test_a_record_not_beaten_still_lapses_after_ttl() -> None:
+    m = ServerMemory()
+    m.survived(0.0, 10, 2.0)
+    m.survived(30.0, 12, 1.0)  # beats the request record only
+    assert m.longest_idle_survived(30.0) == 2.0
+    assert m.has_news(TTL + 1, 1, 0.0)  # the idle record (from 0.0) is due
+    m.survived(TTL + 1, 1, 0.0)
+    assert m.longest_idle_survived(TTL + 1) == 0.0  # replaced by the newer, shorter one
+    assert m.served_record == 12  # 29 s old: kept
+
+
+def test_no_close_is_expected_within_answered_idle_spells_and_below_closed_counts() -> None:
+    m = ServerMemory()
+    assert not m.expects_no_close(0.0, 0, 0.0)  # nothing answered yet
+    m.survived(1.0, 10, 3.0)
+    assert m.expects_no_close(2.0, 9, 2.4)
+    assert m.expects_no_close(2.0, 500, 1.0)  # no close seen after any count: no limit known
+    assert not m.expects_no_close(2.0, 3, 2.5)  # within 20% of the longest answered after
+    m.observe(2.0, 2.5, 4)  # the server closed one after 2.5 s idle (a race, or a restart)
+    assert m.expects_no_close(2.5, 3, 2.0) and not m.expects_no_close(2.5, 3, 2.1)  # 20% short
+    m.observe(3.0, 0.001, 6)  # and one right after its 6th response
+    assert m.expects_no_close(3.5, 5, 1.0) and not m.expects_no_close(3.5, 6, 1.0)
+    assert not m.expects_no_close(1.0 + TTL + 1, 1, 0.0)  # the answers lapse

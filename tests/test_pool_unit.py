@@ -20,6 +20,7 @@ from aiofasthttp import ClientClosedError, PoolTimeout, reasons
 from aiofasthttp.engine.interfaces import PooledConnection
 from aiofasthttp.engine.pool import Pool, PoolLimits
 from aiofasthttp.h1.url import Origin, Route
+from aiofasthttp.policy.learning import TTL
 from testkit import new_loop
 
 ORIGIN = Origin("http", "pool.test", 80)
@@ -254,6 +255,59 @@ async def _two_idle(h: Harness) -> tuple[FakeConnection, FakeConnection]:
         conn.requests_served = 4
         conn.serve()
     return a, b
+
+
+async def _idle_within_answered(
+    h: Harness, loop: asyncio.AbstractEventLoop, ago: float = 0.0
+) -> FakeConnection:
+    """A connection that served 1 request and sat idle 1 s, with a FIN waiting unread,
+    where another answered after 2 s idle (``ago`` s ago)."""
+    conn, _ = await h.pool.acquire()
+    conn.serve()
+    h.pool.memory.survived(loop.time() - ago, 1, 2.0)
+    conn.idle_since -= 1.0  # past QUIET_CHECK_AFTER
+    conn.quiet = False
+    return conn
+
+
+def test_a_get_skips_the_poll_where_no_close_is_expected() -> None:
+    async def main(loop: asyncio.AbstractEventLoop) -> None:
+        h = Harness(loop)
+        conn = await _idle_within_answered(h, loop)
+        # Neither the server's idle timeout (over 2 s) nor a request limit (no close seen
+        # after any count) can have closed it: a GET takes it unpolled, replayed if need be.
+        assert h.pool.acquire_nowait() is conn
+        assert conn.closed_with is None
+
+    run(main)
+
+
+@pytest.mark.parametrize("why", ["idle_longer", "idle_close_near", "count_closed", "lapsed"])
+def test_a_get_polls_where_a_close_may_be_waiting(why: str) -> None:
+    async def main(loop: asyncio.AbstractEventLoop) -> None:
+        h = Harness(loop)
+        # "lapsed": the answer is older than TTL, and no longer vouches for anything.
+        conn = await _idle_within_answered(h, loop, ago=TTL + 1 if why == "lapsed" else 0.0)
+        if why == "idle_longer":
+            conn.idle_since -= 1.5  # idle 2.5 s: no connection was seen answering after that
+        elif why == "idle_close_near":
+            h.pool.memory.observe(loop.time(), 1.2, 1)  # a close after 1.2 s idle: 1 s is near
+        elif why == "count_closed":
+            h.pool.memory.observe(loop.time(), 0.001, 1)  # one closed right after its 1st answer
+        assert h.pool.acquire_nowait() is None
+        assert conn.closed_with == reasons.FOUND_CLOSED_BEFORE_REUSE
+
+    run(main)
+
+
+def test_a_post_polls_where_no_close_is_expected_too() -> None:
+    async def main(loop: asyncio.AbstractEventLoop) -> None:
+        h = Harness(loop)
+        conn = await _idle_within_answered(h, loop)
+        assert h.pool.acquire_nowait(unreplayable=True) is None
+        assert conn.closed_with == reasons.FOUND_CLOSED_BEFORE_REUSE
+
+    run(main)
 
 
 def test_an_unreplayable_request_polls_even_right_after_a_response() -> None:

@@ -165,6 +165,32 @@ def test_status_retry_honours_retry_after(loop_kind: str) -> None:
 
 
 @pytest.mark.parametrize("loop_kind", LOOPS)
+def test_a_streamed_status_retry_closes_the_unread_response_connection(loop_kind: str) -> None:
+    seen: list[int] = []
+
+    async def handler(reader, writer, info: ConnInfo) -> None:
+        seen.append(info.index)
+        while await read_request(reader) is not None:
+            if len(seen) == 1:  # a body too large to arrive before the retry decision
+                writer.write(response(b"b" * (8 << 20), status=503, headers={"Retry-After": "0"}))
+            else:
+                writer.write(response(b"done"))
+            await writer.drain()
+
+    async def main() -> None:
+        async with serve(handler) as srv, Client(retry=RetryPolicy(statuses={503})) as client:
+            async with client.stream("GET", srv.url()) as r:
+                assert r.status == 200 and await r.aread() == b"done"
+            stats = next(iter(client.stats().values()))
+            assert stats["retries"] == 1
+            # The 503's body was never read: its connection was closed, not reused.
+            assert stats["close_reasons"].get(reasons.RETRYING_STATUS) == 1
+            assert len(seen) == 2
+
+    run(loop_kind, main)
+
+
+@pytest.mark.parametrize("loop_kind", LOOPS)
 def test_trace_hooks_and_debug_log_tell_the_story(loop_kind: str, caplog) -> None:
     events: list[tuple[str, dict]] = []
 

@@ -477,6 +477,13 @@ class Client:
 
         def get(self, url: str, **kwargs: Any) -> Coroutine[Any, Any, Response]:
             """``request("GET", url, ...)``: the same keywords."""
+            if not kwargs and self._plain and not self._jar_cookies and not self._closed:
+                # The commonest request of all, a plain GET of a URL already sent, goes
+                # straight to its kept request (see _build): request()'s fourteen
+                # keywords and _build's tests would decide the same, two calls later.
+                kept = self._kept_heads.get(("GET", url))
+                if kept is not None:
+                    return self._coordinator.fetch(kept[0], kept[1], self._timeout)
             return self.request("GET", url, **kwargs)
 
         def head(self, url: str, **kwargs: Any) -> Coroutine[Any, Any, Response]:

@@ -24,7 +24,10 @@ earliest expiry.
 
 Before handing out an idle connection that has been idle more than a few
 milliseconds, the pool polls its socket once: a FIN that arrived while the
-loop was busy is caught there, not by the request.
+loop was busy is caught there, not by the request. A request that is replayed
+if its connection dies (a GET) skips that poll where the server's closing rules
+are not expected to have closed the connection (see ``acquire_nowait``); one that
+is not replayed (a POST) is always polled.
 """
 
 from __future__ import annotations
@@ -159,22 +162,45 @@ class Pool(Generic[ConnT]):
 
     # -- handing out ------------------------------------------------------------
 
-    def acquire_nowait(self, unreplayable: bool = False) -> ConnT | None:
+    def acquire_nowait(self, unreplayable: bool = False, now: float | None = None) -> ConnT | None:
         """An idle connection fit for reuse, or None. Never awaits.
 
         ``unreplayable``: the request will not be replayed if the connection dies
         under it (a POST), so the check is stricter (see ``_unfit_for_unreplayable``).
+        ``now``: the loop's time, if the caller has just read it (one read less).
         """
         idle = self._idle
         if unreplayable and idle:
             return self._acquire_for_unreplayable()
+        if now is None:
+            now = self.loop.time()
+        memory = self.memory
         while idle:
             conn = idle.pop() if self.limits.lifo else idle.popleft()
-            now = self.loop.time()
             if now >= conn.expires_at:
                 self._retire(conn, reasons.EXPIRED)
                 continue
-            if now - conn.idle_since > QUIET_CHECK_AFTER and not conn.socket_is_quiet():
+            # The poll() before reuse, for a replayable request: only after QUIET_CHECK_AFTER
+            # idle, and only where the server's closing rules may have closed the connection
+            # (memory.expects_no_close(), inline: an idle spell not well within those recently
+            # answered after, or near an idle close seen; a count a close came after). Else
+            # only a close by no rule (a restart) can be waiting, and the poll finds it only
+            # if its FIN came during the current loop iteration. What a GET risks unpolled:
+            # written to a connection closed that recently, it fails with no response byte
+            # and is replayed at once on a new connection (reasons.STALE), as it is when
+            # reused within QUIET_CHECK_AFTER. The poll is a syscall with the GIL let go; at
+            # 1,024 connections a loop iteration outlasts QUIET_CHECK_AFTER, and most reuses
+            # paid it (about 6% of the rate), on spells nearly all well within those answered.
+            idle_for = now - conn.idle_since
+            if (
+                idle_for > QUIET_CHECK_AFTER
+                and (
+                    idle_for > memory.no_close_idle
+                    or conn.requests_served >= memory.no_close_served
+                    or now > memory.no_close_until
+                )
+                and not conn.socket_is_quiet()
+            ):
                 self._found_closed(conn, now)
                 continue
             # self._reuse(conn, now), inline: a call is 2% of a request's instructions.
@@ -423,8 +449,15 @@ class Pool(Generic[ConnT]):
             return
         now = conn.idle_since  # the connection went idle just now
         memory = self.memory
-        memory.survived(now, conn.requests_served, conn.last_idle)
-        if self._suspect_after is not None and conn.requests_served > self._suspect_after:
+        served = conn.requests_served
+        # memory.has_news(...), inline: most responses beat no record, and cost no call.
+        if (
+            served > memory.served_record
+            or conn.last_idle > memory.idle_record
+            or now > memory.renew_at
+        ):
+            memory.survived(now, served, conn.last_idle)
+        if self._suspect_after is not None and served > self._suspect_after:
             self._suspect(None)  # disproved: a connection answered beyond it
         if (
             memory.learned

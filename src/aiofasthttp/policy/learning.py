@@ -37,18 +37,62 @@ class ServerMemory:
         self._idle_timeout: tuple[float, float] | None = None  # (value, confirmed at)
         self._max_requests: tuple[int, float] | None = None
         # The most requests a connection has served, and the longest idle spell one has
-        # survived, with when: evidence against a limit below them.
-        self._served_ok = (0, float("-inf"))
-        self._idle_ok = (0.0, float("-inf"))
+        # survived, with when: evidence against a limit below them. Each is replaced by
+        # a newer one when beaten, or by any newer one after TTL seconds.
+        self.served_record = 0
+        self.idle_record = 0.0
+        self._served_record_at = self._idle_record_at = float("-inf")
+        # survived() records nothing unless a record is beaten or it is past this time
+        # (a record due to be replaced): a pool, told of every response, tests first.
+        self.renew_at = float("-inf")
+        # Where no close is expected (see expects_no_close()), as three attributes a pool
+        # can test inline; recomputed whenever a record or a close is noted.
+        self.no_close_idle = 0.0
+        self.no_close_served = float("inf")
+        self.no_close_until = float("-inf")
         # Whether a limit is (or may still be) learned: while not, a pool need not ask.
         self.learned = False
 
     def survived(self, now: float, served: int, idle_before: float) -> None:
         """A connection answered its ``served``-th request after ``idle_before`` s idle."""
-        if served > self._served_ok[0] or now - self._served_ok[1] > TTL:
-            self._served_ok = (served, now)
-        if idle_before > self._idle_ok[0] or now - self._idle_ok[1] > TTL:
-            self._idle_ok = (idle_before, now)
+        if served > self.served_record or now > self._served_record_at + TTL:
+            self.served_record, self._served_record_at = served, now
+        if idle_before > self.idle_record or now > self._idle_record_at + TTL:
+            self.idle_record, self._idle_record_at = idle_before, now
+        self.renew_at = min(self._served_record_at, self._idle_record_at) + TTL
+        self._note_closes(now)
+
+    def has_news(self, now: float, served: int, idle_before: float) -> bool:
+        """Whether ``survived(now, served, idle_before)`` would record anything."""
+        return served > self.served_record or idle_before > self.idle_record or now > self.renew_at
+
+    def expects_no_close(self, now: float, served: int, idle_for: float) -> bool:
+        """Whether neither of the server's closing rules is expected to have closed a
+        connection that has served ``served`` requests and sat idle ``idle_for`` s.
+
+        Its idle timeout: connections to this server recently answered after idle
+        spells longer by a margin (AGREE: a server's timer and a request race at its
+        edge), and no idle close was seen near it. A request limit: no close
+        was recently seen after as many requests. (Counts are not held to what has
+        been tried: in a pool serving steadily, a connection's next request is most
+        often the highest count yet; a close after some count is what says there is a
+        limit.) A restart, or a close by no rule, can still have closed it.
+        """
+        return (
+            idle_for <= self.no_close_idle
+            and served < self.no_close_served
+            and now <= self.no_close_until
+        )
+
+    def _note_closes(self, now: float) -> None:
+        """Recompute where no close is expected, from the idle record and the recent
+        closes: a margin (AGREE) short of the record and of an idle close, and below a
+        request count a close came after."""
+        idle_closes = [v * (1 - AGREE) for t, v in self._idle if now - t <= TTL]
+        served_closes = [n for t, n in self._served if now - t <= TTL]
+        self.no_close_idle = min([self.idle_record * (1 - AGREE), *idle_closes])
+        self.no_close_served = min([float("inf"), *served_closes])
+        self.no_close_until = self._idle_record_at + TTL
 
     def observe(self, now: float, idle_for: float, served: int, born: float | None = None) -> None:
         """The server closed a connection idle for ``idle_for`` s after ``served`` requests.
@@ -76,11 +120,11 @@ class ServerMemory:
             if len(close) >= 2:
                 self._idle_timeout = (min(close), now)
                 self.learned = True
+        self._note_closes(now)
 
     def longest_idle_survived(self, now: float) -> float:
         """The longest idle spell after which a connection recently answered a request."""
-        idle, when = self._idle_ok
-        return idle if now - when <= TTL else 0.0
+        return self.idle_record if now - self._idle_record_at <= TTL else 0.0
 
     def shortest_idle_close(self, now: float) -> float | None:
         """The shortest idle time after which the server was recently seen closing,
@@ -104,7 +148,7 @@ class ServerMemory:
         # that answered at 0.2003 s, as the server's timer and the request race.
         if learned is not None and (
             now - learned[1] > TTL
-            or (self._idle_ok[0] > learned[0] * (1 + AGREE) and now - self._idle_ok[1] <= TTL)
+            or (self.idle_record > learned[0] * (1 + AGREE) and now - self._idle_record_at <= TTL)
         ):
             self._idle_timeout = learned = None
             self.learned = self._max_requests is not None
@@ -114,7 +158,7 @@ class ServerMemory:
         learned = self._max_requests
         if learned is not None and (
             now - learned[1] > TTL
-            or (self._served_ok[0] > learned[0] and now - self._served_ok[1] <= TTL)
+            or (self.served_record > learned[0] and now - self._served_record_at <= TTL)
         ):
             self._max_requests = learned = None
             self.learned = self._idle_timeout is not None
