@@ -516,3 +516,23 @@ def test_fuzzed_input_at_fuzzed_splits_is_as_fed_whole(
     whole = outcome_key(run(parser_impl, data, methods=methods, eof=eof, **limits))
     for split in (pieces, byte_by_byte(data)):
         assert outcome_key(run(parser_impl, split, methods=methods, eof=eof, **limits)) == whole
+    # Gathered bodies, and whole responses in one call, agree across splits too, and
+    # with the pieces but for the body of a parse that failed inside one.
+    gathering = {**limits, "collect_limit": 1 << 20}
+    for collect in ("gathered", "whole"):
+
+        def parsed(feed: Iterable[bytes], collect: str = collect) -> tuple[Any, ...]:
+            sink = WholeRecorder() if collect == "whole" else Recorder()
+            outcome = run(parser_impl, feed, methods=methods, eof=eof, sink=sink, **gathering)
+            return outcome_key(outcome)
+
+        gathered = parsed([data])
+        for split in (pieces, byte_by_byte(data)):
+            assert parsed(split) == gathered
+        if gathered[1] is None:  # no error
+            assert gathered == whole
+        else:
+            assert [e for e in gathered[0] if e[0] != "body"] == [
+                e for e in whole[0] if e[0] != "body"
+            ]
+            assert gathered[1:] == whole[1:]
