@@ -20,6 +20,12 @@ valgrind every connection sits idle longer than the pool's poll() threshold
 between its requests at any concurrency, so the count includes that check;
 its syscall's kernel time is not in it (``--syscalls`` counts the syscalls).
 
+    python -m benchmarks.instructions --separate-server --concurrency 1024
+
+``--separate-server`` serves from ``python -m benchmarks.server`` in a child process
+that neither valgrind nor perf follows: the client's own count, with its loop's
+iterations as long as in the suite's runs.
+
     python -m benchmarks.instructions --body 64k           # 64 KiB bodies instead
     python -m benchmarks.instructions --body 64k --faults  # page faults per request
 
