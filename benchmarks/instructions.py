@@ -20,6 +20,12 @@ valgrind every connection sits idle longer than the pool's poll() threshold
 between its requests at any concurrency, so the count includes that check;
 its syscall's kernel time is not in it (``--syscalls`` counts the syscalls).
 
+    python -m benchmarks.instructions --separate-server --concurrency 1024
+
+``--separate-server`` serves from ``python -m benchmarks.server`` in a child process
+that neither valgrind nor perf follows: the client's own count, with its loop's
+iterations as long as in the suite's runs.
+
     python -m benchmarks.instructions --body 64k           # 64 KiB bodies instead
     python -m benchmarks.instructions --body 64k --faults  # page faults per request
 
@@ -123,8 +129,14 @@ async def _workload(
     warm: int = 0,
     tls: bool = False,
     concurrency: int = CONCURRENCY,
+    separate: bool = False,
 ) -> int:
-    """Run ``warm`` then ``requests`` GETs; the minor page faults of the second part."""
+    """Run ``warm`` then ``requests`` GETs; the minor page faults of the second part.
+
+    ``separate``: against the suite's server in a process of its own (see main()).
+    """
+    if separate:
+        return await _against_separate_server(requests, variant, body, warm, concurrency)
     loop = asyncio.get_running_loop()
     _Server.response = RESPONSES[body]
     length = len(BODIES[body])
@@ -148,7 +160,15 @@ async def _workload(
     scheme = "https" if tls else "http"
     url = f"{scheme}://127.0.0.1:{server.sockets[0].getsockname()[1]}/small"
     client = _client(variant, concurrency, client_tls)
+    faults = await _drive(client, url, length, requests, warm, concurrency)
+    server.close()
+    await server.wait_closed()
+    return faults
 
+
+async def _drive(
+    client: Any, url: str, length: int, requests: int, warm: int, concurrency: int
+) -> int:
     async def worker(count: int) -> None:
         for _ in range(count):
             resp = await client.get(url)
@@ -160,9 +180,30 @@ async def _workload(
     await asyncio.gather(*(worker(requests // concurrency) for _ in range(concurrency)))
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
     await client.aclose()
-    server.close()
-    await server.wait_closed()
     return faults
+
+
+async def _against_separate_server(
+    requests: int, variant: str, body: str, warm: int, concurrency: int
+) -> int:
+    """The workload against ``python -m benchmarks.server`` (uvloop and httptools) in a
+    child process: valgrind and ``perf stat --no-inherit`` then count the client alone,
+    and its loop runs as in the suite (at c=1,024 longer than 5 ms an iteration)."""
+    from .routes import ROUTES
+
+    route = ROUTES[body]
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "benchmarks.server", stdout=subprocess.PIPE
+    )
+    try:
+        assert server.stdout is not None
+        port = int((await server.stdout.readline()).split()[1])
+        client = _client(variant, concurrency)
+        url = f"http://127.0.0.1:{port}{route.path}"
+        return await _drive(client, url, route.expect_length, requests, warm, concurrency)
+    finally:
+        server.terminate()
+        await server.wait()
 
 
 def _count(workload: list[str], requests: int) -> int:
@@ -184,11 +225,13 @@ SYSCALLS = ("epoll_wait", "epoll_pwait", "poll", "ppoll", "read", "recvfrom", "w
 
 
 def _syscalls(workload: list[str], requests: int) -> dict[str, int]:
-    """Syscalls of one run of ``workload`` by name (all of them as "total"), by perf."""
+    """Syscalls of one run of ``workload`` by name (all of them as "total"), by perf;
+    of the workload's process alone (not a separate server's)."""
     events = ["raw_syscalls:sys_enter", *(f"syscalls:sys_enter_{n}" for n in SYSCALLS)]
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "perf.csv")
-        command = ["perf", "stat", "-x", ",", "-o", out, "-e", ",".join(events), *workload]
+        command = ["perf", "stat", "--no-inherit", "-x", ",", "-o", out, "-e", ",".join(events)]
+        command += workload
         subprocess.run([*command, "--run", str(requests)], check=True, capture_output=True)
         counts = {}
         with open(out) as f:
@@ -213,21 +256,26 @@ def main() -> None:
         "--syscalls", action="store_true", help="syscalls per request (perf), not instructions"
     )
     parser.add_argument("--tls", action="store_true", help="over TLS (a trustme certificate)")
+    parser.add_argument(
+        "--separate-server",
+        action="store_true",
+        help="the suite's server in its own process: counts the client alone",
+    )
     args = parser.parse_args()
+    if args.separate_server and args.tls:
+        parser.error("--separate-server serves plain HTTP only")
     run = asyncio.run
     if args.loop == "uvloop":
         import uvloop
 
         run = uvloop.run
-    concurrency = args.concurrency
+    concurrency, separate = args.concurrency, args.separate_server
     if args.run:
-        run(_workload(args.run, args.variant, args.body, tls=args.tls, concurrency=concurrency))
+        run(_workload(args.run, args.variant, args.body, 0, args.tls, concurrency, separate))
         return
     if args.faults:
         faults = run(
-            _workload(
-                6400, args.variant, args.body, warm=3200, tls=args.tls, concurrency=concurrency
-            )
+            _workload(6400, args.variant, args.body, 3200, args.tls, concurrency, separate)
         )
         where = f"{args.variant}, {args.body}, {args.loop}" + (", TLS" if args.tls else "")
         print(f"{where}: {faults / 6400:.2f} minor faults per request")
@@ -235,14 +283,17 @@ def main() -> None:
     workload = [sys.executable, "-m", "benchmarks.instructions", "--variant", args.variant]
     workload += ["--body", args.body, "--loop", args.loop, *(["--tls"] if args.tls else [])]
     workload += ["--concurrency", str(concurrency)]
+    workload += ["--separate-server"] if separate else []
     # Each connection serves at least 10 of the counted requests (the difference).
     big = max(6400, 20 * concurrency) // concurrency * concurrency
     small = big // 2
     label = ", ".join(
         [args.variant, args.body, args.loop, *(["TLS"] if args.tls else [])]
         + ([f"c={concurrency}"] if concurrency != CONCURRENCY else [])
+        + (["client alone"] if separate else [])
     )
-    if (args.body, args.loop, args.tls, concurrency) == ("small", "uvloop", False, CONCURRENCY):
+    plain = ("small", "uvloop", False, CONCURRENCY, False)
+    if (args.body, args.loop, args.tls, concurrency, separate) == plain:
         label = args.variant
     if args.syscalls:
         calls, fewer = _syscalls(workload, big), _syscalls(workload, small)
