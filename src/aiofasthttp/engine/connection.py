@@ -37,6 +37,7 @@ import enum
 import itertools
 import select
 import socket
+from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from .. import reasons
@@ -374,7 +375,10 @@ class Connection(DialedProtocol):
                 f"{ex.method} {ex.url}: response body larger than "
                 f"max_response_body_size={limit} bytes"
             )
-        ex.chunks.append(chunk)
+        chunks = ex.chunks
+        if chunks is None:
+            chunks = ex.chunks = deque()
+        chunks.append(chunk)
         if ex.streaming:
             ex.unread += len(chunk)
             if ex.unread > READ_HIGH_WATER and not self._reading_paused:
@@ -398,7 +402,7 @@ class Connection(DialedProtocol):
             self.keep_alive_timeout = head.keep_alive_timeout
             self.keep_alive_max = head.keep_alive_max
             ex.body_size = len(body)  # within the limit: it bounds collect_limit (send)
-            ex.chunks.append(body)
+            ex.content = body
         elif ex is None or ex.head is None:
             raise UnaskedBytes
         self._ex = None
@@ -592,14 +596,15 @@ class Connection(DialedProtocol):
 
     async def read_body_chunk(self, ex: Exchange) -> bytes | None:
         """The next piece of a streamed body, or None at its end."""
-        chunks = ex.chunks
-        while not chunks:
+        while not ex.chunks:  # None until the first piece
             if ex.body_error is not None:
                 raise ex.body_error
             if ex.body_done:
                 return None
             ex.body_waiter = self.loop.create_future()
             await ex.body_waiter
+        chunks = ex.chunks
+        assert chunks is not None
         chunk = chunks.popleft()
         ex.unread -= len(chunk)
         if self._reading_paused and self._ex is ex and ex.unread <= READ_LOW_WATER:

@@ -145,8 +145,8 @@ class RetryCoordinator:
                 # came, no cookies to keep, nobody tracing.
                 resp = Response(request.method, request.url, head)
                 resp._elapsed = ex.head_at - ex.sent_at
-                chunks = ex.chunks
-                resp._content = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                content = ex.content  # the body whole, as it mostly comes
+                resp._content = content if content is not None else ex.joined()
             if resp.status not in self.policy.statuses:
                 return resp
             if tries is None:
@@ -279,8 +279,7 @@ class RetryCoordinator:
             resp._stream = lambda: _stream_body(conn, ex, decoder)
             resp._held = (conn, ex)
             return resp
-        chunks = ex.chunks
-        content = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        content = ex.joined()
         if decoder is not None:
             content = decoder.decode(content) + decoder.flush()
         resp._content = content

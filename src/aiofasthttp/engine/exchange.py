@@ -72,6 +72,7 @@ class Exchange:
         "body_waiter",
         "bytes_written",
         "chunks",
+        "content",
         "deadline",
         "head",
         "head_at",
@@ -126,7 +127,10 @@ class Exchange:
         self.sent_at = now
         self.head_at: float
         self.head: ResponseHead | None = None
-        self.chunks: deque[bytes] = deque()
+        # The body whole, when it came in one piece (the parser's gathered body), or
+        # None; pieces go to ``chunks``, made at the first (no deque per request).
+        self.content: bytes | None = None
+        self.chunks: deque[bytes] | None = None
         self.body_size = 0
         self.body_waiter: asyncio.Future[None] | None = None
         self.body_done = False
@@ -136,6 +140,15 @@ class Exchange:
         self.bytes_written = 0
         self.response_bytes = 0
         self.withheld_body: bytes | None = None  # waiting for "100 Continue"
+
+    def joined(self) -> bytes:
+        """The buffered body: whole as it came, or its pieces joined."""
+        if self.content is not None:
+            return self.content
+        chunks = self.chunks
+        if not chunks:
+            return b""
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def wake_reader(self) -> None:
         waiter = self.body_waiter
