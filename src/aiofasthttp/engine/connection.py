@@ -415,13 +415,30 @@ class Connection(DialedProtocol):
         # Reuse only if the whole request went out: an upload the server answered
         # early (or a body withheld for 100-continue) leaves the stream out of step.
         head = ex.head
-        if head.keep_alive and not head.upgrade and ex.request_written:
-            if not self._last_request:
-                self._become_idle()
-                return
-            why = reasons.REQUEST_CLOSE
-        else:
-            why = reasons.RESPONSE_CLOSE
+        if not (
+            head.keep_alive and not head.upgrade and ex.request_written and not self._last_request
+        ):
+            self._close_after(head, ex)
+            return
+        # Idle again; inline, as it runs once per request.
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            self._shut(reasons.CONNECTION_LOST)
+            return
+        if self._reading_paused:
+            self._reading_paused = False
+            transport.resume_reading()
+        if self.state is not _ACTIVE:  # the table's ACTIVE -> IDLE, tested inline
+            self._event(Event.REUSABLE)  # raises
+        self.state = _IDLE
+        # A timed exchange read the clock for the read that completed it.
+        self.idle_since = ex.last_read if ex.timed else self.loop.time()
+        self.listener.connection_idle(self)
+
+    def _close_after(self, head: ResponseHead, ex: Exchange) -> None:
+        """The response was the connection's last: close it, and say why."""
+        keep_alive = head.keep_alive and not head.upgrade and ex.request_written
+        why = reasons.REQUEST_CLOSE if keep_alive else reasons.RESPONSE_CLOSE
         self._event(Event.FINAL)
         self.close_reason = why
         self._close_transport()
@@ -444,20 +461,6 @@ class Connection(DialedProtocol):
         self.transport.write(body)
         ex.bytes_written += len(body)
         ex.request_written = True
-
-    def _become_idle(self) -> None:
-        transport = self.transport
-        if transport is None or transport.is_closing():
-            self._shut(reasons.CONNECTION_LOST)
-            return
-        if self._reading_paused:
-            self._reading_paused = False
-            transport.resume_reading()
-        if self.state is not _ACTIVE:  # the table's ACTIVE -> IDLE, tested inline
-            self._event(Event.REUSABLE)  # raises
-        self.state = _IDLE
-        self.idle_since = self.loop.time()
-        self.listener.connection_idle(self)
 
     # -- sending ------------------------------------------------------------------
 
