@@ -42,18 +42,13 @@ status line, or the first trailer line), so they stay valid when a section
 moves from the input into the buffer.
 """
 
-from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_FillInfo, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.ref cimport Py_INCREF, Py_XDECREF, PyObject
 from libc.stdint cimport uint64_t
 from libc.string cimport memchr, memcmp, memcpy, strlen
-
-
-cdef extern from "Python.h":
-    object PyMemoryView_FromMemory(char* mem, Py_ssize_t size, int flags)
-    int PyBUF_WRITE
 
 from collections import deque
 
@@ -507,6 +502,22 @@ cdef class ResponseHead:
 
 # -- the parser --------------------------------------------------------------
 
+cdef class _BodyWindow:
+    """The unwritten part of a body being gathered, as a writable buffer. A memoryview
+    of it holds it, and it holds the body: the memory outlives any view of it."""
+
+    cdef object body  # bytes, filled in place until the parser hands it over
+    cdef Py_ssize_t start
+    cdef Py_ssize_t length
+
+    def __getbuffer__(self, Py_buffer* view, int flags):
+        PyBuffer_FillInfo(view, self, PyBytes_AS_STRING(self.body) + self.start,
+                          self.length, 0, flags)
+
+    def __releasebuffer__(self, Py_buffer* view):
+        pass
+
+
 cdef enum State:
     HEAD
     BODY_LENGTH
@@ -683,16 +694,18 @@ cdef class ResponseParser:
         """A writable view of the rest of the body being gathered, or None.
 
         Write the body's next bytes into it, then call ``body_written(n)`` before
-        anything else is asked of this parser: the view is valid until then only
-        (it does not keep the body alive; the parser does).
+        anything else is asked of this parser: the view is meant for that one read.
+        (It keeps the body's memory alive, so a view kept too long cannot write into
+        freed memory; but what it writes after ``body_written`` lands in a body
+        already handed over.)
         """
         if self._body is None:
             return None
-        return PyMemoryView_FromMemory(
-            PyBytes_AS_STRING(self._body) + self._body_filled,
-            <Py_ssize_t>self._remaining,
-            PyBUF_WRITE,
-        )
+        cdef _BodyWindow window = _BodyWindow.__new__(_BodyWindow)
+        window.body = self._body
+        window.start = self._body_filled
+        window.length = <Py_ssize_t>self._remaining
+        return memoryview(window)
 
     def body_written(self, Py_ssize_t n):
         """``n`` bytes of the body were written into ``body_buffer()``'s view."""

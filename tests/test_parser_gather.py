@@ -8,6 +8,7 @@ Both implementations, one behaviour.
 
 from __future__ import annotations
 
+import gc
 from types import ModuleType
 from typing import Any
 
@@ -222,3 +223,21 @@ def test_an_interim_head_then_a_whole_final_response(parser_impl: ModuleType) ->
     parser.feed(b"HTTP/1.1 100 Continue\r\n\r\n" + HEAD + BODY)
     assert [kind for kind, _ in sink.events] == ["informational", "head", "body", "complete"]
     assert sink.whole == 1
+
+
+def test_a_view_kept_too_long_still_points_into_live_memory(parser_impl: ModuleType) -> None:
+    """Misuse, not a crash: a view written after body_written lands in memory that is
+    still alive (the view holds it), never in freed memory."""
+    parser, sink = _parser(parser_impl)
+    parser.feed(HEAD)
+    view = parser.body_buffer()
+    view[:] = BODY
+    parser.body_written(len(BODY))
+    delivered = sink.body_chunks.pop()
+    assert delivered == BODY
+    owner = view.obj  # what exports the memory: the view holds it (it is not None)
+    assert owner is not None
+    del delivered, owner
+    gc.collect()
+    view[:3] = b"abc"  # harmless: the memory is still the view's owner's
+    assert bytes(view[:3]) == b"abc"
