@@ -10,10 +10,11 @@ workers, as in the suite's stale scenario:
   response, and all 16 connections reach 50 at the same moment, before the
   pool has learned anything.
 
-At most 2 POSTs may be lost in each (a POST that may have been processed is
-never replayed); GETs lose none. Then what the pool learns at the edge, and the
-explanation (the pool's rules for such requests are tested one by one against fake
-connections in test_pool_unit.py).
+At most 2 POSTs may be lost at the idle edge, and at first contact at most a quarter
+of the 16 connections' POSTs in the first burst and none after it (a POST that may
+have been processed is never replayed); GETs lose none. Then what the pool learns
+at the edge, and the explanation (the pool's rules for such requests are tested one
+by one against fake connections in test_pool_unit.py).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from servers import run, stats_of
 
 WORKERS = 16
 MOST_LOST = 2
+MOST_LOST_AT_FIRST_CONTACT = WORKERS // 4
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +109,16 @@ def test_first_contact_with_a_silent_request_limit(
             return stats_of(client)
 
     stats = run("uvloop", main)
-    assert sum(lost_per_burst) <= (MOST_LOST if method == "POST" else 0), lost_per_burst
+    # Only the first burst can lose a POST: its 16 connections reach the limit together,
+    # before the first close can teach anything, and a POST already sent when its
+    # connection's FIN arrives is lost (the ceiling loses all 16). How many are in
+    # flight at that moment depends on how the two processes are scheduled, so that
+    # burst is bounded by MOST_LOST_AT_FIRST_CONTACT; once the limit is learned, none.
+    if method == "POST":
+        assert lost_per_burst[0] <= MOST_LOST_AT_FIRST_CONTACT, lost_per_burst
+        assert lost_per_burst[1:] == [0] * 5, lost_per_burst
+    else:
+        assert lost_per_burst == [0] * 6, lost_per_burst
     assert stats["learned_max_requests"] == 50, stats
 
 
