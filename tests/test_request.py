@@ -9,6 +9,7 @@ import socket
 import pytest
 
 from aiofasthttp import Client, ClientClosedError, ConnectTimeout, InvalidHeader, InvalidURL
+from aiofasthttp.engine.dial import Dialer
 from aiofasthttp.h1.request import (
     EMPTY_BODY,
     add_params,
@@ -183,5 +184,45 @@ def test_decompress_off_gives_raw_bytes(loop_kind: str) -> None:
         async with serve(handler) as srv, Client(decompress=False) as client:
             r = await client.get(srv.url())
             assert r.content == payload and r.headers["x-ae"] == "none"
+
+    run(loop_kind, main)
+
+
+@pytest.mark.parametrize("loop_kind", LOOPS)
+def test_aclose_during_a_dial_fails_the_request_and_closes_what_it_dialled(
+    loop_kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection whose dial ends after aclose() was not among those aclose() closed:
+    it is closed on arrival and the request fails at once, instead of being sent on it
+    and waiting for ever (seen under load: the dial's coroutine resumed after close).
+    The dial is held, after the connection is made, until aclose() has run."""
+    dialled = asyncio.Event()
+    release = asyncio.Event()
+    real_dial = Dialer.dial
+
+    async def held_dial(self: Dialer, *args: object, **kwargs: object) -> object:
+        conn = await real_dial(self, *args, **kwargs)  # type: ignore[arg-type]
+        dialled.set()
+        await release.wait()
+        return conn
+
+    monkeypatch.setattr(Dialer, "dial", held_dial)
+    seen: list[object] = []  # what the server read: a request, then the end (None)
+
+    async def handler(reader, writer, info: ConnInfo) -> None:
+        seen.append(await read_request(reader))  # never answers
+
+    async def main() -> None:
+        async with serve(handler) as srv:
+            client = Client(retry=False)
+            request = asyncio.ensure_future(client.get(srv.url()))
+            await asyncio.wait_for(dialled.wait(), 10)
+            await client.aclose()
+            release.set()
+            with pytest.raises(ClientClosedError):
+                await asyncio.wait_for(request, 10)
+            assert client.stats()[next(iter(client.stats()))]["open"] == 0
+            await wait_until(lambda: bool(seen))  # the dialled connection was closed
+            assert seen == [None]  # with no request sent on it
 
     run(loop_kind, main)
