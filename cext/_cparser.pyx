@@ -62,6 +62,11 @@ from aiofasthttp.errors import (
 
 ctypedef unsigned char uchar
 
+cdef extern from "Python.h":
+    ctypedef struct PyBytesObject:
+        Py_hash_t ob_shash
+    Py_ssize_t _refcount "Py_REFCNT"(PyObject* o)
+
 DEFAULT_MAX_HEAD_SIZE = 65536
 DEFAULT_MAX_HEADERS = 128
 DEFAULT_MAX_CHUNK_LINE_SIZE = 4096
@@ -71,6 +76,14 @@ cdef unsigned long long MAX_LENGTH = (1ULL << 63) - 1
 # the input is this much larger than the head: then the head is copied, so a
 # head kept by the caller does not pin a large body buffer.
 cdef Py_ssize_t PIN_SLACK = 4096
+# A gathered body in this size range is kept after it is handed over, and its memory
+# is the next body's when the caller has let it go (the parser's is its only
+# reference, so nobody can see it change). A fresh large allocation per response is
+# what glibc trims back to the kernel in a burst of frees and faults in again; bodies
+# from pymalloc's pools are cheap anyway, and one larger than SPARE_MAX is not held
+# for an idle connection.
+cdef Py_ssize_t SPARE_MIN = 4096
+cdef Py_ssize_t SPARE_MAX = 262144
 
 # -- byte classes ------------------------------------------------------------
 
@@ -604,6 +617,8 @@ cdef class ResponseParser:
     cdef bint _keep_alive_after
     cdef object _body             # the bytes a body of known length is gathered in, or None
     cdef Py_ssize_t _body_filled  # how much of _body holds the body so far
+    cdef object _spare            # the last body handed over, to reuse (see SPARE_MIN)
+    cdef object _spare_older      # the one before it
     cdef ResponseHead _current
     cdef bytearray _upgrade_data
 
@@ -631,6 +646,8 @@ cdef class ResponseParser:
         self.messages_completed = 0
         self.collect_limit = collect_limit
         self._body = None
+        self._spare = None
+        self._spare_older = None
         self._reset_head()
 
     def __dealloc__(self):
@@ -1346,7 +1363,7 @@ cdef class ResponseParser:
                 self._state = BODY_LENGTH
                 self._keep_alive_after = keep_alive
                 if length <= <unsigned long long>self.collect_limit:
-                    self._body = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>length)
+                    self._body = self._new_body(<Py_ssize_t>length)
                     self._body_filled = 0
         else:
             self._deliver_head(head, False)
@@ -1369,7 +1386,13 @@ cdef class ResponseParser:
         self._current = head
         self._state = HEAD if keep_alive else CLOSED
         self.messages_completed += 1
-        self._on_response(head, _b(body, length) if length else EMPTY)
+        if length < SPARE_MIN:
+            self._on_response(head, _b(body, length) if length else EMPTY)
+            return length
+        cdef bytes whole = self._new_body(length)
+        memcpy(PyBytes_AS_STRING(whole), body, length)
+        self._keep_spare(whole)
+        self._on_response(head, whole)
         return length
 
     cdef int _deliver_head(self, ResponseHead head, bint keep_alive) except -1:
@@ -1422,8 +1445,35 @@ cdef class ResponseParser:
     cdef int _deliver_body(self) except -1:
         """The gathered body is whole: hand it over, then end the message."""
         body, self._body = self._body, None
+        self._keep_spare(body)
         self._on_body(body)
         return self._end_message(self._keep_alive_after)
+
+    cdef bytes _new_body(self, Py_ssize_t n):
+        """An uninitialised bytes of ``n`` for a body: a spare of that size that nobody
+        else holds, or a new one."""
+        cdef bytes body
+        if self._spare is not None and self._reusable(<PyObject*>self._spare, n):
+            body, self._spare = self._spare, None
+            return body
+        if self._spare_older is not None and self._reusable(<PyObject*>self._spare_older, n):
+            body, self._spare_older = self._spare_older, None
+            return body
+        return PyBytes_FromStringAndSize(NULL, n)
+
+    cdef inline bint _reusable(self, PyObject* spare, Py_ssize_t n) noexcept:
+        if _refcount(spare) != 1 or PyBytes_GET_SIZE(<bytes>spare) != n:
+            return False
+        (<PyBytesObject*>spare).ob_shash = -1  # its hash, if asked, was the old body's
+        return True
+
+    cdef inline void _keep_spare(self, bytes body) noexcept:
+        """Keep the last two bodies handed over: in ``r = await client.get(...)`` in a
+        loop, the last is still the caller's when the next comes in."""
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(body)
+        if SPARE_MIN <= n <= SPARE_MAX:
+            self._spare_older = self._spare
+            self._spare = body
 
     cdef Py_ssize_t _chunk_data(self, bytes data, const uchar* p, Py_ssize_t pos,
                                 Py_ssize_t end) except -1:
