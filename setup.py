@@ -1,4 +1,5 @@
-"""Build the Cython response parser from cext/ into the package.
+"""Build the Cython response parser from cext/ into the package, with the engine's
+compiled classes (exchange.py, typed by exchange.pxd) and their helper (cext/_slots.pyx).
 
 The extension is optional unless asked for: with AIOFASTHTTP_NO_EXTENSIONS=1, on an
 interpreter other than CPython, or when Cython (and a generated .c) or a C compiler
@@ -17,6 +18,14 @@ from setuptools.command.build_ext import build_ext
 
 PYX = "cext/_cparser.pyx"
 GENERATED_C = "cext/_cparser.c"
+# Each compiled module and its Cython source; the C generated from it sits beside it.
+# The parser is the one the warnings name: the others are the same source as a
+# pure-Python module that works without them, only slower.
+SOURCES = {
+    "aiofasthttp._cparser": PYX,
+    "aiofasthttp._slots": "cext/_slots.pyx",
+    "aiofasthttp.engine.exchange": "src/aiofasthttp/engine/exchange.py",
+}
 
 
 def _flag(name: str) -> bool:
@@ -30,13 +39,21 @@ class ExtensionBuildError(RuntimeError):
     """The compiled parser could not be built while AIOFASTHTTP_REQUIRE_EXTENSIONS=1."""
 
 
+_warned = False
+
+
 def _not_built(reason: str) -> None:
     """Say loudly why the compiled parser is missing; an error when it is required."""
+    global _warned
     if REQUIRED:
         raise ExtensionBuildError(
             f"aiofasthttp: the compiled parser was not built: {reason} "
             "(AIOFASTHTTP_REQUIRE_EXTENSIONS=1 makes this an error)"
         )
+    if _warned:
+        sys.stderr.write(f"aiofasthttp: also not built: {reason}\n")
+        return
+    _warned = True
     rule = "*" * 78
     sys.stderr.write(
         f"\n{rule}\n"
@@ -68,14 +85,14 @@ class OptionalBuildExt(build_ext):
             _not_built(f"compiling {ext.name} failed: {type(exc).__name__}: {exc}")
 
 
-def _cythonized(ext: Extension) -> list[Extension] | None:
-    """The extension with its .pyx turned into C, or None when Cython is not there."""
+def _cythonized(exts: list[Extension]) -> list[Extension] | None:
+    """The extensions with their sources turned into C, or None when Cython is not there."""
     try:
         from Cython.Build import cythonize
     except ImportError:
         return None
     return cythonize(
-        [ext],
+        exts,
         language_level=3,
         compiler_directives={
             "boundscheck": False,
@@ -98,20 +115,23 @@ def _extensions() -> list[Extension]:
     if platform.python_implementation() != "CPython":
         _not_built(f"{platform.python_implementation()} is not CPython")
         return []
-    ext = Extension("aiofasthttp._cparser", [PYX], extra_compile_args=["-O2"])
-    if os.path.exists(PYX):
+    exts = [
+        Extension(name, [source], extra_compile_args=["-O2"]) for name, source in SOURCES.items()
+    ]
+    if all(os.path.exists(source) for source in SOURCES.values()):
         try:
-            built = _cythonized(ext)
+            built = _cythonized(exts)
         except Exception as exc:  # a Cython error: the shipped .c may still do
             sys.stderr.write(f"aiofasthttp: cythonize failed ({exc})\n")
             built = None
         if built is not None:
             return built
-    if os.path.exists(GENERATED_C):  # an sdist built without Cython at hand
-        ext.sources = [GENERATED_C]
-        return [ext]
+    generated = [os.path.splitext(source)[0] + ".c" for source in SOURCES.values()]
+    if all(os.path.exists(c) for c in generated):  # an sdist built without Cython at hand
+        for ext, c in zip(exts, generated, strict=True):
+            ext.sources = [c]
+        return exts
     _not_built(f"neither Cython with {PYX} nor {GENERATED_C} is available")
     return []
-
 
 setup(ext_modules=_extensions(), cmdclass={"build_ext": OptionalBuildExt})

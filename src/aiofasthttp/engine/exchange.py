@@ -165,3 +165,18 @@ class Exchange:
         if self.head_by is not None and self.head is None:
             when = min(when, self.head_by)
         return when
+
+
+def _read_as_slots() -> None:
+    """Compiled (see exchange.pxd), the fields are read by Python code as slots."""
+    if type(Exchange.__dict__["waiter"]).__name__ != "getset_descriptor":
+        return  # the pure-Python classes: __slots__ already
+    try:
+        from .._slots import as_slots
+    except ImportError:  # built without it: correct, a little slower
+        return
+    as_slots(Exchange, Exchange.__slots__)
+    as_slots(AttemptSettings, AttemptSettings.__slots__)
+
+
+_read_as_slots()
