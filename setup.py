@@ -134,4 +134,5 @@ def _extensions() -> list[Extension]:
     _not_built(f"neither Cython with {PYX} nor {GENERATED_C} is available")
     return []
 
+
 setup(ext_modules=_extensions(), cmdclass={"build_ext": OptionalBuildExt})

@@ -454,18 +454,20 @@ cdef class ResponseHead:
     was read (then a list, maybe empty).
     """
 
-    cdef public int status
+    # All objects (an int, bools), not C ints: the engine's Python code reads them
+    # on every response, and as_slots (below the class) makes object fields slots.
+    cdef public object status
     cdef public object reason
     cdef public object version
-    cdef public bint keep_alive
-    cdef public bint chunked
+    cdef public object keep_alive
+    cdef public object chunked
     cdef public object content_length
     cdef public object keep_alive_timeout
     cdef public object keep_alive_max
     cdef public object trailers
-    cdef public bint upgrade
-    cdef public bint has_content_encoding
-    cdef public bint has_set_cookie
+    cdef public object upgrade
+    cdef public object has_content_encoding
+    cdef public object has_set_cookie
 
     cdef object _headers    # the built list, once built (or assigned)
     cdef object _raw        # bytes holding the head, until the list is built
@@ -475,9 +477,18 @@ cdef class ResponseHead:
     cdef list _folded       # values changed by obsolete line folding, or None
 
     def __cinit__(self):
+        self.status = 0
         self.reason = EMPTY
         self.version = HTTP_11
         self.keep_alive = True
+        self.chunked = False
+        self.upgrade = False
+        self.has_content_encoding = False
+        self.has_set_cookie = False
+
+    def __delattr__(self, name):
+        # A slot's field deleted would be NULL where compiled code expects an object.
+        raise AttributeError(f"ResponseHead's {name!r} cannot be deleted")
 
     def __dealloc__(self):
         PyMem_Free(self._spans)
@@ -511,6 +522,21 @@ cdef class ResponseHead:
             f"<ResponseHead HTTP/{self.version[0]}.{self.version[1]} {self.status} "
             f"{self.reason.decode('latin-1')!r} headers={len(self.headers)}>"
         )
+
+
+def _read_heads_as_slots():
+    try:
+        from aiofasthttp._slots import as_slots
+    except ImportError:  # built without it: correct, a little slower
+        return
+    as_slots(ResponseHead, [
+        "status", "reason", "version", "keep_alive", "chunked", "content_length",
+        "keep_alive_timeout", "keep_alive_max", "trailers", "upgrade",
+        "has_content_encoding", "has_set_cookie",
+    ])
+
+
+_read_heads_as_slots()
 
 
 # -- the parser --------------------------------------------------------------

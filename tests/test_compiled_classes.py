@@ -1,9 +1,9 @@
-"""exchange.py compiled (typed by exchange.pxd) and as written: one behaviour.
+"""Compiled classes the engine's Python code reads on every request.
 
-An Exchange is made for every request; compiled, it is an extension type filled
-without a Python frame, and ``aiofasthttp._slots`` gives its fields member
-descriptors, so the engine's Python code reads them as slots. These tests hold the
-compiled classes to the pure-Python source they are built from.
+exchange.py compiled (typed by exchange.pxd) and as written: one behaviour. An
+Exchange is made for every request; compiled, it is an extension type filled without
+a Python frame. ``aiofasthttp._slots`` gives its fields, and the compiled parser's
+ResponseHead's, member descriptors, so the engine's Python code reads them as slots.
 """
 
 from __future__ import annotations
@@ -182,3 +182,23 @@ def test_as_slots_leaves_what_it_cannot_place() -> None:
     before = {name: head_type.__dict__[name] for name in ("messages_completed", "in_message")}
     assert _slots.as_slots(head_type, ["messages_completed", "in_message", "no_such"]) == []
     assert {name: head_type.__dict__[name] for name in before} == before
+
+
+def test_a_compiled_head_reads_as_slots_and_starts_as_the_twins() -> None:
+    if extensions_disabled():
+        pytest.skip("AIOFASTHTTP_NO_EXTENSIONS is set: nothing is compiled")
+    from aiofasthttp import _cparser
+    from aiofasthttp.h1 import _pyparser
+
+    compiled, twin = _cparser.ResponseHead(), _pyparser.ResponseHead()
+    fields = [name for name in _pyparser.ResponseHead.__slots__ if not name.startswith("_")]
+    fields.remove("headers")  # built when first read: a property
+    kinds = {type(_cparser.ResponseHead.__dict__[name]).__name__ for name in fields}
+    assert kinds == {"member_descriptor"}
+    assert [getattr(compiled, name) for name in fields] == [getattr(twin, name) for name in fields]
+    assert [type(getattr(compiled, name)) for name in fields] == [
+        type(getattr(twin, name)) for name in fields
+    ]
+    with pytest.raises(AttributeError, match="cannot be deleted"):
+        del compiled.status
+    assert compiled.status == 0
