@@ -1,5 +1,6 @@
 """Build the Cython response parser from cext/ into the package, with the engine's
-compiled classes (exchange.py, typed by exchange.pxd) and their helper (cext/_slots.pyx).
+compiled classes (exchange.py and response.py, typed by their .pxd files) and their
+helper (cext/_slots.pyx).
 
 The extension is optional unless asked for: with AIOFASTHTTP_NO_EXTENSIONS=1, on an
 interpreter other than CPython, or when Cython (and a generated .c) or a C compiler
@@ -25,6 +26,7 @@ SOURCES = {
     "aiofasthttp._cparser": PYX,
     "aiofasthttp._slots": "cext/_slots.pyx",
     "aiofasthttp.engine.exchange": "src/aiofasthttp/engine/exchange.py",
+    "aiofasthttp.h1.response": "src/aiofasthttp/h1/response.py",
 }
 
 

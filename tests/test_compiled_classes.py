@@ -14,6 +14,7 @@ import importlib.util
 import math
 import weakref
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -21,28 +22,44 @@ from typing import Any
 import pytest
 
 import aiofasthttp.engine.exchange as installed
+import aiofasthttp.h1.response as installed_response
+from aiofasthttp.errors import HTTPStatusError
+from aiofasthttp.h1._pyparser import ResponseHead
 from conftest import extensions_disabled
 
-SOURCE = Path(installed.__file__).with_name("exchange.py")
 
-
-def _pure() -> ModuleType:
-    """exchange.py run as Python, whatever was built from it."""
-    spec = importlib.util.spec_from_file_location("aiofasthttp.engine._exchange_as_written", SOURCE)
+def _as_written(module: ModuleType) -> ModuleType:
+    """``module``'s source run as Python, whatever was built from it."""
+    package, name = module.__name__.rsplit(".", 1)
+    source = Path(module.__file__ or "").with_name(f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"{package}._{name}_as_written", source)
     assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    written = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(written)
+    return written
+
+
+def _compiled(module: ModuleType) -> ModuleType:
+    if extensions_disabled():
+        pytest.skip("AIOFASTHTTP_NO_EXTENSIONS is set: nothing is compiled")
+    assert not (module.__file__ or "").endswith(".py"), f"{module.__name__} was not compiled"
     return module
 
 
 @pytest.fixture(params=["compiled", "python"])
 def impl(request: pytest.FixtureRequest) -> ModuleType:
+    """exchange.py, compiled or as written."""
     if request.param == "python":
-        return _pure()
-    if extensions_disabled():
-        pytest.skip("AIOFASTHTTP_NO_EXTENSIONS is set: nothing is compiled")
-    assert not installed.__file__.endswith(".py"), "exchange.py was not compiled"
-    return installed
+        return _as_written(installed)
+    return _compiled(installed)
+
+
+@pytest.fixture(params=["compiled", "python"])
+def response_impl(request: pytest.FixtureRequest) -> ModuleType:
+    """response.py, compiled or as written."""
+    if request.param == "python":
+        return _as_written(installed_response)
+    return _compiled(installed_response)
 
 
 @pytest.fixture
@@ -74,7 +91,7 @@ def _exchange(impl: ModuleType, loop: asyncio.AbstractEventLoop, **changes: Any)
 def test_the_compiled_fields_are_read_as_slots() -> None:
     if extensions_disabled():
         pytest.skip("AIOFASTHTTP_NO_EXTENSIONS is set: nothing is compiled")
-    for cls in (installed.Exchange, installed.AttemptSettings):
+    for cls in (installed.Exchange, installed.AttemptSettings, installed_response.Response):
         kinds = {type(cls.__dict__[name]).__name__ for name in cls.__slots__}
         assert kinds == {"member_descriptor"}, cls
 
@@ -202,3 +219,45 @@ def test_a_compiled_head_reads_as_slots_and_starts_as_the_twins() -> None:
     with pytest.raises(AttributeError, match="cannot be deleted"):
         del compiled.status
     assert compiled.status == 0
+
+
+def _head(status: int, *headers: tuple[bytes, bytes]) -> ResponseHead:
+    head = ResponseHead()
+    head.status = status
+    head.reason = b"Teapot" if status == 418 else b"OK"
+    head.headers = list(headers)
+    return head
+
+
+def test_a_response_behaves_the_same_compiled(response_impl: ModuleType) -> None:
+    head = _head(200, (b"Content-Type", b"application/json; charset=utf-8"))
+    resp = response_impl.Response("GET", "http://127.0.0.1/x", head)
+    assert (resp.method, resp.url, resp.status, resp.history) == (
+        "GET",
+        "http://127.0.0.1/x",
+        200,
+        [],
+    )
+    assert (resp.reason, resp.http_version, resp.is_success) == ("OK", "HTTP/1.1", True)
+    assert resp.elapsed == timedelta(0)  # not timed by the engine
+    resp._elapsed = 0.25
+    assert resp.elapsed == timedelta(seconds=0.25)
+    with pytest.raises(RuntimeError, match="streamed"):
+        resp.content  # noqa: B018 - no body yet: a streamed response's
+    resp._content = '{"a": "\u00e9"}'.encode()
+    assert (resp.json(), resp.text, resp.charset) == ({"a": "\u00e9"}, '{"a": "\u00e9"}', "utf-8")
+    assert resp.headers["content-type"] == "application/json; charset=utf-8"
+    assert resp.raise_for_status() is resp
+    assert repr(resp) == "<Response [200 OK] GET http://127.0.0.1/x>"
+
+    async def read() -> tuple[list[bytes], bytes]:
+        return [piece async for piece in resp.iter_bytes()], await resp.aread()
+
+    assert asyncio.run(read()) == ([resp.content], resp.content)
+
+
+def test_a_failed_status_raises_the_same_compiled(response_impl: ModuleType) -> None:
+    resp = response_impl.Response("POST", "http://127.0.0.1/y", _head(418))
+    with pytest.raises(HTTPStatusError, match="client error 418 Teapot") as raised:
+        resp.raise_for_status()
+    assert raised.value.response is resp and not resp.is_success

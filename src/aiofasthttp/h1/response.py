@@ -110,10 +110,9 @@ class Response:
         head; for a redirect, each response has its own. Zero for a response the
         engine did not time (one made by hand, or by PipelineClient).
         """
-        try:
-            return timedelta(seconds=self._elapsed)
-        except AttributeError:
-            return timedelta(0)
+        # Unset (as Python) or None (compiled) when the engine did not time it.
+        elapsed = getattr(self, "_elapsed", None)
+        return timedelta(0) if elapsed is None else timedelta(seconds=elapsed)
 
     @property
     def is_success(self) -> bool:
@@ -165,3 +164,17 @@ class Response:
 
     def __repr__(self) -> str:
         return f"<Response [{self.status} {self.reason}] {self.method} {self.url}>"
+
+
+def _read_as_slots() -> None:
+    """Compiled (see response.pxd), the fields are read by Python code as slots."""
+    if type(Response.__dict__["status"]).__name__ != "getset_descriptor":
+        return  # the pure-Python class: __slots__ already
+    try:
+        from .._slots import as_slots
+    except ImportError:  # built without it: correct, a little slower
+        return
+    as_slots(Response, Response.__slots__)
+
+
+_read_as_slots()
