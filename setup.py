@@ -88,21 +88,26 @@ class OptionalBuildExt(build_ext):
 
 
 def _cythonized(exts: list[Extension]) -> list[Extension] | None:
-    """The extensions with their sources turned into C, or None when Cython is not there."""
+    """The extensions with their sources turned into C, or None when Cython is not there.
+
+    The .pyx files are written for C: no bounds checks, no negative indexes, C
+    division. A .py module compiled keeps Python's semantics, whatever its next edit.
+    """
     try:
         from Cython.Build import cythonize
     except ImportError:
         return None
-    return cythonize(
-        exts,
-        language_level=3,
-        compiler_directives={
-            "boundscheck": False,
-            "wraparound": False,
-            "cdivision": True,
-            "embedsignature": True,
-        },
-    )
+    written_for_c = [ext for ext in exts if ext.sources[0].endswith(".pyx")]
+    python = [ext for ext in exts if not ext.sources[0].endswith(".pyx")]
+    fast = {"boundscheck": False, "wraparound": False, "cdivision": True}
+    return [
+        *cythonize(
+            written_for_c,
+            language_level=3,
+            compiler_directives={**fast, "embedsignature": True},
+        ),
+        *cythonize(python, language_level=3, compiler_directives={"embedsignature": True}),
+    ]
 
 
 def _extensions() -> list[Extension]:

@@ -52,6 +52,7 @@ from libc.string cimport memchr, memcmp, memcpy, strlen
 
 from collections import deque
 
+from aiofasthttp._compiled import read_as_slots
 from aiofasthttp.errors import (
     ChunkLineTooLong,
     HeadTooLarge,
@@ -524,19 +525,11 @@ cdef class ResponseHead:
         )
 
 
-def _read_heads_as_slots():
-    try:
-        from aiofasthttp._slots import as_slots
-    except ImportError:  # built without it: correct, a little slower
-        return
-    as_slots(ResponseHead, [
-        "status", "reason", "version", "keep_alive", "chunked", "content_length",
-        "keep_alive_timeout", "keep_alive_max", "trailers", "upgrade",
-        "has_content_encoding", "has_set_cookie",
-    ])
-
-
-_read_heads_as_slots()
+read_as_slots(ResponseHead, [
+    "status", "reason", "version", "keep_alive", "chunked", "content_length",
+    "keep_alive_timeout", "keep_alive_max", "trailers", "upgrade",
+    "has_content_encoding", "has_set_cookie",
+])
 
 
 # -- the parser --------------------------------------------------------------

@@ -12,6 +12,7 @@ import asyncio
 from collections import deque
 from collections.abc import Mapping
 
+from .._compiled import read_as_slots
 from ..h1.parser import ResponseHead
 
 
@@ -167,16 +168,5 @@ class Exchange:
         return when
 
 
-def _read_as_slots() -> None:
-    """Compiled (see exchange.pxd), the fields are read by Python code as slots."""
-    if type(Exchange.__dict__["waiter"]).__name__ != "getset_descriptor":
-        return  # the pure-Python classes: __slots__ already
-    try:
-        from .._slots import as_slots
-    except ImportError:  # built without it: correct, a little slower
-        return
-    as_slots(Exchange, Exchange.__slots__)
-    as_slots(AttemptSettings, AttemptSettings.__slots__)
-
-
-_read_as_slots()
+read_as_slots(Exchange, Exchange.__slots__)
+read_as_slots(AttemptSettings, AttemptSettings.__slots__)

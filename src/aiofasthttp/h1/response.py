@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
 
+from .._compiled import read_as_slots
 from ..errors import HTTPStatusError
 from .headers import HeaderPairs, Headers
 from .parser import ResponseHead
@@ -166,15 +167,4 @@ class Response:
         return f"<Response [{self.status} {self.reason}] {self.method} {self.url}>"
 
 
-def _read_as_slots() -> None:
-    """Compiled (see response.pxd), the fields are read by Python code as slots."""
-    if type(Response.__dict__["status"]).__name__ != "getset_descriptor":
-        return  # the pure-Python class: __slots__ already
-    try:
-        from .._slots import as_slots
-    except ImportError:  # built without it: correct, a little slower
-        return
-    as_slots(Response, Response.__slots__)
-
-
-_read_as_slots()
+read_as_slots(Response, Response.__slots__)
