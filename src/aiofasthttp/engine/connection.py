@@ -487,11 +487,11 @@ class Connection(DialedProtocol):
         head_timeout = attempt.head_timeout
         self._write_timeout = attempt.write_timeout  # pause_writing's, for this request
         # Positional: a class called with keywords takes a slower path, per request.
-        # Future() is bound to the running loop, which is this connection's (send runs
-        # in a request's task): loop.create_future() passes it by keyword, a dict per
-        # call, and cost 850 instructions more.
+        # loop.create_future(), not asyncio.Future(): the latter counts 850 instructions
+        # fewer (no keyword dict) but finds the running loop with a getpid() syscall
+        # each time, and takes longer (147 ns against 128).
         ex = self._ex = Exchange(
-            asyncio.Future(),
+            self.loop.create_future(),
             method,
             request.url,
             streaming,
