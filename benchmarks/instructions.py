@@ -26,6 +26,8 @@ its syscall's kernel time is not in it (``--syscalls`` counts the syscalls).
 that neither valgrind nor perf follows: the client's own count, with its loop's
 iterations as long as in the suite's runs. With ``--tls`` it serves over its TLS
 listener (a trustme certificate made for the run): the client's TLS cost alone.
+``--server go`` serves from Go's fasthttp server instead (benchmarks/gopeer.py; it
+implies ``--separate-server``).
 
     python -m benchmarks.instructions --body 64k           # 64 KiB bodies instead
     python -m benchmarks.instructions --body 64k --faults  # page faults per request

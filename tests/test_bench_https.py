@@ -156,6 +156,8 @@ def test_the_matrix_gains_https_and_1024_cells_and_quick_has_one_https_cell() ->
     tls_only, _ = plans(parse_args(["--tls-only", "--tls-routes", "small"]), CLIENTS)
     tls_only.ca_file = "ca.pem"
     assert {cell[1:3] for cell in tls_only.cells()} == {("https", "small")}
+    with pytest.raises(SystemExit):
+        parse_args(["--tls-only", "--no-tls"])
     assert latency_plan(parse_args(["--no-latency"]), CLIENTS) is None
     # Without the run's CA (trustme missing) there are no HTTPS cells to run.
     matrix.ca_file = None
