@@ -20,6 +20,7 @@ import ssl
 import subprocess
 import sys
 from asyncio import base_events
+from collections.abc import Callable
 from typing import Any
 
 from . import instructions
@@ -176,16 +177,28 @@ def _wrap(original: Any) -> Any:
     return create_connection
 
 
-def install() -> None:
-    """Answer every ``create_connection(..., ssl=...)`` of this process with the layer."""
-    base_events.BaseEventLoop.create_connection = _wrap(  # type: ignore[method-assign]
-        base_events.BaseEventLoop.create_connection
-    )
+def install() -> Callable[[], None]:
+    """Answer every ``create_connection(..., ssl=...)`` of this process with the layer;
+    returns what undoes it."""
+    kinds: list[Any] = [base_events.BaseEventLoop]
     try:
         import uvloop
+
+        kinds.append(uvloop.Loop)  # a Python subclass: its Cython base keeps the original
     except ImportError:
-        return
-    uvloop.Loop.create_connection = _wrap(uvloop.Loop.create_connection)  # type: ignore[method-assign]
+        pass
+    own = [(kind, kind.__dict__.get("create_connection")) for kind in kinds]
+    for kind in kinds:
+        kind.create_connection = _wrap(kind.create_connection)
+
+    def undo() -> None:
+        for kind, original in own:
+            if original is None:
+                del kind.create_connection
+            else:
+                kind.create_connection = original
+
+    return undo
 
 
 def main() -> None:

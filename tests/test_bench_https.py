@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import instructions, report
+from benchmarks import instructions, report, tls_layer_prototype
 from benchmarks.__main__ import latency_plan, markdown, parse_args, plans
 from benchmarks.routes import ROUTES
 from benchmarks.runner import LatencyPlan, MatrixPlan, Pinning, run_latency, run_matrix
@@ -166,3 +166,36 @@ def test_the_matrix_gains_https_and_1024_cells_and_quick_has_one_https_cell() ->
     meta = {"date": "d", "nproc": 2, "cpu_model": "c", "python": "3", "versions": {}}
     meta |= {"aiofasthttp_parser": "c", "pinning": "p"}
     assert "Latency at" not in markdown(meta, [], [], {})
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_the_tls_layer_prototype_carries_the_count_workload(
+    loop: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """benchmarks/tls_layer_prototype.py, behind the README's asyncio TLS figures: the
+    workload's responses (each checked) come through the prototype, and install() is
+    undone."""
+    import asyncio.base_events
+
+    import uvloop
+
+    original = asyncio.base_events.BaseEventLoop.create_connection
+    reads: list[int] = []
+    layer_read = tls_layer_prototype._Layer.buffer_updated
+
+    def counted(self: Any, nbytes: int) -> None:
+        reads.append(nbytes)
+        layer_read(self, nbytes)
+
+    monkeypatch.setattr(tls_layer_prototype._Layer, "buffer_updated", counted)
+    undo = tls_layer_prototype.install()
+    running = new_loop(loop)
+    try:
+        running.run_until_complete(instructions._workload(64, "plain", "small", 0, True, 4, True))
+    finally:
+        running.close()
+        undo()
+    assert len(reads) >= 64  # every response, besides the handshakes
+    assert asyncio.base_events.BaseEventLoop.create_connection is original
+    assert "create_connection" not in vars(uvloop.Loop)
