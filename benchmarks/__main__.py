@@ -103,6 +103,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--tls-routes", type=_csv(str, list(ROUTES)), help="routes of the HTTPS cells")
     p.add_argument("--tls-concurrency", type=_csv(int), help="concurrency of the HTTPS cells")
     p.add_argument("--no-tls", action="store_true", help="skip the HTTPS cells")
+    p.add_argument("--tls-only", action="store_true", help="skip the plain-HTTP cells")
     p.add_argument(
         "--latency-rate", type=float, default=5000.0, help="the latency view's fixed req/s"
     )
@@ -190,6 +191,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("--tls-concurrency, --latency-rate and --latency-seconds must be positive")
     if args.no_tls:
         args.tls_routes, args.tls_concurrency = [], []
+    if args.tls_only:
+        if args.no_tls:
+            p.error("--tls-only and --no-tls leave no cells")
+        args.routes = []
     return args
 
 

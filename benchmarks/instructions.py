@@ -24,7 +24,10 @@ its syscall's kernel time is not in it (``--syscalls`` counts the syscalls).
 
 ``--separate-server`` serves from ``python -m benchmarks.server`` in a child process
 that neither valgrind nor perf follows: the client's own count, with its loop's
-iterations as long as in the suite's runs.
+iterations as long as in the suite's runs. With ``--tls`` it serves over its TLS
+listener (a trustme certificate made for the run): the client's TLS cost alone.
+``--server go`` serves from Go's fasthttp server instead (benchmarks/gopeer.py; it
+implies ``--separate-server``).
 
     python -m benchmarks.instructions --body 64k           # 64 KiB bodies instead
     python -m benchmarks.instructions --body 64k --faults  # page faults per request
@@ -130,13 +133,15 @@ async def _workload(
     tls: bool = False,
     concurrency: int = CONCURRENCY,
     separate: bool = False,
+    go: bool = False,
 ) -> int:
     """Run ``warm`` then ``requests`` GETs; the minor page faults of the second part.
 
-    ``separate``: against the suite's server in a process of its own (see main()).
+    ``separate``: against the suite's server in a process of its own (see main());
+    ``go``: against Go's fasthttp server in a process of its own.
     """
-    if separate:
-        return await _against_separate_server(requests, variant, body, warm, concurrency)
+    if separate or go:
+        return await _against_separate_server(requests, variant, body, warm, concurrency, tls, go)
     loop = asyncio.get_running_loop()
     _Server.response = RESPONSES[body]
     length = len(BODIES[body])
@@ -184,26 +189,59 @@ async def _drive(
 
 
 async def _against_separate_server(
-    requests: int, variant: str, body: str, warm: int, concurrency: int
+    requests: int, variant: str, body: str, warm: int, concurrency: int, tls: bool, go: bool
 ) -> int:
     """The workload against ``python -m benchmarks.server`` (uvloop and httptools) in a
     child process: valgrind and ``perf stat --no-inherit`` then count the client alone,
-    and its loop runs as in the suite (at c=1,024 longer than 5 ms an iteration)."""
+    and its loop runs as in the suite (at c=1,024 longer than 5 ms an iteration).
+    ``tls``: over its TLS listener, with the suite's trustme certificate; ``go``: Go's
+    fasthttp server (benchmarks/gopeer.py) instead, pinned to CPU 0."""
     from .routes import ROUTES
+    from .tls import CA_FILE, client_context
 
     route = ROUTES[body]
-    server = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "benchmarks.server", stdout=subprocess.PIPE
-    )
-    try:
-        assert server.stdout is not None
-        port = int((await server.stdout.readline()).split()[1])
-        client = _client(variant, concurrency)
-        url = f"http://127.0.0.1:{port}{route.path}"
-        return await _drive(client, url, route.expect_length, requests, warm, concurrency)
-    finally:
-        server.terminate()
-        await server.wait()
+    with tempfile.TemporaryDirectory() as tmp:
+        argv = _server_argv(go)
+        if tls:
+            _make_certificates(tmp)
+            argv += ["-tls-dir" if go else "--tls-dir", tmp]
+        # stdin a pipe: Go's server exits when its stdin closes.
+        server = await asyncio.create_subprocess_exec(
+            *argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        try:
+            assert server.stdout is not None
+            ports = (await server.stdout.readline()).split()[1:]
+            port, scheme = (int(ports[-1]), "https") if tls else (int(ports[0]), "http")
+            context = client_context(os.path.join(tmp, CA_FILE)) if tls else None
+            client = _client(variant, concurrency, context)
+            url = f"{scheme}://127.0.0.1:{port}{route.path}"
+            return await _drive(client, url, route.expect_length, requests, warm, concurrency)
+        finally:
+            server.terminate()
+            await server.wait()
+
+
+def _server_argv(go: bool) -> list[str]:
+    if not go:
+        return [sys.executable, "-m", "benchmarks.server"]
+    from . import gopeer
+
+    why = gopeer.missing()
+    if why is not None:
+        raise SystemExit(f"--server go: {why}")
+    return [str(gopeer.build()), "server", "-cpu", "0"]
+
+
+def _make_certificates(directory: str) -> None:
+    """The run's CA and certificate, made in a child process: trustme imports
+    ``cryptography``, whose extension carries an OpenSSL of its own; loaded into the
+    counted process, callgrind charged some of the ``ssl`` module's OpenSSL calls to
+    it (on asyncio's loop, about 10,600 instructions per request), which muddles a
+    profile though not the total."""
+    code = "import sys; from pathlib import Path; from benchmarks.tls import "
+    code += "make_certificates as m; m(Path(sys.argv[1]))"
+    subprocess.run([sys.executable, "-c", code, directory], check=True)
 
 
 def _count(workload: list[str], requests: int) -> int:
@@ -261,22 +299,26 @@ def main() -> None:
         action="store_true",
         help="the suite's server in its own process: counts the client alone",
     )
+    parser.add_argument(
+        "--server",
+        choices=["embedded", "go"],
+        default="embedded",
+        help="go: Go's fasthttp server in its own process (implies --separate-server)",
+    )
     args = parser.parse_args()
-    if args.separate_server and args.tls:
-        parser.error("--separate-server serves plain HTTP only")
     run = asyncio.run
     if args.loop == "uvloop":
         import uvloop
 
         run = uvloop.run
-    concurrency, separate = args.concurrency, args.separate_server
+    go = args.server == "go"
+    concurrency, separate = args.concurrency, args.separate_server or go
+    common = (args.variant, args.body)
     if args.run:
-        run(_workload(args.run, args.variant, args.body, 0, args.tls, concurrency, separate))
+        run(_workload(args.run, *common, 0, args.tls, concurrency, separate, go))
         return
     if args.faults:
-        faults = run(
-            _workload(6400, args.variant, args.body, 3200, args.tls, concurrency, separate)
-        )
+        faults = run(_workload(6400, *common, 3200, args.tls, concurrency, separate, go))
         where = f"{args.variant}, {args.body}, {args.loop}" + (", TLS" if args.tls else "")
         print(f"{where}: {faults / 6400:.2f} minor faults per request")
         return
@@ -284,6 +326,7 @@ def main() -> None:
     workload += ["--body", args.body, "--loop", args.loop, *(["--tls"] if args.tls else [])]
     workload += ["--concurrency", str(concurrency)]
     workload += ["--separate-server"] if separate else []
+    workload += ["--server", "go"] if go else []
     # Each connection serves at least 10 of the counted requests (the difference).
     big = max(6400, 20 * concurrency) // concurrency * concurrency
     small = big // 2
@@ -291,6 +334,7 @@ def main() -> None:
         [args.variant, args.body, args.loop, *(["TLS"] if args.tls else [])]
         + ([f"c={concurrency}"] if concurrency != CONCURRENCY else [])
         + (["client alone"] if separate else [])
+        + (["Go's server"] if go else [])
     )
     plain = ("small", "uvloop", False, CONCURRENCY, False)
     if (args.body, args.loop, args.tls, concurrency, separate) == plain:

@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
-from benchmarks import gopeer, report
+from benchmarks import gopeer, instructions, report
 from benchmarks.runner import LatencyPlan, MatrixPlan, Pinning, run_latency, run_matrix
 from benchmarks.server import ServerProcess
 from benchmarks.tls import CA_FILE, make_certificates
+from testkit import new_loop
 
 # An optional peer for a developer; in CI scripts/install installs it, so it must run.
 _MISSING = gopeer.missing()
@@ -105,3 +106,30 @@ def test_the_go_client_in_the_latency_view(binary: Path) -> None:
     assert 300 < run["rps"] < 500
     (row,) = report.build_latency_rows(records)
     assert row.client == gopeer.NAME and row.p999_ms is not None
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_the_instruction_count_reaches_the_go_server(
+    binary: Path, tls: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``python -m benchmarks.instructions --server go [--tls]``'s workload: every
+    response checked, from Go's server (fasthttp dates its responses; the suite's
+    embedded server does not)."""
+    drive = instructions._drive
+    dated: list[bool] = []
+
+    async def checked(client: Any, url: str, *args: Any) -> int:
+        dated.append("date" in (await client.get(url)).headers)
+        assert url.startswith("https://" if tls else "http://")
+        return await drive(client, url, *args)
+
+    monkeypatch.setattr(instructions, "_drive", checked)
+    running = new_loop("uvloop")
+    try:
+        running.run_until_complete(
+            instructions._workload(64, "plain", "small", 0, tls, 4, True, go=True)
+        )
+    finally:
+        running.close()
+    assert dated == [True]

@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 
-from benchmarks import report
+from benchmarks import instructions, report, tls_layer_prototype
 from benchmarks.__main__ import latency_plan, markdown, parse_args, plans
 from benchmarks.routes import ROUTES
 from benchmarks.runner import LatencyPlan, MatrixPlan, Pinning, run_latency, run_matrix
 from benchmarks.server import ServerProcess
 from benchmarks.tls import CA_FILE, make_certificates
+from testkit import new_loop
 
 CLIENTS = ["ceiling", "aiofasthttp"]
 
@@ -106,6 +107,29 @@ def test_the_latency_view_holds_the_rate_and_reports_the_tail() -> None:
     assert table.count("| uvloop |") == 2
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_the_instruction_count_reaches_a_separate_tls_server(
+    loop: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``python -m benchmarks.instructions --tls --separate-server``'s workload: every
+    response checked, over verified TLS to the suite's server in its own process."""
+    drive = instructions._drive
+    urls: list[str] = []
+
+    async def checked(client: Any, url: str, *args: Any) -> int:
+        urls.append(url)
+        return await drive(client, url, *args)
+
+    monkeypatch.setattr(instructions, "_drive", checked)
+    running = new_loop(loop)
+    try:
+        running.run_until_complete(instructions._workload(64, "plain", "small", 0, True, 4, True))
+    finally:
+        running.close()
+    assert len(urls) == 1 and urls[0].startswith("https://127.0.0.1:")
+
+
 def test_the_matrix_gains_https_and_1024_cells_and_quick_has_one_https_cell() -> None:
     full = parse_args([])
     matrix, _ = plans(full, CLIENTS)
@@ -129,6 +153,11 @@ def test_the_matrix_gains_https_and_1024_cells_and_quick_has_one_https_cell() ->
     no_tls, _ = plans(parse_args(["--no-tls"]), CLIENTS)
     no_tls.ca_file = "ca.pem"
     assert all(cell[1] == "http" for cell in no_tls.cells())
+    tls_only, _ = plans(parse_args(["--tls-only", "--tls-routes", "small"]), CLIENTS)
+    tls_only.ca_file = "ca.pem"
+    assert {cell[1:3] for cell in tls_only.cells()} == {("https", "small")}
+    with pytest.raises(SystemExit):
+        parse_args(["--tls-only", "--no-tls"])
     assert latency_plan(parse_args(["--no-latency"]), CLIENTS) is None
     # Without the run's CA (trustme missing) there are no HTTPS cells to run.
     matrix.ca_file = None
@@ -137,3 +166,36 @@ def test_the_matrix_gains_https_and_1024_cells_and_quick_has_one_https_cell() ->
     meta = {"date": "d", "nproc": 2, "cpu_model": "c", "python": "3", "versions": {}}
     meta |= {"aiofasthttp_parser": "c", "pinning": "p"}
     assert "Latency at" not in markdown(meta, [], [], {})
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_the_tls_layer_prototype_carries_the_count_workload(
+    loop: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """benchmarks/tls_layer_prototype.py, behind the README's asyncio TLS figures: the
+    workload's responses (each checked) come through the prototype, and install() is
+    undone."""
+    import asyncio.base_events
+
+    import uvloop
+
+    original = asyncio.base_events.BaseEventLoop.create_connection
+    reads: list[int] = []
+    layer_read = tls_layer_prototype._Layer.buffer_updated
+
+    def counted(self: Any, nbytes: int) -> None:
+        reads.append(nbytes)
+        layer_read(self, nbytes)
+
+    monkeypatch.setattr(tls_layer_prototype._Layer, "buffer_updated", counted)
+    undo = tls_layer_prototype.install()
+    running = new_loop(loop)
+    try:
+        running.run_until_complete(instructions._workload(64, "plain", "small", 0, True, 4, True))
+    finally:
+        running.close()
+        undo()
+    assert len(reads) >= 64  # every response, besides the handshakes
+    assert asyncio.base_events.BaseEventLoop.create_connection is original
+    assert "create_connection" not in vars(uvloop.Loop)
