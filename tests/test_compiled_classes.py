@@ -261,3 +261,18 @@ def test_a_failed_status_raises_the_same_compiled(response_impl: ModuleType) -> 
     with pytest.raises(HTTPStatusError, match="client error 418 Teapot") as raised:
         resp.raise_for_status()
     assert raised.value.response is resp and not resp.is_success
+
+
+def test_a_response_field_cannot_be_deleted(response_impl: ModuleType) -> None:
+    """Compiled, a deleted field would be NULL under the compiled methods: refused in
+    both builds alike."""
+    resp = response_impl.Response("GET", "http://127.0.0.1/", _head(200))
+    for name in ("status", "_content", "_head", "history"):
+        with pytest.raises(AttributeError, match="cannot be deleted"):
+            delattr(resp, name)
+    assert resp.status == 200 and repr(resp) == "<Response [200 OK] GET http://127.0.0.1/>"
+
+
+def test_buffered_response_is_made_whole(response_impl: ModuleType) -> None:
+    resp = response_impl.buffered_response("GET", "http://127.0.0.1/", _head(200), b"ok", 0.5)
+    assert (resp.status, resp.content, resp.elapsed) == (200, b"ok", timedelta(seconds=0.5))

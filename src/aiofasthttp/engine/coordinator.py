@@ -16,7 +16,7 @@ from .. import reasons
 from ..errors import ConnectionClosedError, HTTPError
 from ..h1.decoding import Decoder, decoder_for
 from ..h1.parser import ResponseHead
-from ..h1.response import Response
+from ..h1.response import Response, buffered_response
 from ..policy.retry import RetryPolicy
 from .attempts import Tries as _Tries
 from .attempts import budgeted_replay_reason, final_error, wait_before_retry
@@ -143,10 +143,14 @@ class RetryCoordinator:
                 # _finish's plain case, inline (its call and the tuple it returned were
                 # 1,900 of a request's 53,000 instructions): the whole body as it
                 # came, no cookies to keep, nobody tracing.
-                resp = Response(request.method, request.url, head)
-                resp._elapsed = ex.head_at - ex.sent_at
                 content = ex.content  # the body whole, as it mostly comes
-                resp._content = content if content is not None else ex.joined()
+                resp = buffered_response(
+                    request.method,
+                    request.url,
+                    head,
+                    content if content is not None else ex.joined(),
+                    ex.head_at - ex.sent_at,
+                )
             if resp.status not in self.policy.statuses:
                 return resp
             if tries is None:

@@ -166,5 +166,22 @@ class Response:
     def __repr__(self) -> str:
         return f"<Response [{self.status} {self.reason}] {self.method} {self.url}>"
 
+    def __delattr__(self, name: str) -> None:
+        # Compiled, a field deleted would be NULL where the compiled methods expect an
+        # object (its fields are read as slots: see aiofasthttp._compiled).
+        raise AttributeError(f"a Response's {name!r} cannot be deleted")
+
+
+def buffered_response(
+    method: str, url: str, head: ResponseHead, content: bytes, elapsed: float
+) -> Response:
+    """A response with its whole body, timed by the engine: made and filled in one call
+    (compiled, without a Python frame; and Response's ``__delattr__`` makes every field
+    written from Python code cost more)."""
+    resp = Response(method, url, head)
+    resp._elapsed = elapsed
+    resp._content = content
+    return resp
+
 
 read_as_slots(Response, Response.__slots__)
