@@ -1,6 +1,8 @@
 # Compiled, exchange.py's classes are extension types with these fields (see
 # setup.py): an Exchange is made once per request, and an extension type is made
 # and filled without a Python frame. Python code reads the fields as slots (_slots).
+# Nothing deletes a field: one deleted would be NULL under the compiled methods
+# (Response, which is public, refuses deletion).
 
 cdef class AttemptSettings:
     cdef public object connect_timeout, continue_timeout, decompress, head_timeout
