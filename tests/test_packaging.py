@@ -45,6 +45,9 @@ print("URLS", len(meta.get_all("Project-URL") or []))
 licence = [f for f in files("aiofasthttp") if f.name == "LICENSE"]
 print("LICENSE-TEXT", licence and "MIT License" in licence[0].read_text())
 print("FROM", p.__file__)
+import aiofasthttp.engine.exchange as e, aiofasthttp.h1.response as r, aiofasthttp._slots
+print("COMPILED", " ".join(m.__file__.rsplit(".", 1)[-1] for m in (e, r)))
+print("SLOTS", type(r.Response.__dict__["status"]).__name__)
 """
 
 
@@ -101,6 +104,15 @@ def test_sdist_carries_the_cython_source_the_generated_c_and_the_licence(sdist: 
     with tarfile.open(sdist) as tar:
         names = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
     assert {"cext/_cparser.pyx", "cext/_cparser.c", "LICENSE", "setup.py"} <= names
+    compiled_too = {
+        "cext/_slots.pyx",
+        "cext/_slots.c",
+        "src/aiofasthttp/engine/exchange.pxd",
+        "src/aiofasthttp/engine/exchange.c",
+        "src/aiofasthttp/h1/response.pxd",
+        "src/aiofasthttp/h1/response.c",
+    }
+    assert compiled_too <= names, compiled_too - names
     assert not [n for n in names if n.endswith((".so", ".pyc"))], names
 
 
@@ -114,6 +126,8 @@ def test_the_sdist_installs_the_compiled_parser_in_a_fresh_venv(
     # -W error: importing the installed package warns about nothing.
     facts = probe(python, tmp_path, "-W", "error")
     assert facts["IMPLEMENTATION"] == "c"
+    assert facts["COMPILED"] == "so so"  # exchange.py and response.py, with their .pxd
+    assert facts["SLOTS"] == "member_descriptor"
     assert str(tmp_path / "venv") in facts["FROM"]
     assert facts["VERSION"] == f"{aiofasthttp.__version__} {aiofasthttp.__version__}"
     assert facts["LICENSE-FILE"] == "['LICENSE']"
@@ -147,6 +161,24 @@ def test_without_a_compiler_the_build_warns_and_the_import_warns(
         )
     )
     assert facts.stdout.strip() == "python"
+    # exchange.py and response.py run as they are: the same behaviour, no warning of
+    # their own (the variable silences the parser's, above).
+    plain = checked(
+        run(
+            [
+                python,
+                "-W",
+                "error",
+                "-c",
+                "import aiofasthttp.engine.exchange as e, aiofasthttp.h1.response as r; "
+                "print(e.__file__[-3:], r.__file__[-3:], "
+                "type(r.Response.__dict__['status']).__name__)",
+            ],
+            cwd=tmp_path,
+            AIOFASTHTTP_NO_EXTENSIONS="1",
+        )
+    )
+    assert plain.stdout.split() == [".py", ".py", "member_descriptor"]
     assert re.search(
         r"ParserFallbackWarning: aiofasthttp: the compiled parser did not import", facts.stderr
     ), facts.stderr
@@ -206,5 +238,6 @@ def test_scripts_wheels_makes_a_manylinux_wheel_that_installs_the_compiled_parse
     checked(run([python, "-m", "pip", "install", "-q", wheel], cwd=tmp_path))
     facts = probe(python, tmp_path, "-W", "error")
     assert facts["IMPLEMENTATION"] == "c"
+    assert facts["COMPILED"] == "so so"
     assert facts["LICENSE-FILE"] == "['LICENSE']"
     assert facts["LICENSE-TEXT"] == "True"
