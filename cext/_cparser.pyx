@@ -187,6 +187,13 @@ cdef inline bytes _b(const uchar* s, Py_ssize_t n):
     return PyBytes_FromStringAndSize(<const char*>s, n)
 
 
+cdef inline bint _unheld(PyObject* spare, Py_ssize_t n) noexcept:
+    """``spare`` is a kept body of ``n`` bytes whose only reference is the parser's.
+    (A pointer, not an object: passing an object would add a reference of its own.)"""
+    return (spare != <PyObject*>None and _refcount(spare) == 1
+            and PyBytes_GET_SIZE(<bytes>spare) == n)
+
+
 cdef inline bytes _piece(bytes data, const uchar* p, Py_ssize_t pos, Py_ssize_t end):
     """``p[pos:end]`` as bytes: ``data`` itself when that is all of it (no copy)."""
     if pos == 0 and data is not None:
@@ -1472,19 +1479,14 @@ cdef class ResponseParser:
         """An uninitialised bytes of ``n`` for a body: a spare of that size that nobody
         else holds, or a new one."""
         cdef bytes body
-        if self._spare is not None and self._reusable(<PyObject*>self._spare, n):
+        if _unheld(<PyObject*>self._spare, n):
             body, self._spare = self._spare, None
-            return body
-        if self._spare_older is not None and self._reusable(<PyObject*>self._spare_older, n):
+        elif _unheld(<PyObject*>self._spare_older, n):
             body, self._spare_older = self._spare_older, None
-            return body
-        return PyBytes_FromStringAndSize(NULL, n)
-
-    cdef inline bint _reusable(self, PyObject* spare, Py_ssize_t n) noexcept:
-        if _refcount(spare) != 1 or PyBytes_GET_SIZE(<bytes>spare) != n:
-            return False
-        (<PyBytesObject*>spare).ob_shash = -1  # its hash, if asked, was the old body's
-        return True
+        else:
+            return PyBytes_FromStringAndSize(NULL, n)
+        (<PyBytesObject*><PyObject*>body).ob_shash = -1  # its hash, if asked, was the old body's
+        return body
 
     cdef inline void _keep_spare(self, bytes body) noexcept:
         """Keep the last two bodies handed over: in ``r = await client.get(...)`` in a

@@ -39,9 +39,13 @@ def _as_written(module: ModuleType) -> ModuleType:
     return written
 
 
-def _compiled(module: ModuleType) -> ModuleType:
+def _skip_unless_compiled() -> None:
     if extensions_disabled():
         pytest.skip("AIOFASTHTTP_NO_EXTENSIONS is set: nothing is compiled")
+
+
+def _compiled(module: ModuleType) -> ModuleType:
+    _skip_unless_compiled()
     assert not (module.__file__ or "").endswith(".py"), f"{module.__name__} was not compiled"
     return module
 
@@ -89,8 +93,7 @@ def _exchange(impl: ModuleType, loop: asyncio.AbstractEventLoop, **changes: Any)
 
 
 def test_the_compiled_fields_are_read_as_slots() -> None:
-    if extensions_disabled():
-        pytest.skip("AIOFASTHTTP_NO_EXTENSIONS is set: nothing is compiled")
+    _skip_unless_compiled()
     for cls in (installed.Exchange, installed.AttemptSettings, installed_response.Response):
         kinds = {type(cls.__dict__[name]).__name__ for name in cls.__slots__}
         assert kinds == {"member_descriptor"}, cls
@@ -191,8 +194,7 @@ def test_a_cycle_through_an_exchange_is_collected(
 def test_as_slots_leaves_what_it_cannot_place() -> None:
     """Only writable object fields become slots: an int field, a computed property or
     an unknown name keep what they had, and the class stays right."""
-    if extensions_disabled():
-        pytest.skip("AIOFASTHTTP_NO_EXTENSIONS is set: nothing is compiled")
+    _skip_unless_compiled()
     from aiofasthttp import _cparser, _slots
 
     head_type = _cparser.ResponseParser
@@ -202,8 +204,7 @@ def test_as_slots_leaves_what_it_cannot_place() -> None:
 
 
 def test_a_compiled_head_reads_as_slots_and_starts_as_the_twins() -> None:
-    if extensions_disabled():
-        pytest.skip("AIOFASTHTTP_NO_EXTENSIONS is set: nothing is compiled")
+    _skip_unless_compiled()
     from aiofasthttp import _cparser
     from aiofasthttp.h1 import _pyparser
 

@@ -368,14 +368,14 @@ class Pool(Generic[ConnT]):
             if cap is not None:
                 cap.give_back()
             self._total -= 1
-            if not self._closed:
-                self._hand_over()
-                raise ConnectError(f"{self.origin} closed the connection as soon as it was made")
-            # close() ran while this dial was in flight: the connection was not yet
-            # among those it closed, so it is closed here (not yet adopted: no pool
-            # event), and never used.
-            conn.close(reasons.CLIENT_CLOSED)
-            raise ClientClosedError(f"the client was closed while dialling {self.origin}")
+            if self._closed:
+                # close() ran while this dial was in flight: the connection was not yet
+                # among those it closed, so it is closed here (not yet adopted: no pool
+                # event), and never used.
+                conn.close(reasons.CLIENT_CLOSED)
+                raise ClientClosedError(f"the client was closed while dialling {self.origin}")
+            self._hand_over()
+            raise ConnectError(f"{self.origin} closed the connection as soon as it was made")
         conn.listener = self
         self.stats.created += 1
         if self.tracer is not None:
