@@ -42,6 +42,7 @@ status line, or the first trailer line), so they stay valid when a section
 moves from the input into the buffer.
 """
 
+cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_FillInfo, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.list cimport PyList_New, PyList_SET_ITEM
@@ -85,6 +86,25 @@ cdef Py_ssize_t PIN_SLACK = 4096
 # for an idle connection.
 cdef Py_ssize_t SPARE_MIN = 4096
 cdef Py_ssize_t SPARE_MAX = 262144
+# What all parsers in the process keep together. Without it, a gateway with a thousand
+# idle connections, each of which once read a 200 KiB body, could hold 400 MiB of
+# bodies nobody reads. 16 MiB is two 64 KiB bodies for each of 128 connections; a
+# parser over the budget keeps nothing and allocates as before. (The GIL guards these
+# two numbers; the parser is not built for free-threaded Python.)
+cdef Py_ssize_t SPARE_BUDGET = 16 * 1024 * 1024
+cdef Py_ssize_t _spare_total = 0  # the bytes of every body kept now
+
+
+def kept_body_bytes():
+    """The bytes of the gathered bodies all parsers keep for reuse now."""
+    return _spare_total
+
+
+def _set_spare_budget(Py_ssize_t budget):
+    """Set the budget of kept bodies (tests); return the old one."""
+    global SPARE_BUDGET
+    old, SPARE_BUDGET = SPARE_BUDGET, budget
+    return old
 
 # -- byte classes ------------------------------------------------------------
 
@@ -576,6 +596,10 @@ cdef enum LineResult:
     LINE_END       # the empty line that ends the section
 
 
+# Not cleared by the collector: a parser sits in a cycle with its sink (it holds the
+# sink's bound methods), and __dealloc__ must still see its kept bodies to give their
+# bytes back to SPARE_BUDGET. The sink's side of the cycle is cleared instead.
+@cython.no_gc_clear
 cdef class ResponseParser:
     """Incremental HTTP/1.1 response parser (compiled).
 
@@ -665,9 +689,9 @@ cdef class ResponseParser:
         self.max_head_size = max_head_size
         self.max_headers = max_headers
         self.max_chunk_line_size = max_chunk_line_size
-        self._methods = deque()
+        self._methods = None  # a deque once a method is expected (most never are)
         self._state = HEAD
-        self._upgrade_data = bytearray()
+        self._upgrade_data = None  # a bytearray once a connection is upgraded
         self.upgrade_offset = None
         self.messages_completed = 0
         self.collect_limit = collect_limit
@@ -679,6 +703,7 @@ cdef class ResponseParser:
     def __dealloc__(self):
         PyMem_Free(self._buf)
         PyMem_Free(self._spans)
+        self._drop_spares()
 
     # -- public -------------------------------------------------------------
 
@@ -686,6 +711,8 @@ cdef class ResponseParser:
         """Queue the method of the next request sent on this connection."""
         if isinstance(method, str):
             method = method.encode("ascii")
+        if self._methods is None:
+            self._methods = deque()
         self._methods.append(method.upper())
 
     @property
@@ -702,7 +729,7 @@ cdef class ResponseParser:
 
     def upgraded_data(self):
         """Bytes received after the head that switched protocols."""
-        return bytes(self._upgrade_data)
+        return b"" if self._upgrade_data is None else bytes(self._upgrade_data)
 
     def feed(self, data):
         """Parse the next bytes of the response stream (``bytes`` or any buffer)."""
@@ -770,9 +797,11 @@ cdef class ResponseParser:
     cdef void _fail(self) noexcept:
         self._state = FAILED
         self._body = None
+        self._drop_spares()  # no body will follow
 
     def feed_eof(self):
         """The peer closed the connection: end a close-delimited body, or fail."""
+        self._drop_spares()  # no body will follow
         cdef State state = self._state
         cdef bint head_started = self._buf_len > self._line_start or self._head_started
         if state == BODY_UNTIL_CLOSE:
@@ -818,6 +847,8 @@ cdef class ResponseParser:
                 self._on_body(_piece(data, p, pos, end))
                 return 0
             elif state == UPGRADED:
+                if self._upgrade_data is None:
+                    self._upgrade_data = bytearray()
                 self._upgrade_data += _b(p + pos, end - pos)
                 return 0
             else:  # CLOSED
@@ -1409,7 +1440,6 @@ cdef class ResponseParser:
         """A buffered response whose body is all in this feed: head and body in one
         call to ``on_response`` (instead of on_head, on_body and on_complete)."""
         head.keep_alive = keep_alive
-        self._current = head
         self._state = HEAD if keep_alive else CLOSED
         self.messages_completed += 1
         if length < SPARE_MIN:
@@ -1432,6 +1462,7 @@ cdef class ResponseParser:
         return self._complete()
 
     cdef int _complete(self) except -1:
+        self._current = None  # kept only for its trailers: an idle parser holds no head
         self.messages_completed += 1
         self._on_complete()
         return 0
@@ -1479,22 +1510,39 @@ cdef class ResponseParser:
         """An uninitialised bytes of ``n`` for a body: a spare of that size that nobody
         else holds, or a new one."""
         cdef bytes body
+        global _spare_total
         if _unheld(<PyObject*>self._spare, n):
             body, self._spare = self._spare, None
         elif _unheld(<PyObject*>self._spare_older, n):
             body, self._spare_older = self._spare_older, None
         else:
             return PyBytes_FromStringAndSize(NULL, n)
+        _spare_total -= n  # in use again; _keep_spare counts it when it is handed over
         (<PyBytesObject*><PyObject*>body).ob_shash = -1  # its hash, if asked, was the old body's
         return body
 
     cdef inline void _keep_spare(self, bytes body) noexcept:
         """Keep the last two bodies handed over: in ``r = await client.get(...)`` in a
-        loop, the last is still the caller's when the next comes in."""
+        loop, the last is still the caller's when the next comes in. Within
+        SPARE_BUDGET: over it, the older one is let go and the new one not kept."""
+        global _spare_total
         cdef Py_ssize_t n = PyBytes_GET_SIZE(body)
-        if SPARE_MIN <= n <= SPARE_MAX:
-            self._spare_older = self._spare
+        if n < SPARE_MIN or n > SPARE_MAX:
+            return
+        if self._spare_older is not None:
+            _spare_total -= PyBytes_GET_SIZE(self._spare_older)
+        self._spare_older, self._spare = self._spare, None
+        if _spare_total + n <= SPARE_BUDGET:
+            _spare_total += n
             self._spare = body
+
+    cdef void _drop_spares(self) noexcept:
+        global _spare_total
+        if self._spare is not None:
+            _spare_total -= PyBytes_GET_SIZE(self._spare)
+        if self._spare_older is not None:
+            _spare_total -= PyBytes_GET_SIZE(self._spare_older)
+        self._spare = self._spare_older = None
 
     cdef Py_ssize_t _chunk_data(self, bytes data, const uchar* p, Py_ssize_t pos,
                                 Py_ssize_t end) except -1:

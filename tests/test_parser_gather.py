@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import sys
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
@@ -335,3 +336,132 @@ def test_only_bodies_of_a_middling_size_are_kept_for_reuse(size: int, kept: bool
     parser = load_parser_module("c").ResponseParser(sink, collect_limit=1 << 20)
     body = _take(parser, sink, _numbered(0, size), split=False)
     assert sys.getrefcount(body) == (3 if kept else 2)
+
+
+# -- ... within one budget for the whole process ----------------------------------
+
+KIB64 = 65536
+
+
+@pytest.fixture
+def compiled() -> Iterator[ModuleType]:
+    """The compiled parser, with no kept body left over from earlier tests."""
+    module = load_parser_module("c")
+    gc.collect()  # parsers of earlier tests, in cycles with their sinks
+    yield module
+
+
+def _kept_after(module: ModuleType, parser: Any, sink: _Taker, n: int = 1) -> int:
+    """Take ``n`` 64 KiB bodies, dropping each: the parsers' kept bytes after."""
+    for i in range(n):
+        del_me = _take(parser, sink, _numbered(i), split=False)
+        del del_me
+    return int(module.kept_body_bytes())
+
+
+def test_kept_bodies_stay_within_one_budget_for_all_parsers(compiled: ModuleType) -> None:
+    """A thousand idle connections that each once read a large body must not hold
+    two such bodies apiece: past the budget, a parser keeps nothing."""
+    base = compiled.kept_body_bytes()
+    old = compiled._set_spare_budget(base + 3 * KIB64)
+    try:
+        sinks = [_Taker() for _ in range(4)]
+        parsers = [compiled.ResponseParser(s, collect_limit=1 << 20) for s in sinks]
+        kept = [_kept_after(compiled, p, s) - base for p, s in zip(parsers, sinks, strict=True)]
+        assert kept == [KIB64, 2 * KIB64, 3 * KIB64, 3 * KIB64]
+        # The first parser's second body: its older spare is let go to make room.
+        assert _kept_after(compiled, parsers[0], sinks[0]) - base == 3 * KIB64
+        # Over the budget, a body is not kept: only the caller references it.
+        body = _take(parsers[3], sinks[3], _numbered(7), split=False)
+        assert sys.getrefcount(body) == 2
+    finally:
+        compiled._set_spare_budget(old)
+
+
+def test_reuse_keeps_the_count_steady(compiled: ModuleType) -> None:
+    """Many responses: one body's memory goes round when each is dropped before the
+    next comes, two when the last is held (``r = await client.get(...)``)."""
+    base = compiled.kept_body_bytes()
+    sink = _Taker()
+    parser = compiled.ResponseParser(sink, collect_limit=1 << 20)
+    assert _kept_after(compiled, parser, sink, n=50) - base == KIB64
+    held = None
+    for i in range(50):
+        held = _take(parser, sink, _numbered(i), split=False)
+    assert held == _numbered(49)
+    assert compiled.kept_body_bytes() - base == 2 * KIB64
+    del parser
+    assert compiled.kept_body_bytes() == base
+
+
+def test_a_parser_collected_in_a_cycle_gives_its_bytes_back(compiled: ModuleType) -> None:
+    """A connection and its parser form a cycle (the parser holds the sink's bound
+    methods); the collector frees them, and the kept bytes go back to the budget."""
+    base = compiled.kept_body_bytes()
+    sink = _Taker()
+    parser = compiled.ResponseParser(sink, collect_limit=1 << 20)
+    sink.parser = parser  # type: ignore[attr-defined]
+    assert _kept_after(compiled, parser, sink) - base == KIB64
+    del sink, parser
+    gc.collect()
+    assert compiled.kept_body_bytes() == base
+
+
+class _HeadTaker(_Taker):
+    def __init__(self) -> None:
+        super().__init__()
+        self.head: Any = None
+
+    def on_head(self, head: Any) -> None:
+        self.head = head
+
+    def on_response(self, head: Any, body: bytes) -> None:
+        self.head, self.last = head, body
+
+
+def test_a_parser_cleared_first_by_the_collector_gives_its_bytes_back(
+    compiled: ModuleType,
+) -> None:
+    """A cycle whose other members are younger than the parser: the collector would
+    clear the parser first, emptying its fields before its deallocation could count
+    the kept bodies out. It is not cleared (no_gc_clear); the head is instead."""
+    base = compiled.kept_body_bytes()
+    sink = _HeadTaker()
+    parser = compiled.ResponseParser(sink, collect_limit=1 << 20)
+    assert _kept_after(compiled, parser, sink) - base == KIB64
+    parser.feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+    head, sink.head = sink.head, None
+    head.trailers = [parser]  # parser -> its current head -> this list -> parser
+    del sink, parser, head
+    gc.collect()
+    assert compiled.kept_body_bytes() == base
+
+
+@pytest.mark.parametrize("end", ["eof", "bad input"])
+def test_a_parser_whose_connection_ended_keeps_no_body(compiled: ModuleType, end: str) -> None:
+    base = compiled.kept_body_bytes()
+    sink = _Taker()
+    parser = compiled.ResponseParser(sink, collect_limit=1 << 20)
+    assert _kept_after(compiled, parser, sink) - base == KIB64
+    if end == "eof":
+        parser.feed_eof()
+    else:
+        with pytest.raises(ProtocolError):
+            parser.feed(b"HTTP/1.1 2xx Nope\r\n\r\n")
+    assert compiled.kept_body_bytes() == base
+
+
+def test_an_idle_parser_holds_no_head(compiled: ModuleType) -> None:
+    """Once a response is complete, its head is the caller's alone: an idle pooled
+    connection does not keep the last head (and the bytes it was parsed from)."""
+    sink = _HeadTaker()
+    parser = compiled.ResponseParser(sink, collect_limit=1 << 20)
+    parser.feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+    head = sink.head
+    assert parser in gc.get_referrers(head)  # its trailers may still come
+    parser.feed(b"0\r\nX-Sum: 1\r\n\r\n")
+    assert head.trailers == [(b"X-Sum", b"1")]
+    assert parser not in gc.get_referrers(head)
+    parser.feed(HEAD + BODY)  # whole in one feed: on_response
+    assert sink.head is not head and sink.head.status == 200
+    assert parser not in gc.get_referrers(sink.head)

@@ -15,6 +15,12 @@ DEFAULT_MAX_HEAD_SIZE: int
 DEFAULT_MAX_HEADERS: int
 DEFAULT_MAX_CHUNK_LINE_SIZE: int
 
+def kept_body_bytes() -> int:
+    """The bytes of the gathered bodies all parsers keep for reuse now."""
+
+def _set_spare_budget(budget: int) -> int:
+    """Set the budget of kept bodies (tests); return the old one."""
+
 class ResponseHead(_pyparser.ResponseHead):
     """One response head: status line, header pairs and the framing decided from them."""
 
