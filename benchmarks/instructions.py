@@ -36,6 +36,15 @@ implies ``--separate-server``).
 faults per request (getrusage, over 6,400 requests after 3,200 to warm up): the
 kernel's share of a large body's cost, which callgrind does not see. ``--loop``
 picks uvloop (the default) or asyncio's own loop.
+
+    python -m benchmarks.instructions --cpu --server go --concurrency 1024
+    python -m benchmarks.instructions --cpu --server go --concurrency 1024 --variant ceiling
+
+``--cpu`` runs it without valgrind too and prints the client process's user and
+system CPU time per request (getrusage, over 200 requests per connection, at least
+6,400, after 20 per connection): what instructions do not show, the time the
+processor waits for memory. ``--variant ceiling`` drives the suite's ceiling client
+(benchmarks/ceiling.py) instead, the floor to read any count against.
 """
 
 from __future__ import annotations
@@ -48,7 +57,7 @@ import resource
 import subprocess
 import sys
 import tempfile
-from typing import Any
+from typing import Any, NamedTuple
 
 BODIES = {"small": b"x" * 100, "64k": bytes(range(256)) * 256}
 RESPONSES = {
@@ -82,9 +91,54 @@ class _BufferedServer(_Server, asyncio.BufferedProtocol):
         self.data_received(bytes(self.buffer[:nbytes]))
 
 
+class Usage(NamedTuple):
+    """What the counted requests cost the client's process (getrusage)."""
+
+    faults: int  # minor page faults
+    user: float  # seconds of user CPU time
+    system: float  # seconds of system CPU time
+
+
+class _Ceiling:
+    """The suite's ceiling client behind the workload's ``get(url)``: a
+    ``(status, body length)`` pair per request, its own reply."""
+
+    def __init__(self, tls: Any) -> None:
+        self._tls = tls
+        self._client: Any = None
+        self._request = b""
+
+    async def get(self, url: str) -> tuple[int, int]:
+        if self._client is None:
+            from urllib.parse import urlsplit
+
+            from .ceiling import CeilingClient, encode_request
+            from .routes import ROUTES
+
+            parts = urlsplit(url)
+            assert parts.hostname is not None and parts.port is not None
+            route = next(r for r in ROUTES.values() if r.path == parts.path)
+            self._client = CeilingClient(parts.hostname, parts.port, self._tls)
+            self._request = encode_request(route, parts.netloc)
+        result: tuple[int, int] = await self._client.send(self._request)
+        return result
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+
+def _replied(response: Any, length: int) -> bool:
+    if isinstance(response, tuple):  # the ceiling client's (status, body length)
+        return response == (200, length)
+    return bool(response.status == 200 and len(response.content) == length)
+
+
 def _client(variant: str, concurrency: int, tls: Any = None) -> Any:
     from aiofasthttp import Client
 
+    if variant == "ceiling":
+        return _Ceiling(tls)
     if tls is not None:
         return Client(max_conns_per_host=concurrency, ssl=tls)
 
@@ -134,8 +188,8 @@ async def _workload(
     concurrency: int = CONCURRENCY,
     separate: bool = False,
     go: bool = False,
-) -> int:
-    """Run ``warm`` then ``requests`` GETs; the minor page faults of the second part.
+) -> Usage:
+    """Run ``warm`` then ``requests`` GETs; what the second part cost the process.
 
     ``separate``: against the suite's server in a process of its own (see main());
     ``go``: against Go's fasthttp server in a process of its own.
@@ -165,32 +219,35 @@ async def _workload(
     scheme = "https" if tls else "http"
     url = f"{scheme}://127.0.0.1:{server.sockets[0].getsockname()[1]}/small"
     client = _client(variant, concurrency, client_tls)
-    faults = await _drive(client, url, length, requests, warm, concurrency)
+    usage = await _drive(client, url, length, requests, warm, concurrency)
     server.close()
     await server.wait_closed()
-    return faults
+    return usage
 
 
 async def _drive(
     client: Any, url: str, length: int, requests: int, warm: int, concurrency: int
-) -> int:
+) -> Usage:
     async def worker(count: int) -> None:
         for _ in range(count):
-            resp = await client.get(url)
-            assert resp.status == 200 and len(resp.content) == length
+            assert _replied(await client.get(url), length)
 
     if warm:
         await asyncio.gather(*(worker(warm // concurrency) for _ in range(concurrency)))
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    before = resource.getrusage(resource.RUSAGE_SELF)
     await asyncio.gather(*(worker(requests // concurrency) for _ in range(concurrency)))
-    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    after = resource.getrusage(resource.RUSAGE_SELF)
     await client.aclose()
-    return faults
+    return Usage(
+        after.ru_minflt - before.ru_minflt,
+        after.ru_utime - before.ru_utime,
+        after.ru_stime - before.ru_stime,
+    )
 
 
 async def _against_separate_server(
     requests: int, variant: str, body: str, warm: int, concurrency: int, tls: bool, go: bool
-) -> int:
+) -> Usage:
     """The workload against ``python -m benchmarks.server`` (uvloop and httptools) in a
     child process: valgrind and ``perf stat --no-inherit`` then count the client alone,
     and its loop runs as in the suite (at c=1,024 longer than 5 ms an iteration).
@@ -283,7 +340,7 @@ def _syscalls(workload: list[str], requests: int) -> dict[str, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--variant", choices=["plain", "hooks", "otel", "otel-noop"], default="plain"
+        "--variant", choices=["plain", "hooks", "otel", "otel-noop", "ceiling"], default="plain"
     )
     parser.add_argument("--run", type=int, help="run the workload only, with this many GETs")
     parser.add_argument("--body", choices=list(BODIES), default="small")
@@ -292,6 +349,9 @@ def main() -> None:
     parser.add_argument("--faults", action="store_true", help="page faults, not instructions")
     parser.add_argument(
         "--syscalls", action="store_true", help="syscalls per request (perf), not instructions"
+    )
+    parser.add_argument(
+        "--cpu", action="store_true", help="user and system CPU time per request (getrusage)"
     )
     parser.add_argument("--tls", action="store_true", help="over TLS (a trustme certificate)")
     parser.add_argument(
@@ -317,10 +377,19 @@ def main() -> None:
     if args.run:
         run(_workload(args.run, *common, 0, args.tls, concurrency, separate, go))
         return
+    where = f"{args.variant}, {args.body}, {args.loop}" + (", TLS" if args.tls else "")
     if args.faults:
-        faults = run(_workload(6400, *common, 3200, args.tls, concurrency, separate, go))
-        where = f"{args.variant}, {args.body}, {args.loop}" + (", TLS" if args.tls else "")
-        print(f"{where}: {faults / 6400:.2f} minor faults per request")
+        usage = run(_workload(6400, *common, 3200, args.tls, concurrency, separate, go))
+        print(f"{where}: {usage.faults / 6400:.2f} minor faults per request")
+        return
+    if args.cpu:
+        requests = max(6400, 200 * concurrency)
+        usage = run(
+            _workload(requests, *common, 20 * concurrency, args.tls, concurrency, separate, go)
+        )
+        where += f", c={concurrency}" + (", client alone" if separate else "")
+        user, system = usage.user * 1e6 / requests, usage.system * 1e6 / requests
+        print(f"{where}: CPU per request: user {user:.2f} µs, system {system:.2f} µs")
         return
     workload = [sys.executable, "-m", "benchmarks.instructions", "--variant", args.variant]
     workload += ["--body", args.body, "--loop", args.loop, *(["--tls"] if args.tls else [])]
