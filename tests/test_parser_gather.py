@@ -378,6 +378,16 @@ def test_kept_bodies_stay_within_one_budget_for_all_parsers(compiled: ModuleType
         compiled._set_spare_budget(old)
 
 
+def test_the_public_count_is_the_compiled_parsers(compiled: ModuleType) -> None:
+    from aiofasthttp.h1 import parser as selected
+
+    sink = _Taker()
+    parser = compiled.ResponseParser(sink, collect_limit=1 << 20)
+    kept = _kept_after(compiled, parser, sink)
+    assert kept >= KIB64
+    assert selected.kept_body_bytes() == (kept if selected.IMPLEMENTATION == "c" else 0)
+
+
 def test_reuse_keeps_the_count_steady(compiled: ModuleType) -> None:
     """Many responses: one body's memory goes round when each is dropped before the
     next comes, two when the last is held (``r = await client.get(...)``)."""
