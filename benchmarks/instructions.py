@@ -100,8 +100,8 @@ class Usage(NamedTuple):
 
 
 class _Ceiling:
-    """The suite's ceiling client behind the workload's ``get(url)``: a
-    ``(status, body length)`` pair per request, its own reply."""
+    """The suite's ceiling client behind the workload's ``get(url)``, which returns
+    the ``(status, body length)`` pair that client answers with."""
 
     def __init__(self, tls: Any) -> None:
         self._tls = tls
@@ -230,7 +230,8 @@ async def _drive(
 ) -> Usage:
     async def worker(count: int) -> None:
         for _ in range(count):
-            assert _replied(await client.get(url), length)
+            response = await client.get(url)
+            assert _replied(response, length)
 
     if warm:
         await asyncio.gather(*(worker(warm // concurrency) for _ in range(concurrency)))
