@@ -100,32 +100,32 @@ class Usage(NamedTuple):
 
 
 class _Ceiling:
-    """The suite's ceiling client behind the workload's ``get(url)``, which returns
-    the ``(status, body length)`` pair that client answers with."""
+    """The suite's ceiling client, through its adapter (benchmarks/clients.py), behind
+    the workload's ``get(url)``: it returns the ``(status, body length)`` that client
+    answers with."""
 
     def __init__(self, tls: Any) -> None:
         self._tls = tls
-        self._client: Any = None
-        self._request = b""
+        self._adapter: Any = None
+        self._call: Any = None
 
     async def get(self, url: str) -> tuple[int, int]:
-        if self._client is None:
+        if self._call is None:
             from urllib.parse import urlsplit
 
-            from .ceiling import CeilingClient, encode_request
+            from .clients import CeilingAdapter
             from .routes import ROUTES
 
             parts = urlsplit(url)
-            assert parts.hostname is not None and parts.port is not None
             route = next(r for r in ROUTES.values() if r.path == parts.path)
-            self._client = CeilingClient(parts.hostname, parts.port, self._tls)
-            self._request = encode_request(route, parts.netloc)
-        result: tuple[int, int] = await self._client.send(self._request)
+            self._adapter = CeilingAdapter(f"{parts.scheme}://{parts.netloc}", 0, self._tls)
+            self._call = self._adapter.call_for(route)
+        result: tuple[int, int] = await self._call()
         return result
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
+        if self._adapter is not None:
+            await self._adapter.aclose()
 
 
 def _replied(response: Any, length: int) -> bool:

@@ -214,6 +214,13 @@ cdef inline bint _unheld(PyObject* spare, Py_ssize_t n) noexcept:
             and PyBytes_GET_SIZE(<bytes>spare) == n)
 
 
+cdef inline void _uncount(object spare) noexcept:
+    """A kept body (or None) is let go: its bytes leave SPARE_BUDGET's count."""
+    global _spare_total
+    if spare is not None:
+        _spare_total -= PyBytes_GET_SIZE(<bytes>spare)
+
+
 cdef inline bytes _piece(bytes data, const uchar* p, Py_ssize_t pos, Py_ssize_t end):
     """``p[pos:end]`` as bytes: ``data`` itself when that is all of it (no copy)."""
     if pos == 0 and data is not None:
@@ -1529,19 +1536,15 @@ cdef class ResponseParser:
         cdef Py_ssize_t n = PyBytes_GET_SIZE(body)
         if n < SPARE_MIN or n > SPARE_MAX:
             return
-        if self._spare_older is not None:
-            _spare_total -= PyBytes_GET_SIZE(self._spare_older)
+        _uncount(self._spare_older)
         self._spare_older, self._spare = self._spare, None
         if _spare_total + n <= SPARE_BUDGET:
             _spare_total += n
             self._spare = body
 
     cdef void _drop_spares(self) noexcept:
-        global _spare_total
-        if self._spare is not None:
-            _spare_total -= PyBytes_GET_SIZE(self._spare)
-        if self._spare_older is not None:
-            _spare_total -= PyBytes_GET_SIZE(self._spare_older)
+        _uncount(self._spare)
+        _uncount(self._spare_older)
         self._spare = self._spare_older = None
 
     cdef Py_ssize_t _chunk_data(self, bytes data, const uchar* p, Py_ssize_t pos,
