@@ -1530,8 +1530,8 @@ cdef class ResponseParser:
 
     cdef inline void _keep_spare(self, bytes body) noexcept:
         """Keep the last two bodies handed over: in ``r = await client.get(...)`` in a
-        loop, the last is still the caller's when the next comes in. Within
-        SPARE_BUDGET: over it, the older one is let go and the new one not kept."""
+        loop, the last is still the caller's when the next comes in. The one before
+        them is let go; the new one is kept only within SPARE_BUDGET."""
         global _spare_total
         cdef Py_ssize_t n = PyBytes_GET_SIZE(body)
         if n < SPARE_MIN or n > SPARE_MAX:
