@@ -41,6 +41,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from .. import reasons
+from .._compiled import read_as_slots
 from ..errors import (
     ConnectionClosedError,
     HeadTimeout,
@@ -53,7 +54,7 @@ from ..errors import (
     WriteTimeout,
 )
 from ..h1.parser import ResponseHead, ResponseParser
-from .dial import DialedProtocol, ReadsIntoLentBuffers
+from .dial import ReadsIntoLentBuffers
 from .exchange import AttemptSettings, Exchange
 from .explain import describe, facts, prose
 from .trace import logger
@@ -142,7 +143,10 @@ class _Unadopted:
 UNADOPTED: ConnectionListener = _Unadopted()
 
 
-class Connection(DialedProtocol):
+# Not a DialedProtocol subclass: compiled, Connection is an extension type (see
+# connection.pxd), and an extension type's base must be one too. It has what the Dialer
+# needs of a DialedProtocol (interfaces.DialedConnection) and what asyncio calls.
+class Connection:
     """An HTTP/1.1 client connection. See the module docstring."""
 
     def __init__(
@@ -155,6 +159,7 @@ class Connection(DialedProtocol):
         tcp_keepalive: float | None = None,
     ) -> None:
         self.id = next(_ids)
+        self.via: str | None = None  # the proxy it goes through (named in its errors)
         self.origin = origin
         self.state = State.CONNECTING
         # The pool sets itself here once the dial has returned the connection to it:
@@ -311,7 +316,6 @@ class Connection(DialedProtocol):
             waiter.set_result(None)
         self._end_of_stream(exc)
         self.transport = None
-        super().connection_lost(exc)  # a lent receive buffer goes back (BufferedConnection)
 
     def _end_of_stream(self, exc: Exception | None) -> None:
         ex = self._ex
@@ -756,6 +760,11 @@ class BufferedConnection(Connection, ReadsIntoLentBuffers):
         self.direct_buffer = self._parser.body_buffer
         super().connection_made(transport)
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        # Both, named: Connection's (compiled) does not go on along the MRO.
+        Connection.connection_lost(self, exc)
+        ReadsIntoLentBuffers.connection_lost(self, exc)  # its lent buffer goes back
+
     def direct_updated(self, nbytes: int) -> None:
         """``nbytes`` of a gathered body were read straight into the parser's buffer:
         data_received without the bytes."""
@@ -788,3 +797,28 @@ def _enable_tcp_keepalive(sock: Any, idle: float) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, seconds)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, max(1, seconds // 3))
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
+
+
+# Compiled, the pool's reads of these are slot reads; as Python this does nothing.
+read_as_slots(
+    Connection,
+    [
+        "close_reason",
+        "created_at",
+        "expires_at",
+        "id",
+        "idle_since",
+        "keep_alive_max",
+        "keep_alive_timeout",
+        "last_idle",
+        "listener",
+        "loop",
+        "origin",
+        "request_limit",
+        "requests_served",
+        "retire_at",
+        "state",
+        "transport",
+        "via",
+    ],
+)

@@ -14,7 +14,7 @@ import enum
 import socket
 import ssl as ssllib
 from collections.abc import Callable, Collection
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, cast
 
 from ..errors import (
     ConnectError,
@@ -26,6 +26,7 @@ from ..errors import (
 )
 from ..h1.parser import ResponseHead, ResponseParser
 from .eyeballs import Race, describe_os_error
+from .interfaces import DialedConnection
 from .proxies import is_socks, socks_tunnel
 from .resolve import DNSCache
 from .trace import Tracer
@@ -150,7 +151,15 @@ def lends_buffers(loop: asyncio.AbstractEventLoop, tls: bool = False) -> bool:
     return tls or type(loop).__module__.partition(".")[0] != "uvloop"
 
 
-ConnT = TypeVar("ConnT", bound=DialedProtocol)
+ConnT = TypeVar("ConnT", bound=DialedConnection)
+
+
+def _for_asyncio(factory: Callable[[], ConnT]) -> Callable[[], asyncio.BaseProtocol]:
+    """``factory`` as asyncio's signatures want it. What it makes has every method
+    asyncio calls, not always the BaseProtocol base: see interfaces.DialedConnection."""
+    return cast("Callable[[], asyncio.BaseProtocol]", factory)
+
+
 P = TypeVar("P", bound=asyncio.BaseProtocol)
 
 
@@ -160,7 +169,7 @@ class InMemoryNetwork(Protocol):
     an asyncio transport of its own (``conn.connection_made(...)``), so everything
     above the dial (pool, coordinator, Connection, parser) runs as on a socket."""
 
-    async def connect(self, conn: DialedProtocol, route: Route) -> None: ...
+    async def connect(self, conn: DialedConnection, route: Route) -> None: ...
 
 
 class _Dial:
@@ -272,11 +281,11 @@ class Dialer(Generic[ConnT]):
         hostname = origin.host if tls else None
         if self._uds is not None:
             _, conn = await loop.create_unix_connection(
-                factory, self._uds, ssl=tls, server_hostname=hostname
+                _for_asyncio(factory), self._uds, ssl=tls, server_hostname=hostname
             )
-            return conn
-        _, conn = await self._connect(loop, origin, factory, tls, hostname, state)
-        return conn
+            return cast(ConnT, conn)
+        _, conn = await self._connect(loop, origin, _for_asyncio(factory), tls, hostname, state)
+        return cast(ConnT, conn)
 
     async def _connect(
         self,
@@ -331,19 +340,22 @@ class Dialer(Generic[ConnT]):
         state.stage = "origin"
         tls = self._tls_context() if origin.scheme == "https" else None
         if transport is None:
-            _, conn = await loop.create_connection(
-                factory, sock=sock, ssl=tls, server_hostname=origin.host if tls else None
+            _, made = await loop.create_connection(
+                _for_asyncio(factory),
+                sock=sock,
+                ssl=tls,
+                server_hostname=origin.host if tls else None,
             )
-            return conn
+            return cast(ConnT, made)
         try:
             conn = factory()
             if tls is None:
-                transport.set_protocol(conn)
+                transport.set_protocol(cast(asyncio.BaseProtocol, conn))
                 conn.connection_made(transport)
                 return conn
             try:
                 tls_transport = await loop.start_tls(
-                    transport, conn, tls, server_hostname=origin.host
+                    transport, cast(asyncio.BaseProtocol, conn), tls, server_hostname=origin.host
                 )
             except TypeError as exc:  # asyncio before 3.11: no TLS over a TLS transport
                 raise ProxyError(

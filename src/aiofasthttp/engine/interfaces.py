@@ -29,6 +29,24 @@ class ConnectionFacts(Protocol):
         """How its server was seen closing connections (its pool's), once a pool has it."""
 
 
+class DialedConnection(Protocol):
+    """What a Dialer makes and hands over: an asyncio protocol it can say the proxy of,
+    and drop before anyone adopted it. (The engine's Connection has this without
+    subclassing dial.DialedProtocol: compiled, it is an extension type.)"""
+
+    via: str | None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None: ...
+
+    def connection_lost(self, exc: Exception | None) -> None: ...
+
+    def data_received(self, data: bytes | memoryview) -> None: ...
+
+    def eof_received(self) -> bool | None: ...
+
+    def discard(self) -> None: ...
+
+
 class PooledConnection(ConnectionFacts, Protocol):
     """What the pool needs of a connection: its facts, the bookkeeping the pool keeps
     on it, whether it is still open, and how to close it. The pool is generic over

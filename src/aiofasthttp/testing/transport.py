@@ -23,13 +23,13 @@ import http
 import inspect
 import json as jsonlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import ProtocolError
 from .wire import MockRequest, RequestReader, encode_response
 
 if TYPE_CHECKING:
-    from ..engine.dial import DialedProtocol
+    from ..engine.interfaces import DialedConnection
     from ..h1.url import Route
 
 _RESPOND, _RESET, _CLOSE = "respond", "reset", "close"
@@ -136,7 +136,7 @@ class MockTransport:
         self.requests: list[MockRequest] = []
         self.connections = 0
 
-    async def connect(self, conn: DialedProtocol, route: Route) -> None:
+    async def connect(self, conn: DialedConnection, route: Route) -> None:
         """The dial: ``conn`` gets an in-memory transport (the Client's dial seam)."""
         self.connections += 1
         loop = asyncio.get_running_loop()
@@ -165,7 +165,7 @@ class MemoryTransport(asyncio.Transport):
     def __init__(
         self,
         mock: MockTransport,
-        conn: DialedProtocol,
+        conn: DialedConnection,
         scheme: str,
         loop: asyncio.AbstractEventLoop,
     ) -> None:
@@ -309,7 +309,7 @@ class MemoryTransport(asyncio.Transport):
         raise NotImplementedError("a MemoryTransport serves the connection it was made for")
 
     def get_protocol(self) -> asyncio.BaseProtocol:
-        return self._conn
+        return cast(asyncio.BaseProtocol, self._conn)  # see interfaces.DialedConnection
 
 
 def _phrase(status: int) -> str:
