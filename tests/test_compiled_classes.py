@@ -1,6 +1,7 @@
 """Compiled classes the engine's Python code reads on every request.
 
-exchange.py compiled (typed by exchange.pxd) and as written: one behaviour. An
+exchange.py, connection.py and response.py compiled (typed by their .pxd files) and
+as written: one behaviour. An
 Exchange is made for every request; compiled, it is an extension type filled without
 a Python frame. ``aiofasthttp._slots`` gives its fields, and the compiled parser's
 ResponseHead's, member descriptors, so the engine's Python code reads them as slots.
@@ -21,10 +22,14 @@ from typing import Any
 
 import pytest
 
+import aiofasthttp.engine.connection as installed_connection
 import aiofasthttp.engine.exchange as installed
 import aiofasthttp.h1.response as installed_response
-from aiofasthttp.errors import HTTPStatusError
+from aiofasthttp import reasons
+from aiofasthttp.errors import ConnectionClosedError, HTTPStatusError
 from aiofasthttp.h1._pyparser import ResponseHead
+from aiofasthttp.h1.request import EMPTY_BODY, build_request
+from aiofasthttp.h1.url import Origin, resolve_url
 from conftest import extensions_disabled
 
 
@@ -277,3 +282,74 @@ def test_a_response_field_cannot_be_deleted(response_impl: ModuleType) -> None:
 def test_buffered_response_is_made_whole(response_impl: ModuleType) -> None:
     resp = response_impl.buffered_response("GET", "http://127.0.0.1/", _head(200), b"ok", 0.5)
     assert (resp.status, resp.content, resp.elapsed) == (200, b"ok", timedelta(seconds=0.5))
+
+
+@pytest.fixture(params=["compiled", "python"])
+def connection_impl(request: pytest.FixtureRequest) -> ModuleType:
+    """connection.py, compiled or as written."""
+    if request.param == "python":
+        return _as_written(installed_connection)
+    return _compiled(installed_connection)
+
+
+def test_the_pool_reads_a_compiled_connections_fields_as_slots() -> None:
+    cls = _compiled(installed_connection).Connection
+    for name in ("idle_since", "requests_served", "expires_at", "last_idle", "retire_at"):
+        assert type(cls.__dict__[name]).__name__ == "member_descriptor", name
+    # An extension type: no instance dict, and its own fields only.
+    conn = cls(Origin("http", "127.0.0.1", 1), asyncio.new_event_loop())
+    try:
+        with pytest.raises(AttributeError):
+            conn.not_a_field = 1  # type: ignore[attr-defined]
+    finally:
+        conn.loop.close()
+
+
+_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-N: %d\r\n\r\nhello"
+
+
+def test_a_connection_exchanges_the_same_compiled(connection_impl: ModuleType) -> None:
+    """Two requests on one connection to a loopback server, and then the server's close:
+    compiled and as written, the same responses, counts, states and error."""
+
+    async def exchanges() -> tuple[list[tuple[int, bytes, bytes]], int, str, Any]:
+        served = 0
+
+        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal served
+            while served < 2 and await reader.readuntil(b"\r\n\r\n"):
+                served += 1
+                writer.write(_ANSWER % served)
+            await reader.readuntil(b"\r\n\r\n")
+            writer.close()  # the third request finds the connection closed under it
+
+        server = await asyncio.start_server(answer, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        loop = asyncio.get_running_loop()
+        origin = Origin("http", "127.0.0.1", port)
+        try:
+            _, conn = await loop.create_connection(
+                lambda: connection_impl.Connection(origin, loop), "127.0.0.1", port
+            )
+            url = f"http://127.0.0.1:{port}/"
+            request = build_request("GET", url, resolve_url(url), [], [], EMPTY_BODY)
+            settings = installed.AttemptSettings(5.0, None, False)
+            seen = []
+            for _ in range(2):
+                ex = conn.send(request, settings, None, False, True, loop.time())
+                head = await asyncio.wait_for(ex.waiter, 5)
+                seen.append((head.status, dict(head.headers)[b"X-N"], ex.joined()))
+                assert conn.is_idle
+            ex = conn.send(request, settings, None, False, True, loop.time())
+            with pytest.raises(ConnectionClosedError) as failed:
+                await asyncio.wait_for(ex.waiter, 5)
+            return seen, conn.requests_served, conn.close_reason, failed.value
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    seen, served, reason, error = asyncio.run(exchanges())
+    assert seen == [(200, b"1", b"hello"), (200, b"2", b"hello")]
+    assert served == 2
+    assert reason == reasons.SERVER_CLOSED
+    assert error.request_written and error.reused and error.requests_served == 2
