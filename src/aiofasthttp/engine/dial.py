@@ -36,7 +36,9 @@ if TYPE_CHECKING:
 
 
 class DialedProtocol(asyncio.BaseProtocol):
-    """What a Dialer makes: a protocol that can be dropped before anyone adopted it.
+    """A base for what a Dialer makes (interfaces.DialedConnection), with its defaults:
+    a protocol that can be dropped before anyone adopted it. The pipelining connection
+    is one; the engine's compiled Connection has the same methods without the base.
 
     A BaseProtocol with a data_received, not an asyncio.Protocol: uvloop reads into
     lent buffers only for a protocol with get_buffer that is *not* an asyncio.Protocol
