@@ -3,5 +3,5 @@
 # the fields as slots (aiofasthttp._slots).
 
 cdef class Response:
-    cdef public object _content, _elapsed, _head, _headers, _held, _stream
-    cdef public object history, method, status, url
+    cdef public object _content, _elapsed, _head, _headers, _held, _history, _stream
+    cdef public object method, status, url

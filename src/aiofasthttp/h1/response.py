@@ -30,8 +30,8 @@ class Response:
         "_head",
         "_headers",
         "_held",
+        "_history",
         "_stream",
-        "history",
         "method",
         "status",
         "url",
@@ -52,7 +52,21 @@ class Response:
         self._headers: Headers | None = None
         self._content: bytes | None = None
         self._stream: Callable[[], AsyncIterator[bytes]] | None = None
-        self.history: list[Response] = []  # the redirect responses that led here
+        # Made when first read: most responses followed no redirect, and a list per
+        # response was an allocation the collector counts.
+        self._history: list[Response] | None = None
+
+    @property
+    def history(self) -> list[Response]:
+        """The redirect responses that led here, oldest first (empty if none)."""
+        history = self._history
+        if history is None:
+            history = self._history = []
+        return history
+
+    @history.setter
+    def history(self, responses: list[Response]) -> None:
+        self._history = responses
 
     @property
     def reason(self) -> str:
