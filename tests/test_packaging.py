@@ -46,7 +46,8 @@ licence = [f for f in files("aiofasthttp") if f.name == "LICENSE"]
 print("LICENSE-TEXT", licence and "MIT License" in licence[0].read_text())
 print("FROM", p.__file__)
 import aiofasthttp.engine.exchange as e, aiofasthttp.h1.response as r, aiofasthttp._slots
-print("COMPILED", " ".join(m.__file__.rsplit(".", 1)[-1] for m in (e, r)))
+import aiofasthttp.engine.connection as c
+print("COMPILED", " ".join(m.__file__.rsplit(".", 1)[-1] for m in (e, r, c)))
 print("SLOTS", type(r.Response.__dict__["status"]).__name__)
 """
 
@@ -109,6 +110,8 @@ def test_sdist_carries_the_cython_source_the_generated_c_and_the_licence(sdist: 
         "cext/_slots.c",
         "src/aiofasthttp/engine/exchange.pxd",
         "src/aiofasthttp/engine/exchange.c",
+        "src/aiofasthttp/engine/connection.pxd",
+        "src/aiofasthttp/engine/connection.c",
         "src/aiofasthttp/h1/response.pxd",
         "src/aiofasthttp/h1/response.c",
     }
@@ -126,7 +129,8 @@ def test_the_sdist_installs_the_compiled_parser_in_a_fresh_venv(
     # -W error: importing the installed package warns about nothing.
     facts = probe(python, tmp_path, "-W", "error")
     assert facts["IMPLEMENTATION"] == "c"
-    assert facts["COMPILED"] == "so so"  # exchange.py and response.py, with their .pxd
+    # exchange.py, response.py and connection.py, with their .pxd
+    assert facts["COMPILED"] == "so so so"
     assert facts["SLOTS"] == "member_descriptor"
     assert str(tmp_path / "venv") in facts["FROM"]
     assert facts["VERSION"] == f"{aiofasthttp.__version__} {aiofasthttp.__version__}"
@@ -161,8 +165,8 @@ def test_without_a_compiler_the_build_warns_and_the_import_warns(
         )
     )
     assert facts.stdout.strip() == "python"
-    # exchange.py and response.py run as they are: the same behaviour, no warning of
-    # their own (the variable silences the parser's, above).
+    # exchange.py, response.py and connection.py run as they are: the same behaviour,
+    # no warning of their own (the variable silences the parser's, above).
     plain = checked(
         run(
             [
@@ -171,14 +175,15 @@ def test_without_a_compiler_the_build_warns_and_the_import_warns(
                 "error",
                 "-c",
                 "import aiofasthttp.engine.exchange as e, aiofasthttp.h1.response as r; "
-                "print(e.__file__[-3:], r.__file__[-3:], "
+                "import aiofasthttp.engine.connection as c; "
+                "print(e.__file__[-3:], r.__file__[-3:], c.__file__[-3:], "
                 "type(r.Response.__dict__['status']).__name__)",
             ],
             cwd=tmp_path,
             AIOFASTHTTP_NO_EXTENSIONS="1",
         )
     )
-    assert plain.stdout.split() == [".py", ".py", "member_descriptor"]
+    assert plain.stdout.split() == [".py", ".py", ".py", "member_descriptor"]
     assert re.search(
         r"ParserFallbackWarning: aiofasthttp: the compiled parser did not import", facts.stderr
     ), facts.stderr
@@ -238,6 +243,6 @@ def test_scripts_wheels_makes_a_manylinux_wheel_that_installs_the_compiled_parse
     checked(run([python, "-m", "pip", "install", "-q", wheel], cwd=tmp_path))
     facts = probe(python, tmp_path, "-W", "error")
     assert facts["IMPLEMENTATION"] == "c"
-    assert facts["COMPILED"] == "so so"
+    assert facts["COMPILED"] == "so so so"  # exchange.py, response.py, connection.py
     assert facts["LICENSE-FILE"] == "['LICENSE']"
     assert facts["LICENSE-TEXT"] == "True"
