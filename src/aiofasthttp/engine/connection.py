@@ -167,7 +167,8 @@ class Connection:
         self.listener = UNADOPTED
         self.loop = loop
         # Bound once: compiled, a method looked up on the loop per call costs more
-        # than the call (the two a request needs: the clock, its waiter).
+        # than the call (what a request needs: the clock, read once or twice, and
+        # its waiter).
         self._clock = loop.time
         self._new_future = loop.create_future
         self.created_at = loop.time()
@@ -363,7 +364,7 @@ class Connection:
         ex.head = head
         # A timed exchange (the default: a read timeout) has read the clock for the
         # read that brought the head; an untimed one reads it here, once.
-        ex.head_at = ex.last_read if ex.timed else self.loop.time()
+        ex.head_at = ex.last_read if ex.timed else self._clock()
         # A final answer before "100 Continue": the body is never sent (and as the
         # request was not all written, the connection is not reused).
         ex.withheld_body = None
@@ -405,7 +406,7 @@ class Connection:
             if ex is None:
                 raise UnaskedBytes(_unasked_head(head))
             ex.head = head
-            ex.head_at = ex.last_read if ex.timed else self.loop.time()
+            ex.head_at = ex.last_read if ex.timed else self._clock()
             ex.withheld_body = None
             self.keep_alive_timeout = head.keep_alive_timeout
             self.keep_alive_max = head.keep_alive_max
@@ -440,7 +441,7 @@ class Connection:
             self._event(Event.REUSABLE)  # raises
         self.state = _IDLE
         # A timed exchange read the clock for the read that completed it.
-        self.idle_since = ex.last_read if ex.timed else self.loop.time()
+        self.idle_since = ex.last_read if ex.timed else self._clock()
         self.listener.connection_idle(self)
 
     def _close_after(self, head: ResponseHead, ex: Exchange) -> None:
@@ -580,7 +581,7 @@ class Connection:
         if not chunked or await self._write(ex, b"0\r\n\r\n"):
             ex.request_written = True
             if ex.head_timeout is not None and ex.head is None:
-                ex.head_by = self.loop.time() + ex.head_timeout
+                ex.head_by = self._clock() + ex.head_timeout
                 if self._timer is None or ex.head_by < self._timer_at:
                     self._schedule_timer(ex.head_by)
 
@@ -778,7 +779,7 @@ class BufferedConnection(Connection, ReadsIntoLentBuffers):
             return
         ex.response_bytes += nbytes
         if ex.timed:
-            ex.last_read = self.loop.time()
+            ex.last_read = self._clock()
         try:
             self._parser.body_written(nbytes)
         except (HTTPError, UnaskedBytes) as exc:
