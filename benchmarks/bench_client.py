@@ -23,7 +23,7 @@ from collections.abc import Iterator
 
 import pytest
 
-import aiofasthttp.engine.pool
+import aiofasthttp.engine.poolcore
 from aiofasthttp import Client
 from aiofasthttp.h1.response import Response
 from aiofasthttp.parser import ResponseParser
@@ -84,7 +84,7 @@ def test_round_trip_default(benchmark, loop, url) -> None:
 
 @pytest.mark.benchmark(group="round-trip")
 def test_round_trip_poll_before_every_reuse(benchmark, loop, url, monkeypatch) -> None:
-    monkeypatch.setattr(aiofasthttp.engine.pool, "QUIET_CHECK_AFTER", -1.0)
+    monkeypatch.setattr(aiofasthttp.engine.poolcore, "QUIET_CHECK_AFTER", -1.0)
     _round_trips(benchmark, loop, Client(), url)
 
 

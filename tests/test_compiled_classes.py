@@ -1,7 +1,7 @@
 """Compiled classes the engine's Python code reads on every request.
 
-exchange.py, connection.py and response.py compiled (typed by their .pxd files) and
-as written: one behaviour. An
+exchange.py, connection.py, poolcore.py and response.py compiled (typed by their
+.pxd files) and as written: one behaviour. An
 Exchange is made for every request; compiled, it is an extension type filled without
 a Python frame. ``aiofasthttp._slots`` gives its fields, and the compiled parser's
 ResponseHead's, member descriptors, so the engine's Python code reads them as slots.
@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import importlib.util
+import inspect
 import math
+import sys
 import weakref
 from collections.abc import Iterator
 from datetime import timedelta
@@ -24,6 +26,7 @@ import pytest
 
 import aiofasthttp.engine.connection as installed_connection
 import aiofasthttp.engine.exchange as installed
+import aiofasthttp.engine.poolcore as installed_poolcore
 import aiofasthttp.h1.response as installed_response
 from aiofasthttp import reasons
 from aiofasthttp.errors import ConnectionClosedError, HTTPStatusError
@@ -40,6 +43,7 @@ def _as_written(module: ModuleType) -> ModuleType:
     spec = importlib.util.spec_from_file_location(f"{package}._{name}_as_written", source)
     assert spec is not None and spec.loader is not None
     written = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = written  # as an import does (dataclasses look it up)
     spec.loader.exec_module(written)
     return written
 
@@ -292,17 +296,110 @@ def connection_impl(request: pytest.FixtureRequest) -> ModuleType:
     return _compiled(installed_connection)
 
 
-def test_the_pool_reads_a_compiled_connections_fields_as_slots() -> None:
+def test_a_compiled_connection_keeps_the_pools_fields_in_its_struct() -> None:
     cls = _compiled(installed_connection).Connection
+    assert issubclass(cls, _compiled(installed_poolcore).PooledState)
+    # What the engine's Python code reads: slots.
+    for name in ("listener", "request_limit", "state", "transport", "via"):
+        assert type(inspect.getattr_static(cls, name)).__name__ == "member_descriptor", name
+    # Times and the request count are C numbers, which the pool's compiled methods
+    # read as such.
     for name in ("idle_since", "requests_served", "expires_at", "last_idle", "retire_at"):
-        assert type(cls.__dict__[name]).__name__ == "member_descriptor", name
+        assert type(inspect.getattr_static(cls, name)).__name__ == "getset_descriptor", name
     # An extension type: no instance dict, and its own fields only.
     conn = cls(Origin("http", "127.0.0.1", 1), asyncio.new_event_loop())
     try:
         with pytest.raises(AttributeError):
             conn.not_a_field = 1  # type: ignore[attr-defined]
+        with pytest.raises(TypeError):
+            conn.idle_since = None  # type: ignore[assignment]
+        conn.requests_served += 1
+        assert conn.requests_served == 1 and conn.expires_at == math.inf
     finally:
         conn.loop.close()
+
+
+@pytest.fixture(params=["compiled", "python"])
+def poolcore_impl(request: pytest.FixtureRequest) -> ModuleType:
+    """poolcore.py, compiled or as written."""
+    if request.param == "python":
+        return _as_written(installed_poolcore)
+    return _compiled(installed_poolcore)
+
+
+def test_the_pool_core_keeps_the_same_books_compiled(poolcore_impl: ModuleType) -> None:
+    """Reuse, expiry, a close found by poll() and the stats: compiled and as written,
+    the same."""
+
+    class Conn(poolcore_impl.PooledState):  # type: ignore[name-defined,misc]
+        def __init__(self, n: int, now: float) -> None:
+            super().__init__(n, now)
+            self.quiet = True
+            self.closed_with: str | None = None
+
+        @property
+        def is_closed(self) -> bool:
+            return self.closed_with is not None
+
+        def socket_is_quiet(self) -> bool:
+            return bool(self.quiet)
+
+        def close(self, reason: str = reasons.CLIENT_CLOSED) -> None:
+            if self.closed_with is None:
+                self.closed_with = reason
+                self.listener.connection_closed(self, reason)
+
+    loop = asyncio.new_event_loop()  # for its clock and the reaper's timer: not run
+    limits = poolcore_impl.PoolLimits(max_idle_duration=10.0)
+    core = poolcore_impl.PoolCore(Origin("http", "pool.test", 80), limits, None, loop)
+    try:
+        a, b, c = (Conn(n, loop.time()) for n in (1, 2, 3))
+        for conn in (a, b, c):
+            core._total += 1  # the slot its dial took
+            core.adopt(conn)
+            conn.requests_served += 1
+            conn.idle_since = loop.time()
+            core.connection_idle(conn)
+        assert a.expires_at == a.idle_since + 10.0
+        assert core.counts == {"open": 3, "idle": 3, "active": 0, "dialling": 0, "waiting": 0}
+        assert core.acquire_nowait() is c  # last in, first out
+        b.expires_at = loop.time() - 1.0
+        b.idle_since -= 1.0
+        b.quiet = False  # expiry comes first: b is retired, not polled
+        a.idle_since -= 1.0  # idle past QUIET_CHECK_AFTER, beyond any spell answered after
+        a.quiet = False  # and its socket readable: the server closed it
+        assert core.acquire_nowait() is None
+        stats = core.stats
+        assert (a.closed_with, b.closed_with, c.closed_with) == (
+            reasons.FOUND_CLOSED_BEFORE_REUSE,
+            reasons.EXPIRED,
+            None,
+        )
+        assert (stats.created, stats.reused, stats.expired, stats.closed_by_server_idle) == (
+            3,
+            1,
+            1,
+            1,
+        )
+        assert core.counts["open"] == 1 and core.memory.served_record == 1
+    finally:
+        core.close()
+        loop.close()
+    assert c.closed_with == reasons.CLIENT_CLOSED
+
+
+def test_the_compiled_pool_core_takes_only_pooled_connections() -> None:
+    impl = _compiled(installed_poolcore)
+    loop = asyncio.new_event_loop()
+    core = impl.PoolCore(Origin("http", "pool.test", 80), impl.PoolLimits(), None, loop)
+    try:
+        # The compiled methods read the connection as a C struct: anything else is
+        # refused, never read as one.
+        for wrong in (None, object()):
+            with pytest.raises(TypeError):
+                core.connection_idle(wrong)
+    finally:
+        loop.close()
 
 
 _ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-N: %d\r\n\r\nhello"

@@ -1,10 +1,11 @@
 """The pool's rules against fake connections, through the pool's own interface.
 
-The pool is generic over :class:`~aiofasthttp.engine.interfaces.PooledConnection`;
-these connections are plain objects that keep the facts the pool reads and tell
-it when they close, as a real connection does. No sockets: the rules (reuse,
-expiry, request limits, hand-over to waiters, learning, closing) are what is
-tested; tests/test_pool.py tests them again through Client against real servers.
+The pool is generic over its connections, which extend
+:class:`~aiofasthttp.engine.poolcore.PooledState`; these are plain ones that keep
+the facts the pool reads and tell it when they close, as a real connection does.
+No sockets: the rules (reuse, expiry, request limits, hand-over to waiters,
+learning, closing) are what is tested; tests/test_pool.py tests them again through
+Client against real servers.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from typing import Any
 import pytest
 
 from aiofasthttp import ClientClosedError, PoolTimeout, reasons
-from aiofasthttp.engine.interfaces import PooledConnection
-from aiofasthttp.engine.pool import Pool, PoolLimits
+from aiofasthttp.engine.interfaces import IdleConnection
+from aiofasthttp.engine.pool import Pool
+from aiofasthttp.engine.poolcore import PooledState, PoolLimits
 from aiofasthttp.h1.url import Origin, Route
 from aiofasthttp.policy.learning import TTL
 from testkit import new_loop
@@ -27,20 +29,12 @@ ORIGIN = Origin("http", "pool.test", 80)
 _ids = itertools.count(1)
 
 
-class FakeConnection:
+class FakeConnection(PooledState):
     """A connection as the pool sees it; ``serve()`` plays one request on it."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.id = next(_ids)
+        super().__init__(next(_ids), loop.time())
         self.loop = loop
-        self.created_at = self.idle_since = loop.time()
-        self.last_idle = 0.0
-        self.requests_served = 0
-        self.keep_alive_timeout: int | None = None
-        self.keep_alive_max: int | None = None
-        self.expires_at = self.retire_at = float("inf")
-        self.request_limit: int | None = None
-        self.listener: Any = None
         self.quiet = True  # what a poll() of its socket would say
         self.closed_with: str | None = None
         self.via: str | None = None
@@ -69,8 +63,8 @@ class FakeConnection:
         self.listener.connection_idle(self)
 
 
-def _check(conn: FakeConnection) -> PooledConnection:
-    return conn  # the type checker verifies the fake fits the interface
+def _check(conn: FakeConnection) -> IdleConnection:
+    return conn  # the type checker verifies a pooled connection is what the cap reads
 
 
 class Harness:

@@ -33,7 +33,7 @@ from typing import Protocol
 
 from .. import reasons
 from ..errors import ClientClosedError, PoolTimeout
-from .interfaces import PooledConnection
+from .interfaces import IdleConnection
 
 
 class IdleHolder(Protocol):
@@ -42,7 +42,7 @@ class IdleHolder(Protocol):
 
     loop: asyncio.AbstractEventLoop
 
-    def longest_idle(self) -> PooledConnection | None: ...
+    def longest_idle(self) -> IdleConnection | None: ...
 
 
 DEFAULT_MAX_CONNS = 512
@@ -119,7 +119,7 @@ class ConnectionCap:
 
     def _make_room(self, asking: IdleHolder) -> None:
         """Close the longest-idle connection of another origin, if there is one."""
-        oldest: PooledConnection | None = None
+        oldest: IdleConnection | None = None
         for pool in self._pools():
             if pool is asking:
                 continue

@@ -56,7 +56,8 @@ from .dial import InMemoryNetwork
 from .exchange import AttemptSettings
 from .fullpath import FullPath
 from .hooks import FRAMING_FIELDS, EventHooks, Observer, OutgoingRequest, make_hooks
-from .pool import DEFAULT_MAX_IDLE, Pool, PoolLimits
+from .pool import Pool
+from .poolcore import DEFAULT_MAX_IDLE, PoolLimits
 from .resolve import DEFAULT_TTL, Resolver
 from .routes import Routes
 from .trace import make_tracer

@@ -57,6 +57,7 @@ from ..h1.parser import ResponseHead, ResponseParser
 from .dial import ReadsIntoLentBuffers
 from .exchange import AttemptSettings, Exchange
 from .explain import describe, facts, prose
+from .poolcore import PooledState
 from .trace import logger
 
 if TYPE_CHECKING:
@@ -70,9 +71,6 @@ if not hasattr(select, "poll"):  # Windows: no poll(), and the pool's promise re
         "pooled socket with select.poll() before reuse, and this platform has no poll()"
     )
 
-# A connection idle for less than this is not checked with poll() before reuse:
-# a FIN that arrived so recently would mostly still be in flight anyway.
-QUIET_CHECK_AFTER = 0.005
 READ_HIGH_WATER = 1 << 20
 READ_LOW_WATER = 1 << 18
 # A buffered body of known length up to this size is gathered whole (see send);
@@ -144,9 +142,10 @@ UNADOPTED: ConnectionListener = _Unadopted()
 
 
 # Not a DialedProtocol subclass: compiled, Connection is an extension type (see
-# connection.pxd), and an extension type's base must be one too. It has what the Dialer
-# needs of a DialedProtocol (interfaces.DialedConnection) and what asyncio calls.
-class Connection:
+# connection.pxd), and an extension type's base must be one too (PooledState is). It
+# has what the Dialer needs of a DialedProtocol (interfaces.DialedConnection) and what
+# asyncio calls.
+class Connection(PooledState):
     """An HTTP/1.1 client connection. See the module docstring."""
 
     def __init__(
@@ -158,7 +157,7 @@ class Connection:
         write_timeout: float | None = None,
         tcp_keepalive: float | None = None,
     ) -> None:
-        self.id = next(_ids)
+        super().__init__(next(_ids), loop.time())
         self.via: str | None = None  # the proxy it goes through (named in its errors)
         self.origin = origin
         self.state = State.CONNECTING
@@ -171,15 +170,6 @@ class Connection:
         # its waiter).
         self._clock = loop.time
         self._new_future = loop.create_future
-        self.created_at = loop.time()
-        self.idle_since = self.created_at
-        self.requests_served = 0
-        self.retire_at = float("inf")  # the end of its lifetime (max_conn_duration)
-        self.request_limit: int | None = None  # its max_requests_per_conn (jittered)
-        self.last_idle = 0.0  # how long it sat idle before its latest request
-        self.expires_at = float("inf")  # set by the pool each time it goes idle
-        self.keep_alive_timeout: int | None = None  # the server's Keep-Alive hint
-        self.keep_alive_max: int | None = None
         self.close_reason: str | None = None
         self.transport: asyncio.Transport | None = None
         self._poller: select.poll | None = None
@@ -214,7 +204,8 @@ class Connection:
 
     @property
     def server_memory(self) -> ServerMemory | None:
-        return self.listener.memory
+        memory: ServerMemory | None = self.listener.memory
+        return memory
 
     @property
     def is_closed(self) -> bool:
@@ -809,19 +800,8 @@ read_as_slots(
     Connection,
     [
         "close_reason",
-        "created_at",
-        "expires_at",
-        "id",
-        "idle_since",
-        "keep_alive_max",
-        "keep_alive_timeout",
-        "last_idle",
-        "listener",
         "loop",
         "origin",
-        "request_limit",
-        "requests_served",
-        "retire_at",
         "state",
         "transport",
         "via",

@@ -7,7 +7,7 @@ tied explain, connection, pool and dial into one import cycle.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from ..policy.learning import ServerMemory
@@ -47,21 +47,11 @@ class DialedConnection(Protocol):
     def discard(self) -> None: ...
 
 
-class PooledConnection(ConnectionFacts, Protocol):
-    """What the pool needs of a connection: its facts, the bookkeeping the pool keeps
-    on it, whether it is still open, and how to close it. The pool is generic over
-    it, so its rules can be tested with connections that are not sockets."""
+class IdleConnection(Protocol):
+    """What the cap reads of a pool's idle connection: when it went idle, to close
+    the one idle longest across pools. (What a pool itself keeps on its connections
+    is poolcore.PooledState, a class: compiled, the pool reads it as a C struct.)"""
 
     idle_since: float  # loop time it last went idle
-    last_idle: float  # how long it sat idle before its latest request
-    expires_at: float  # set by the pool each time it goes idle
-    retire_at: float  # the end of its lifetime (max_conn_duration)
-    request_limit: int | None  # its max_requests_per_conn (jittered)
-    listener: Any  # the pool, once the pool has adopted it
-
-    @property
-    def is_closed(self) -> bool: ...
-
-    def socket_is_quiet(self) -> bool: ...
 
     def close(self, reason: str = ...) -> None: ...

@@ -19,7 +19,8 @@ from ..h1.url import Origin, Proxy, Route, Target
 from .cap import ConnectionCap
 from .connection import BufferedConnection, Connection
 from .dial import Dialer, InMemoryNetwork, lends_buffers
-from .pool import Pool, PoolLimits
+from .pool import Pool
+from .poolcore import PoolLimits
 from .proxies import EnvironmentProxies, is_socks, parse_proxy_url
 from .resolve import DNSCache, Resolver
 

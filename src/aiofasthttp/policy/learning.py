@@ -90,8 +90,9 @@ class ServerMemory:
         request count a close came after."""
         idle_closes = [v * (1 - AGREE) for t, v in self._idle if now - t <= TTL]
         served_closes = [n for t, n in self._served if now - t <= TTL]
-        self.no_close_idle = min([self.idle_record * (1 - AGREE), *idle_closes])
-        self.no_close_served = min([float("inf"), *served_closes])
+        idle_closes.append(self.idle_record * (1 - AGREE))  # (no starred list: Cython has none)
+        self.no_close_idle = min(idle_closes)
+        self.no_close_served = min(served_closes, default=float("inf"))
         self.no_close_until = self._idle_record_at + TTL
 
     def observe(self, now: float, idle_for: float, served: int, born: float | None = None) -> None:

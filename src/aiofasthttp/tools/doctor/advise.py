@@ -9,7 +9,7 @@ from ...engine.explain import (
     request_limit_words,
     set_below,
 )
-from ...engine.pool import DEFAULT_MAX_IDLE
+from ...engine.poolcore import DEFAULT_MAX_IDLE
 from ...policy.retry import RetryPolicy
 from .measure import tolerance
 from .report import (
