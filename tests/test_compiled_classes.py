@@ -351,7 +351,7 @@ def test_the_pool_core_keeps_the_same_books_compiled(poolcore_impl: ModuleType) 
 
     loop = asyncio.new_event_loop()  # for its clock and the reaper's timer: not run
     limits = poolcore_impl.PoolLimits(max_idle_duration=10.0)
-    core = poolcore_impl.PoolCore(Origin("http", "pool.test", 80), limits, None, loop)
+    core = poolcore_impl.PoolCore(Origin("http", "pool.test", 80), limits, loop)
     try:
         a, b, c = (Conn(n, loop.time()) for n in (1, 2, 3))
         for conn in (a, b, c):
@@ -391,7 +391,7 @@ def test_the_pool_core_keeps_the_same_books_compiled(poolcore_impl: ModuleType) 
 def test_the_compiled_pool_core_takes_only_pooled_connections() -> None:
     impl = _compiled(installed_poolcore)
     loop = asyncio.new_event_loop()
-    core = impl.PoolCore(Origin("http", "pool.test", 80), impl.PoolLimits(), None, loop)
+    core = impl.PoolCore(Origin("http", "pool.test", 80), impl.PoolLimits(), loop)
     try:
         # The compiled methods read the connection as a C struct: anything else is
         # refused, never read as one.

@@ -54,8 +54,8 @@ class Pool(PoolCore, Generic[ConnT]):
         via: Proxy | None = None,
         cap: ConnectionCap | None = None,
     ) -> None:
-        super().__init__(origin, limits, dial, loop, tracer, via, cap)
-        self._dial: Dial[ConnT] = dial
+        super().__init__(origin, limits, loop, tracer, via, cap)
+        self._dial = dial
 
     if TYPE_CHECKING:
         # The core's, typed: the connections it hands out are this pool's.

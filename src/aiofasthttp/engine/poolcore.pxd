@@ -20,7 +20,7 @@ cdef class PoolCore:
     cdef public object cap, limits, loop, origin, retry_budget, route, tracer, via
     cdef public ServerMemory memory
     cdef public PoolStats stats
-    cdef public object _cap_waiters, _clock, _conns, _dial, _idle, _put_idle, _reaper
+    cdef public object _cap_waiters, _clock, _conns, _idle, _put_idle, _reaper
     cdef public object _suspect_after, _take_idle, _waiters
     cdef public double _max_idle, _reaper_at, _suspect_until
     cdef public Py_ssize_t _dialling, _total

@@ -42,7 +42,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import deque
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -154,7 +154,6 @@ class PoolCore:
         self,
         origin: Origin,
         limits: PoolLimits,
-        dial: Callable[..., Any],
         loop: asyncio.AbstractEventLoop,
         tracer: Tracer | None = None,
         via: Proxy | None = None,
@@ -172,7 +171,6 @@ class PoolCore:
         self.memory = ServerMemory()
         self.retry_budget = RetryBudget()
         self.tracer = tracer
-        self._dial = dial
         self._idle: deque[PooledState] = deque()
         # Bound once: compiled, a method looked up on the deque per call costs more
         # than the call.
@@ -623,7 +621,6 @@ read_as_slots(
         "tracer",
         "via",
         "_conns",
-        "_dial",
         "_idle",
         "_waiters",
     ],
