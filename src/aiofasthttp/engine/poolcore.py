@@ -30,11 +30,12 @@ Compiled
 --------
 setup.py compiles this module with poolcore.pxd. ``PooledState`` (the fields the
 pool keeps on a connection; the engine's ``Connection`` and the unit tests' fakes
-extend it) and ``PoolCore`` are then extension types, and the two per-request
-methods read both, and the pool's ``ServerMemory``, as C structs, times as doubles.
-As Python they were 136 bytecodes a request. (Compiled code that reads *untyped*
-objects is slower than the interpreter: see docs/design.md.) The ``.py`` stays the
-source, and runs as written where no compiler was at hand.
+extend it), ``PoolStats`` and ``PoolCore`` are then extension types. The two
+per-request methods read them, and the pool's ``ServerMemory`` (compiled too), as C
+structs, times as doubles: 800 instructions a request, against about 3,400 as Python.
+(Compiled code that reads *untyped* objects is slower than the interpreter: see
+docs/design.md.) The ``.py`` stays the source, and runs as written where no compiler
+was at hand.
 """
 
 from __future__ import annotations
