@@ -86,13 +86,25 @@ cdef Py_ssize_t PIN_SLACK = 4096
 # for an idle connection.
 cdef Py_ssize_t SPARE_MIN = 4096
 cdef Py_ssize_t SPARE_MAX = 262144
-# What all parsers in the process keep together. Without it, a gateway with a thousand
-# idle connections, each of which once read a 200 KiB body, could hold 400 MiB of
-# bodies nobody reads. 16 MiB is two 64 KiB bodies for each of 128 connections; a
-# parser over the budget keeps nothing and allocates as before. (The GIL guards these
-# two numbers; the parser is not built for free-threaded Python.)
+# What all parsers in the process keep together: SPARE_BUDGET, or SPARE_PER_PARSER for
+# each parser alive if that is more. Without a bound, a gateway with a thousand idle
+# connections, each of which once read a 200 KiB body, could hold 400 MiB of bodies
+# nobody reads. 16 MiB is two 64 KiB bodies for each of 128 connections. Beyond that,
+# a connection (a parser) adds 64 KiB: less than its socket's own receive buffer, and
+# enough that 1,024 connections fetching 64 KiB bodies mostly reuse them (with 16 MiB
+# alone, most of their bodies were new allocations: GET /64k at c=1,024 made 0.48x
+# the ceiling, against 0.69-0.74x). A parser over the budget keeps nothing and
+# allocates as before.
+# (The GIL guards these numbers; the parser is not built for free-threaded Python.)
 cdef Py_ssize_t SPARE_BUDGET = 16 * 1024 * 1024
+cdef Py_ssize_t SPARE_PER_PARSER = 65536
 cdef Py_ssize_t _spare_total = 0  # the bytes of every body kept now
+cdef Py_ssize_t _parsers = 0  # ResponseParsers alive
+
+
+cdef inline Py_ssize_t _spare_budget() noexcept:
+    cdef Py_ssize_t grown = _parsers * SPARE_PER_PARSER
+    return grown if grown > SPARE_BUDGET else SPARE_BUDGET
 
 
 def kept_body_bytes():
@@ -100,10 +112,22 @@ def kept_body_bytes():
     return _spare_total
 
 
+def _kept_body_budget():
+    """What all parsers may keep now (tests)."""
+    return _spare_budget()
+
+
 def _set_spare_budget(Py_ssize_t budget):
-    """Set the budget of kept bodies (tests); return the old one."""
+    """Set the budget of kept bodies, the floor (tests); return the old one."""
     global SPARE_BUDGET
     old, SPARE_BUDGET = SPARE_BUDGET, budget
+    return old
+
+
+def _set_spare_per_parser(Py_ssize_t per_parser):
+    """Set what each parser alive adds to the budget (tests); return the old value."""
+    global SPARE_PER_PARSER
+    old, SPARE_PER_PARSER = SPARE_PER_PARSER, per_parser
     return old
 
 # -- byte classes ------------------------------------------------------------
@@ -215,7 +239,7 @@ cdef inline bint _unheld(PyObject* spare, Py_ssize_t n) noexcept:
 
 
 cdef inline void _uncount(object spare) noexcept:
-    """A kept body (or None) is let go: its bytes leave SPARE_BUDGET's count."""
+    """A kept body (or None) is let go: its bytes leave the budget's count."""
     global _spare_total
     if spare is not None:
         _spare_total -= PyBytes_GET_SIZE(<bytes>spare)
@@ -605,7 +629,7 @@ cdef enum LineResult:
 
 # Not cleared by the collector: a parser sits in a cycle with its sink (it holds the
 # sink's bound methods), and __dealloc__ must still see its kept bodies to give their
-# bytes back to SPARE_BUDGET. The sink's side of the cycle is cleared instead.
+# bytes back to the budget's count. The sink's side of the cycle is cleared instead.
 @cython.no_gc_clear
 cdef class ResponseParser:
     """Incremental HTTP/1.1 response parser (compiled).
@@ -679,6 +703,10 @@ cdef class ResponseParser:
     cdef ResponseHead _current
     cdef bytearray _upgrade_data
 
+    def __cinit__(self):
+        global _parsers
+        _parsers += 1
+
     def __init__(
         self,
         sink,
@@ -708,6 +736,8 @@ cdef class ResponseParser:
         self._reset_head()
 
     def __dealloc__(self):
+        global _parsers
+        _parsers -= 1
         PyMem_Free(self._buf)
         PyMem_Free(self._spans)
         self._drop_spares()
@@ -1531,14 +1561,14 @@ cdef class ResponseParser:
     cdef inline void _keep_spare(self, bytes body) noexcept:
         """Keep the last two bodies handed over: in ``r = await client.get(...)`` in a
         loop, the last is still the caller's when the next comes in. The one before
-        them is let go; the new one is kept only within SPARE_BUDGET."""
+        them is let go; the new one is kept only within the budget (_spare_budget)."""
         global _spare_total
         cdef Py_ssize_t n = PyBytes_GET_SIZE(body)
         if n < SPARE_MIN or n > SPARE_MAX:
             return
         _uncount(self._spare_older)
         self._spare_older, self._spare = self._spare, None
-        if _spare_total + n <= SPARE_BUDGET:
+        if _spare_total + n <= _spare_budget():
             _spare_total += n
             self._spare = body
 

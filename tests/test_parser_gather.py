@@ -346,12 +346,15 @@ KIB64 = 65536
 @pytest.fixture
 def compiled() -> Iterator[ModuleType]:
     """The compiled parser, its budget room for eight more 64 KiB bodies whatever
-    earlier tests left kept: the counts below are read as differences."""
+    earlier tests left kept, and not grown by the parsers alive: the counts below are
+    read as differences."""
     module = load_parser_module("c")
     gc.collect()  # parsers of earlier tests, in cycles with their sinks
     old = module._set_spare_budget(module.kept_body_bytes() + 8 * KIB64)
+    old_per_parser = module._set_spare_per_parser(0)
     yield module
     module._set_spare_budget(old)
+    module._set_spare_per_parser(old_per_parser)
 
 
 def _kept_after(module: ModuleType, parser: Any, sink: _Taker, n: int = 1) -> int:
@@ -376,6 +379,29 @@ def test_kept_bodies_stay_within_one_budget_for_all_parsers(compiled: ModuleType
     # Over the budget, a body is not kept: only the caller references it.
     body = _take(parsers[3], sinks[3], _numbered(7), split=False)
     assert sys.getrefcount(body) == 2
+
+
+def test_the_budget_grows_with_the_parsers_alive(compiled: ModuleType) -> None:
+    """Past its floor, each parser alive adds its share: many connections fetching
+    large bodies keep one apiece, and the share goes when the parser does."""
+    share = 4 << 20  # more than any earlier test's parser keeps: every body below fits
+    compiled._set_spare_per_parser(share)  # the fixture restores both
+    compiled._set_spare_budget(0)
+    before = compiled._kept_body_budget()
+    sinks = [_Taker() for _ in range(10)]
+    parsers = [compiled.ResponseParser(s, collect_limit=1 << 20) for s in sinks]
+    assert compiled._kept_body_budget() == before + 10 * share
+    kept = compiled.kept_body_bytes()
+    for parser, sink in zip(parsers, sinks, strict=True):
+        _kept_after(compiled, parser, sink)
+    assert compiled.kept_body_bytes() - kept == 10 * KIB64  # one body apiece
+    del parsers, parser
+    gc.collect()
+    assert compiled._kept_body_budget() == before
+    assert compiled.kept_body_bytes() == kept
+    # Few parsers alive: the floor holds.
+    compiled._set_spare_budget(before + 100 * share)
+    assert compiled._kept_body_budget() == before + 100 * share
 
 
 def test_the_public_count_is_the_compiled_parsers(compiled: ModuleType) -> None:

@@ -83,7 +83,8 @@ else:
 
 def kept_body_bytes() -> int:
     """The bytes of the gathered bodies the compiled parsers keep for reuse now, all
-    parsers together (at most 16 MiB); 0 with the pure-Python parser, which keeps none."""
+    parsers together (at most 16 MiB, or 64 KiB for each parser alive if that is more); 0
+    with the pure-Python parser, which keeps none."""
     if IMPLEMENTATION != "c":
         return 0
     from .. import _cparser  # type: ignore[attr-defined,unused-ignore]
