@@ -205,6 +205,8 @@ class PoolCore:
         idle = self._idle
         if unreplayable and idle:
             return self._acquire_for_unreplayable()
+        # The time as a C double (``now`` may be None, so it stays an object), and the
+        # memory and the connection typed: compiled, their fields are struct reads.
         t: float = self._clock() if now is None else now
         memory: ServerMemory = self.memory
         conn: PooledState
