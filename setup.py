@@ -27,6 +27,7 @@ SOURCES = {
     "aiofasthttp._slots": "cext/_slots.pyx",
     "aiofasthttp.engine.exchange": "src/aiofasthttp/engine/exchange.py",
     "aiofasthttp.h1.response": "src/aiofasthttp/h1/response.py",
+    "aiofasthttp.h1.request": "src/aiofasthttp/h1/request.py",
     "aiofasthttp.policy.learning": "src/aiofasthttp/policy/learning.py",
     "aiofasthttp.engine.poolcore": "src/aiofasthttp/engine/poolcore.py",
     "aiofasthttp.engine.connection": "src/aiofasthttp/engine/connection.py",

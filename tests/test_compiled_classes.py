@@ -27,6 +27,7 @@ import pytest
 import aiofasthttp.engine.connection as installed_connection
 import aiofasthttp.engine.exchange as installed
 import aiofasthttp.engine.poolcore as installed_poolcore
+import aiofasthttp.h1.request as installed_request
 import aiofasthttp.h1.response as installed_response
 from aiofasthttp import reasons
 from aiofasthttp.errors import ConnectionClosedError, HTTPStatusError
@@ -400,6 +401,26 @@ def test_the_compiled_pool_core_takes_only_pooled_connections() -> None:
                 core.connection_idle(wrong)
     finally:
         loop.close()
+
+
+def test_a_compiled_request_reads_as_slots_and_its_functions_stay_python() -> None:
+    """request.py compiled types Request only: its functions still take a str
+    subclass where ``str`` is annotated (typed, Cython would refuse one)."""
+    module = _compiled(installed_request)
+    for name in module.Request.__slots__:
+        descriptor = inspect.getattr_static(module.Request, name)
+        assert type(descriptor).__name__ == "member_descriptor", name
+
+    class Text(str):
+        pass
+
+    url = "http://127.0.0.1/"
+    request = module.build_request(
+        Text("GET"), Text(url), resolve_url(url), [], [(Text("X-A"), Text("b"))], EMPTY_BODY
+    )
+    assert request.method == "GET" and b"\r\nX-A: b\r\n" in request.head
+    with pytest.raises(AttributeError):
+        request.extra = 1  # type: ignore[attr-defined]
 
 
 _ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-N: %d\r\n\r\nhello"

@@ -47,8 +47,8 @@ print("LICENSE-TEXT", licence and "MIT License" in licence[0].read_text())
 print("FROM", p.__file__)
 import aiofasthttp.engine.exchange as e, aiofasthttp.h1.response as r, aiofasthttp._slots
 import aiofasthttp.engine.connection as c, aiofasthttp.engine.poolcore as pc
-import aiofasthttp.policy.learning as lm
-print("COMPILED", " ".join(m.__file__.rsplit(".", 1)[-1] for m in (e, r, c, pc, lm)))
+import aiofasthttp.policy.learning as lm, aiofasthttp.h1.request as rq
+print("COMPILED", " ".join(m.__file__.rsplit(".", 1)[-1] for m in (e, r, c, pc, lm, rq)))
 print("SLOTS", type(r.Response.__dict__["status"]).__name__)
 """
 
@@ -119,6 +119,8 @@ def test_sdist_carries_the_cython_source_the_generated_c_and_the_licence(sdist: 
         "src/aiofasthttp/policy/learning.c",
         "src/aiofasthttp/h1/response.pxd",
         "src/aiofasthttp/h1/response.c",
+        "src/aiofasthttp/h1/request.pxd",
+        "src/aiofasthttp/h1/request.c",
     }
     assert compiled_too <= names, compiled_too - names
     assert not [n for n in names if n.endswith((".so", ".pyc"))], names
@@ -134,8 +136,9 @@ def test_the_sdist_installs_the_compiled_parser_in_a_fresh_venv(
     # -W error: importing the installed package warns about nothing.
     facts = probe(python, tmp_path, "-W", "error")
     assert facts["IMPLEMENTATION"] == "c"
-    # exchange.py, response.py, connection.py, poolcore.py and learning.py, with their .pxd
-    assert facts["COMPILED"] == "so so so so so"
+    # exchange.py, response.py, connection.py, poolcore.py, learning.py and request.py,
+    # with their .pxd
+    assert facts["COMPILED"] == "so so so so so so"
     assert facts["SLOTS"] == "member_descriptor"
     assert str(tmp_path / "venv") in facts["FROM"]
     assert facts["VERSION"] == f"{aiofasthttp.__version__} {aiofasthttp.__version__}"
@@ -170,9 +173,9 @@ def test_without_a_compiler_the_build_warns_and_the_import_warns(
         )
     )
     assert facts.stdout.strip() == "python"
-    # exchange.py, response.py, connection.py, poolcore.py and learning.py run as
-    # they are: the same behaviour,
-    # no warning of their own (the variable silences the parser's, above).
+    # The six compiled modules (exchange.py, response.py, connection.py, poolcore.py,
+    # learning.py, request.py) run as they are: the same behaviour, no warning of
+    # their own (the variable silences the parser's, above).
     plain = checked(
         run(
             [
@@ -183,15 +186,16 @@ def test_without_a_compiler_the_build_warns_and_the_import_warns(
                 "import aiofasthttp.engine.exchange as e, aiofasthttp.h1.response as r; "
                 "import aiofasthttp.engine.connection as c; "
                 "import aiofasthttp.engine.poolcore as pc, aiofasthttp.policy.learning as lm; "
+                "import aiofasthttp.h1.request as rq; "
                 "print(e.__file__[-3:], r.__file__[-3:], c.__file__[-3:], "
-                "pc.__file__[-3:], lm.__file__[-3:], "
+                "pc.__file__[-3:], lm.__file__[-3:], rq.__file__[-3:], "
                 "type(r.Response.__dict__['status']).__name__)",
             ],
             cwd=tmp_path,
             AIOFASTHTTP_NO_EXTENSIONS="1",
         )
     )
-    assert plain.stdout.split() == [".py"] * 5 + ["member_descriptor"]
+    assert plain.stdout.split() == [".py"] * 6 + ["member_descriptor"]
     assert re.search(
         r"ParserFallbackWarning: aiofasthttp: the compiled parser did not import", facts.stderr
     ), facts.stderr
@@ -251,7 +255,7 @@ def test_scripts_wheels_makes_a_manylinux_wheel_that_installs_the_compiled_parse
     checked(run([python, "-m", "pip", "install", "-q", wheel], cwd=tmp_path))
     facts = probe(python, tmp_path, "-W", "error")
     assert facts["IMPLEMENTATION"] == "c"
-    # exchange.py, response.py, connection.py, poolcore.py, learning.py
-    assert facts["COMPILED"] == "so so so so so"
+    # exchange.py, response.py, connection.py, poolcore.py, learning.py, request.py
+    assert facts["COMPILED"] == "so so so so so so"
     assert facts["LICENSE-FILE"] == "['LICENSE']"
     assert facts["LICENSE-TEXT"] == "True"

@@ -1,11 +1,13 @@
 # Compiled, connection.py's Connection is an extension type with these fields (see
 # setup.py): its parser-sink and send methods run once or twice per request, and
-# compiled they read the connection's and the exchange's fields as a C struct's. The
+# compiled they read the connection's, the exchange's and the request's fields as a C
+# struct's. The
 # fields the pool keeps on it are PooledState's (poolcore.pxd). Python code reads the
 # object fields as slots (_slots). Nothing deletes a field.
 
 from aiofasthttp.engine.exchange cimport AttemptSettings, Exchange
 from aiofasthttp.engine.poolcore cimport PooledState
+from aiofasthttp.h1.request cimport Request
 
 cdef class Connection(PooledState):
     cdef public object close_reason, loop, origin, state, transport, via

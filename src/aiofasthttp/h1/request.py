@@ -1,3 +1,8 @@
+# cython: annotation_typing=False
+# Compiled (setup.py), only Request is an extension type (request.pxd), whose fields the
+# compiled connection reads as a C struct's. The functions keep Python's argument
+# semantics: typed by their annotations, Cython would refuse a str subclass where
+# ``str`` is annotated.
 """Requests: URLs resolved to an origin and a target, heads encoded once, bodies framed.
 
 The head of a request is encoded to bytes here, once; the connection writes
@@ -14,6 +19,7 @@ from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from typing import IO, Any, Final, Generic, NamedTuple, TypeVar
 from urllib.parse import urlencode
 
+from .._compiled import read_as_slots
 from ..errors import InvalidHeader
 from .headers import HeadersLike
 from .multipart import FilesArg, Payload, encode_multipart, sync_content
@@ -379,3 +385,8 @@ def build_request(
         name.lower() == "idempotency-key" for name, _ in headers
     )
     return Request(method, url, target.origin, head, body, idempotent, route)
+
+
+# Compiled, the engine's Python code reads a request's fields as slots; as Python this
+# does nothing.
+read_as_slots(Request, Request.__slots__)
