@@ -1,6 +1,6 @@
-"""Build the Cython response parser from cext/ into the package, with the engine's
-compiled classes (exchange.py and response.py, typed by their .pxd files) and their
-helper (cext/_slots.pyx).
+"""Build the Cython response parser from cext/ into the package, with the modules
+compiled from their own Python source (SOURCES below, each typed by its .pxd file)
+and their helper (cext/_slots.pyx).
 
 The extension is optional unless asked for: with AIOFASTHTTP_NO_EXTENSIONS=1, on an
 interpreter other than CPython, or when Cython (and a generated .c) or a C compiler

@@ -1,11 +1,12 @@
 """The compiled build's classes: their fields read by Python code as slots.
 
-setup.py compiles exchange.py, connection.py and response.py with their .pxd files,
-and the parser from cext/. Cython gives the public fields of a compiled class getset
-descriptors, which are slower to read from Python than slots (see cext/_slots.pyx).
-Each of these modules calls ``read_as_slots`` on its classes once, at import. As plain
-Python, the classes already have ``__slots__`` (or, Connection, an instance dict), and
-this does nothing.
+setup.py compiles exchange.py, connection.py, poolcore.py, learning.py, response.py
+and request.py with their .pxd files, and the parser from cext/. Cython gives the
+public fields of a compiled class getset descriptors, which are slower to read from
+Python than slots (see cext/_slots.pyx). Each of these modules calls
+``read_as_slots`` on its classes once, at import (learning.py need not: the pool
+reads its ServerMemory as a C struct). As plain Python, the classes already have
+``__slots__`` (or an instance dict), and this does nothing.
 """
 
 from __future__ import annotations

@@ -238,6 +238,8 @@ class PoolCore:
             ):
                 self._found_closed(conn, t)
                 continue
+            # self._reuse(conn, t), inline: compiled, a method call through self costs
+            # more than what it does.
             self.stats.reused += 1
             if self.tracer is not None:
                 _trace_reuse(self.tracer, self.origin, conn, t)
@@ -278,10 +280,7 @@ class PoolCore:
                 if unfit is not None:
                     self._retire(conn, unfit)
                     continue
-                self.stats.reused += 1
-                if self.tracer is not None:
-                    _trace_reuse(self.tracer, self.origin, conn, now)
-                return conn
+                return self._reuse(conn, now)
             return None
         finally:
             if passed_over:
@@ -315,6 +314,12 @@ class PoolCore:
         while the loop was busy."""
         self._note_server_close(conn, now, exact=False)
         conn.close(reasons.FOUND_CLOSED_BEFORE_REUSE)
+
+    def _reuse(self, conn: PooledState, now: float) -> PooledState:
+        self.stats.reused += 1
+        if self.tracer is not None:
+            _trace_reuse(self.tracer, self.origin, conn, now)
+        return conn
 
     def adopt(self, conn: PooledState) -> None:
         """A newly dialled connection joins the pool (its slot already counted)."""
