@@ -28,15 +28,15 @@ def test_a_buffer_lent_for_a_read_that_brought_nothing_goes_back_when_lost() -> 
     loop = asyncio.new_event_loop()
     try:
         conn = BufferedConnection(Origin("http", "127.0.0.1", 1), loop)
-        dial._spare.clear()
+        dial.spare_buffers.clear()
         view = conn.get_buffer(-1)  # the loop lends it, then the read finds EOF
         assert conn.get_buffer(-1) is view  # the next read uses the same one
         conn.connection_lost(None)
-        assert dial._spare == [view]
+        assert dial.spare_buffers == [view]
         other = BufferedConnection(Origin("http", "127.0.0.1", 1), loop)
         assert other.get_buffer(-1) is view  # and the next connection gets it
         other.buffer_updated(0)
-        assert dial._spare == [view]
+        assert dial.spare_buffers == [view]
     finally:
-        dial._spare.clear()
+        dial.spare_buffers.clear()
         loop.close()

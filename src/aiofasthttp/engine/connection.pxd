@@ -15,3 +15,6 @@ cdef class Connection(PooledState):
     cdef public object _clock, _new_future, _reading_paused, _tcp_keepalive, _timer, _timer_at
     cdef public object _write_timeout, _write_timer
     cdef public Exchange _ex
+    cdef public object _body_buffer, _direct, _lent
+
+    cdef _received(self, data)

@@ -38,6 +38,7 @@ import itertools
 import select
 import socket
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from .. import reasons
@@ -54,7 +55,7 @@ from ..errors import (
     WriteTimeout,
 )
 from ..h1.parser import ResponseHead, ResponseParser
-from .dial import ReadsIntoLentBuffers
+from .dial import KEEP_SPARE, READ_BUFFER_SIZE, spare_buffers
 from .exchange import AttemptSettings, Exchange
 from .explain import describe, facts, prose
 from .poolcore import PooledState
@@ -184,6 +185,10 @@ class Connection(PooledState):
         self._last_request = False  # a request said "Connection: close": none may follow
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
+        # Reading into lent buffers (BufferedConnection only; see lend_buffer):
+        self._body_buffer: Callable[[], memoryview | None] | None = None  # the parser's
+        self._lent: memoryview | None = None  # lent for the next read, until it brings bytes
+        self._direct: memoryview | None = None  # the body's view this read went into
 
     # -- the state table ------------------------------------------------------
 
@@ -255,6 +260,10 @@ class Connection(PooledState):
         self.idle_since = self.loop.time()
 
     def data_received(self, data: bytes | memoryview) -> None:
+        self._received(data)
+
+    def _received(self, data: bytes | memoryview) -> None:
+        """data_received's work; compiled, a C call from lent_buffer_filled too."""
         ex = self._ex
         if ex is not None:
             ex.response_bytes += len(data)
@@ -312,6 +321,68 @@ class Connection(PooledState):
             waiter.set_result(None)
         self._end_of_stream(exc)
         self.transport = None
+        # The buffer lent for a read that brought nothing goes back to the stock.
+        view, self._lent = self._lent, None
+        self._direct = None
+        if view is not None and len(spare_buffers) < KEEP_SPARE:
+            spare_buffers.append(view)
+
+    # -- reading into lent buffers (BufferedConnection's; see dial.py) ---------------
+    # Here, compiled, rather than dial.ReadsIntoLentBuffers' Python methods: they run
+    # for every read on asyncio's loops and over TLS, and as Python they cost two frames
+    # and a dict lookup per field (callgrind, HTTPS GET /small at c=64 on uvloop: see
+    # benchmarks/README.md, the seventh session).
+
+    def lend_buffer(self, sizehint: int) -> memoryview:
+        """BufferedConnection's get_buffer: where the loop reads next. Straight into the
+        body being gathered when the parser has one, else a buffer from the stock, kept
+        until a read brings bytes into it."""
+        body_buffer = self._body_buffer
+        if body_buffer is not None:
+            # Always set: a read that got no bytes (EAGAIN, EOF) has no buffer_updated.
+            view = self._direct = body_buffer()
+            if view is not None:
+                return view
+        view = self._lent
+        if view is None:
+            try:
+                view = spare_buffers.pop()
+            except IndexError:  # none spare (or another thread's loop took the last one)
+                view = memoryview(bytearray(READ_BUFFER_SIZE))
+            self._lent = view
+        return view
+
+    def lent_buffer_filled(self, nbytes: int) -> None:
+        """BufferedConnection's buffer_updated: ``nbytes`` arrived where lend_buffer
+        said. A lent buffer's bytes are parsed, and it goes back to the stock."""
+        if self._direct is not None:
+            self._direct = None
+            # By name (not a C call): what only a body larger than one read does.
+            self.direct_updated(nbytes)
+            return
+        view = self._lent
+        assert view is not None
+        self._lent = None
+        try:
+            self._received(view[:nbytes])
+        finally:
+            if len(spare_buffers) < KEEP_SPARE:
+                spare_buffers.append(view)
+
+    def direct_updated(self, nbytes: int) -> None:
+        """``nbytes`` of a gathered body were read straight into the parser's buffer:
+        data_received without the bytes."""
+        ex = self._ex
+        if ex is None:  # cannot be: the parser gathers only while an exchange runs
+            self._unasked()
+            return
+        ex.response_bytes += nbytes
+        if ex.timed:
+            ex.last_read = self._clock()
+        try:
+            self._parser.body_written(nbytes)
+        except (HTTPError, UnaskedBytes) as exc:
+            self._parse_failed(ex, exc, b"")
 
     def _end_of_stream(self, exc: Exception | None) -> None:
         ex = self._ex
@@ -748,33 +819,20 @@ class Connection(PooledState):
         )
 
 
-class BufferedConnection(Connection, ReadsIntoLentBuffers):
+class BufferedConnection(Connection, asyncio.BufferedProtocol):
     """A Connection that reads into lent buffers (see dial.lends_buffers), and a
-    gathered body straight into the bytes the caller will get: no copy between."""
+    gathered body straight into the bytes the caller will get: no copy between.
+
+    A BufferedProtocol, so that asyncio's loops lend (uvloop lends to any protocol
+    with get_buffer that is not an asyncio.Protocol); listed after Connection, whose
+    eof_received must not be shadowed by BufferedProtocol's."""
+
+    get_buffer = Connection.lend_buffer
+    buffer_updated = Connection.lent_buffer_filled
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.direct_buffer = self._parser.body_buffer
+        self._body_buffer = self._parser.body_buffer
         super().connection_made(transport)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        # Both, named: Connection's (compiled) does not go on along the MRO.
-        Connection.connection_lost(self, exc)
-        ReadsIntoLentBuffers.connection_lost(self, exc)  # its lent buffer goes back
-
-    def direct_updated(self, nbytes: int) -> None:
-        """``nbytes`` of a gathered body were read straight into the parser's buffer:
-        data_received without the bytes."""
-        ex = self._ex
-        if ex is None:  # cannot be: the parser gathers only while an exchange runs
-            self._unasked()
-            return
-        ex.response_bytes += nbytes
-        if ex.timed:
-            ex.last_read = self._clock()
-        try:
-            self._parser.body_written(nbytes)
-        except (HTTPError, UnaskedBytes) as exc:
-            self._parse_failed(ex, exc, b"")
 
 
 def _unasked_head(head: ResponseHead) -> str:

@@ -80,12 +80,16 @@ class DialedProtocol(asyncio.BaseProtocol):
 # to, whatever its get_buffer: earlier "lent" counts on uvloop over plain TCP
 # measured the plain path.) benchmarks/instructions.py measures these.
 READ_BUFFER_SIZE = 1 << 18
-_KEEP_SPARE = 4
-_spare: list[memoryview] = []
+KEEP_SPARE = 4
+# The stock, shared by every lending connection: the engine's Connection (compiled,
+# its own twin of the methods below) and the pipelining one (this mixin).
+spare_buffers: list[memoryview] = []
 
 
 class ReadsIntoLentBuffers(asyncio.BufferedProtocol):
     """A mixin, listed after a DialedProtocol: read into lent buffers (see above).
+    The pipelining connection's; the engine's compiled Connection has a twin of these
+    methods (lend_buffer, lent_buffer_filled), a Python frame less per read.
 
     After, because asyncio.BufferedProtocol has an ``eof_received`` of its own that
     must not shadow the connection's. The connection's ``connection_lost`` must
@@ -119,7 +123,7 @@ class ReadsIntoLentBuffers(asyncio.BufferedProtocol):
         view = self._lent
         if view is None:
             try:
-                view = _spare.pop()
+                view = spare_buffers.pop()
             except IndexError:  # none spare (or another thread's loop took the last one)
                 view = memoryview(bytearray(READ_BUFFER_SIZE))
             self._lent = view
@@ -136,14 +140,14 @@ class ReadsIntoLentBuffers(asyncio.BufferedProtocol):
         try:
             self.data_received(view[:nbytes])
         finally:
-            if len(_spare) < _KEEP_SPARE:
-                _spare.append(view)
+            if len(spare_buffers) < KEEP_SPARE:
+                spare_buffers.append(view)
 
     def connection_lost(self, exc: Exception | None) -> None:
         view, self._lent = self._lent, None
         self._direct = None
-        if view is not None and len(_spare) < _KEEP_SPARE:
-            _spare.append(view)
+        if view is not None and len(spare_buffers) < KEEP_SPARE:
+            spare_buffers.append(view)
         super().connection_lost(exc)
 
 
