@@ -55,6 +55,7 @@ from ..errors import (
     WriteTimeout,
 )
 from ..h1.parser import ResponseHead, ResponseParser
+from .clock import loop_clock
 from .dial import KEEP_SPARE, READ_BUFFER_SIZE, spare_buffers
 from .exchange import AttemptSettings, Exchange
 from .explain import describe, facts, prose
@@ -168,8 +169,8 @@ class Connection(PooledState):
         self.loop = loop
         # Bound once: compiled, a method looked up on the loop per call costs more
         # than the call (what a request needs: the clock, read once or twice, and
-        # its waiter).
-        self._clock = loop.time
+        # its waiter). The clock is time.monotonic itself on asyncio's loops (clock.py).
+        self._clock = loop_clock(loop)
         self._new_future = loop.create_future
         self.close_reason: str | None = None
         self.transport: asyncio.Transport | None = None

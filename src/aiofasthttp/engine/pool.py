@@ -100,7 +100,7 @@ class Pool(PoolCore, Generic[ConnT]):
                 return got, True
             # Handed over right after its last response, with the server's FIN behind it.
             self._total += 1  # keep its slot when it closes, for this request
-            self._found_closed(got, self.loop.time())
+            self._found_closed(got, self._clock())
             return await self._dial_new(deadline, attempt), False
 
     async def dial_fresh(
@@ -194,7 +194,7 @@ class Pool(PoolCore, Generic[ConnT]):
         request's own pool_timeout), or less if its deadline comes first."""
         timeout = self.limits.max_wait if attempt is None else attempt.pool_timeout
         if deadline is not None:
-            left = deadline - self.loop.time()
+            left = deadline - self._clock()
             timeout = left if timeout is None else min(timeout, left)
         return timeout
 

@@ -53,6 +53,7 @@ from ..errors import ClientClosedError
 from ..h1.url import Origin, Proxy, Route
 from ..policy.learning import CLOSE_AFTER_RESPONSE, ServerMemory
 from ..policy.retry import RetryBudget
+from .clock import loop_clock
 from .trace import Tracer
 
 if TYPE_CHECKING:
@@ -167,7 +168,7 @@ class PoolCore:
         idle = limits.max_idle_duration
         self._max_idle = idle if idle is not None else _INF
         self.loop = loop
-        self._clock = loop.time  # bound once: read on every reuse
+        self._clock = loop_clock(loop)  # bound once: read on every reuse
         self.stats = PoolStats()
         self.memory = ServerMemory()
         self.retry_budget = RetryBudget()
