@@ -358,7 +358,8 @@ class Connection(PooledState):
         said. A lent buffer's bytes are parsed, and it goes back to the stock."""
         if self._direct is not None:
             self._direct = None
-            # By name (not a C call): what only a body larger than one read does.
+            # By name, so that a subclass or a test may wrap it: only a body larger than
+            # one read comes here, so the lookup costs next to nothing.
             self.direct_updated(nbytes)
             return
         view = self._lent

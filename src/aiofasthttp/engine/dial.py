@@ -73,9 +73,11 @@ class DialedProtocol(asyncio.BaseProtocol):
 # per request plainly in two counts, 115,600 and 111,900 lent; in a fresh process each
 # such read also page-faults until glibc's mmap threshold adapts). Over plain TCP
 # uvloop reads into a buffer of its own and hands over bytes of the size read;
-# lending there costs two protocol calls per read instead of one (callgrind, /small
-# at c=64: 69,800 instructions per request lent, 64,000-65,500 plain) and did not
-# move the suite's 64 KiB cells beyond their spread, so its connections read plainly.
+# lending there costs two protocol calls per read instead of one, even compiled
+# (callgrind, GET /small at c=64 against Go's server: 30,800 instructions per request
+# lent, 28,450 plain). For 64 KiB bodies it counts fewer (96,800 against 161,000:
+# the kernel writes the body where it belongs) but takes as much CPU time (about
+# 20 us a request either way, getrusage), so its connections read plainly.
 # (Until 2026-12 DialedProtocol was an asyncio.Protocol, which uvloop never lends
 # to, whatever its get_buffer: earlier "lent" counts on uvloop over plain TCP
 # measured the plain path.) benchmarks/instructions.py measures these.
