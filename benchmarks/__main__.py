@@ -1,7 +1,7 @@
 """``python -m benchmarks``: measure aiofasthttp against its peers and a ceiling client.
 
 See benchmarks/README.md ("Client benchmark suite") for what is measured and
-how to read the table. ``--quick`` runs a small matrix in under two minutes.
+how to read the table. ``--quick`` runs a small matrix (about three minutes here).
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="HTTP/1.1 client benchmark: aiofasthttp, aiohttp, httpx, aiosonic and a "
         "ceiling client against an embedded uvloop+httptools server on loopback.",
     )
-    p.add_argument("--quick", action="store_true", help="a small matrix, under 2 minutes")
+    p.add_argument("--quick", action="store_true", help="a small matrix, about 3 minutes")
     p.add_argument("--clients", type=_csv(str, ALL_CLIENTS), default=ALL_CLIENTS)
     p.add_argument("--loops", type=_csv(str, ALL_LOOPS))
     p.add_argument("--concurrency", type=_csv(int))
