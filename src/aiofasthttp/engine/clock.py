@@ -4,7 +4,7 @@ The compiled connection reads the clock on each read while its request is timed,
 the compiled pool core whenever it is not handed the time. asyncio's own loops define
 ``time()`` in Python, as ``time.monotonic()``: called from compiled code, each reading
 starts a Python frame of its own (callgrind, GET /small at c=64 on asyncio's loop: about
-700 instructions a request). Where a loop's ``time`` is that method, the engine reads
+950 instructions a request). Where a loop's ``time`` is that method, the engine reads
 ``time.monotonic`` itself: the same readings without the frame. Any other clock
 (uvloop's, a loop subclass's, a stand-in a test sets on the loop) is read through the
 loop's own ``time``. (The coordinator, Python, calls ``loop.time()`` as it is: a call
