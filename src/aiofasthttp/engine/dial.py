@@ -90,38 +90,23 @@ spare_buffers: list[memoryview] = []
 
 class ReadsIntoLentBuffers(asyncio.BufferedProtocol):
     """A mixin, listed after a DialedProtocol: read into lent buffers (see above).
-    The pipelining connection's; the engine's compiled Connection has a twin of these
-    methods (lend_buffer, lent_buffer_filled), a Python frame less per read.
+    The pipelining connection's. The engine's compiled Connection has its own
+    (lend_buffer, lent_buffer_filled), a Python frame less per read, which also reads
+    a gathered body straight into the parser's bytes.
 
     After, because asyncio.BufferedProtocol has an ``eof_received`` of its own that
     must not shadow the connection's. The connection's ``connection_lost`` must
-    call ``super().connection_lost()``, which reaches the one here.
-
-    A protocol that knows where its next bytes belong sets ``direct_buffer``: a
-    callable giving a writable view to read straight into (or None: read into a lent
-    buffer as usual); what is read there goes to ``direct_updated(nbytes)`` instead
-    of ``data_received``. Every read pays one call of it, so it should be cheap (a
-    bound method of an extension type). The stock's pop and push are inline: these
-    two methods run for every read.
+    call ``super().connection_lost()``, which reaches the one here. The stock's pop
+    and push are inline: these two methods run for every read.
     """
 
     _lent: memoryview | None = None
-    direct_buffer: Callable[[], memoryview | None] | None = None
-    _direct: memoryview | None = None  # the view direct_buffer gave for this read
 
     if TYPE_CHECKING:
 
         def data_received(self, data: bytes | memoryview) -> None: ...
 
-        def direct_updated(self, nbytes: int) -> None: ...
-
     def get_buffer(self, sizehint: int) -> memoryview:
-        direct = self.direct_buffer
-        if direct is not None:
-            # Always set: a read that got no bytes (EAGAIN, EOF) has no buffer_updated.
-            view = self._direct = direct()
-            if view is not None:
-                return view
         view = self._lent
         if view is None:
             try:
@@ -132,10 +117,6 @@ class ReadsIntoLentBuffers(asyncio.BufferedProtocol):
         return view
 
     def buffer_updated(self, nbytes: int) -> None:
-        if self._direct is not None:
-            self._direct = None
-            self.direct_updated(nbytes)
-            return
         view = self._lent
         assert view is not None
         self._lent = None
@@ -147,7 +128,6 @@ class ReadsIntoLentBuffers(asyncio.BufferedProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         view, self._lent = self._lent, None
-        self._direct = None
         if view is not None and len(spare_buffers) < KEEP_SPARE:
             spare_buffers.append(view)
         super().connection_lost(exc)
