@@ -40,6 +40,11 @@ picks uvloop (the default) or asyncio's own loop.
     python -m benchmarks.instructions --cpu --server go --concurrency 1024
     python -m benchmarks.instructions --cpu --server go --concurrency 1024 --variant ceiling
 
+    python -m benchmarks.instructions --footprint --server go [--variant ceiling]
+
+``--footprint`` prints the code a request runs through, in KiB, by object file (see
+benchmarks/footprint.py): what the instruction cache has to hold.
+
 ``--cpu`` runs it without valgrind too and prints the client process's user and
 system CPU time per request (getrusage, over 200 requests per connection, at least
 6,400, after 20 per connection): what instructions do not show, the time the
@@ -354,6 +359,11 @@ def main() -> None:
     parser.add_argument(
         "--cpu", action="store_true", help="user and system CPU time per request (getrusage)"
     )
+    parser.add_argument(
+        "--footprint",
+        action="store_true",
+        help="the code a request runs through, in KiB (callgrind), not instructions",
+    )
     parser.add_argument("--tls", action="store_true", help="over TLS (a trustme certificate)")
     parser.add_argument(
         "--separate-server",
@@ -422,6 +432,11 @@ def main() -> None:
     # first run after an edit compiles the changed modules, millions of instructions
     # the difference would otherwise charge to the requests.
     subprocess.run([*workload, "--run", str(concurrency)], check=True)
+    if args.footprint:
+        from . import footprint
+
+        print(footprint.report(label, footprint.measure(workload, big, small)))
+        return
     many, few = _count(workload, big), _count(workload, small)
     print(f"{label}: {(many - few) / (big - small):,.0f} instructions per request")
 
