@@ -24,8 +24,9 @@ from typing import NamedTuple
 LINE = 64  # bytes in an instruction cache line
 SHARE = 16  # run at least once per this many requests: part of every request's path
 
-# Lines naming a file, object or function, or a call's target: "fn=(12) name" defines
-# id 12 of that kind of name, "fn=(12)" uses it (callgrind's name compression).
+# Lines naming the object file or function that costs below belong to (ob=, fn=), or
+# a call's target (cob=, cfn=): "fn=(12) name" defines id 12 of that kind of name and
+# "fn=(12)" uses it (callgrind's name compression). Source files (fl=, fi=) are not read.
 _NAME_KINDS = {"ob": "ob", "cob": "ob", "fn": "fn", "cfn": "fn"}
 
 

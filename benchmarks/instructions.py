@@ -40,16 +40,16 @@ picks uvloop (the default) or asyncio's own loop.
     python -m benchmarks.instructions --cpu --server go --concurrency 1024
     python -m benchmarks.instructions --cpu --server go --concurrency 1024 --variant ceiling
 
-    python -m benchmarks.instructions --footprint --server go [--variant ceiling]
-
-``--footprint`` prints the code a request runs through, in KiB, by object file (see
-benchmarks/footprint.py): what the instruction cache has to hold.
-
 ``--cpu`` runs it without valgrind too and prints the client process's user and
 system CPU time per request (getrusage, over 200 requests per connection, at least
 6,400, after 20 per connection): what instructions do not show, the time the
 processor waits for memory. ``--variant ceiling`` drives the suite's ceiling client
 (benchmarks/ceiling.py) instead, the floor to read any count against.
+
+    python -m benchmarks.instructions --footprint --server go [--variant ceiling]
+
+``--footprint`` prints the code a request runs through, in KiB, by object file and
+by function (benchmarks/footprint.py): what the instruction cache has to hold.
 """
 
 from __future__ import annotations
